@@ -1,0 +1,47 @@
+"""`cnnjax train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: run one experiment."""
+
+import json
+import sys
+
+from absl import flags
+
+from cnnjax.commands.config_args import ConfigArgumentError, parse_config
+
+
+def _define_run_flags(flag_values: flags.FlagValues) -> None:
+  flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and results.json.", flag_values=flag_values)
+  flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.",
+                      flag_values=flag_values)
+  flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.", flag_values=flag_values)
+  flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.", flag_values=flag_values)
+
+
+def run(argv: list[str]) -> int:
+  try:
+    args = parse_config(argv, _define_run_flags)
+  except ConfigArgumentError as e:
+    print(f"cnnjax train: {e}", file=sys.stderr)
+    return 2
+  if not args.workdir:
+    print("cnnjax train: --workdir is required (a folder for checkpoints and results)", file=sys.stderr)
+    return 2
+
+  from cnnjax.parallel import distributed
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  from cnnjax.data.sources import DatasetUnavailableError
+  from cnnjax.train import checkpoint, runner
+  try:
+    results = runner.train_and_evaluate(args.config, args.workdir)
+  except runner.TrainingInterrupted as e:
+    print(f"cnnjax train: {e}", file=sys.stderr)
+    return 130
+  except (DatasetUnavailableError, checkpoint.CheckpointError, runner.NonFiniteLossError, KeyError, ValueError) as e:
+    print(f"cnnjax train: {e}", file=sys.stderr)
+    return 1
+  final = results["final"]
+  print(json.dumps({k: v for k, v in final.items() if not isinstance(v, dict)}, indent=2))
+  accuracy = next((v for k, v in final.items() if k.endswith("_accuracy") and k != "train_accuracy"), None)
+  if accuracy is not None:
+    print(f"{args.config.dataset.eval_split} accuracy: {accuracy:.4f}")
+  print(f"results: {args.workdir.rstrip('/')}/results.json")
+  return 0

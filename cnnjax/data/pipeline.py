@@ -1,0 +1,171 @@
+"""tf.data pipelines: per-process shard, cache, seeded shuffle, batch, normalise, prefetch.
+
+Training order is a pure function of (seed, epoch), so a run resumed at step s sees exactly
+the batches an uninterrupted run would. Evaluation pads the last batch and masks it, so
+every example of the split counts exactly once, on every process.
+"""
+
+import dataclasses
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from cnnjax.data import sources
+
+Batch = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """Which part of the data this process reads."""
+
+  index: int = 0
+  count: int = 1
+
+
+def _process_split(split: str, shard: Shard, drop_remainder: bool) -> str:
+  if shard.count == 1:
+    return split
+  return tfds.even_splits(split, n=shard.count, drop_remainder=drop_remainder)[shard.index]
+
+
+def split_sizes(builder, split: str, shard_count: int, drop_remainder: bool) -> list[int]:
+  """Number of examples each process reads from `split`."""
+  if shard_count == 1:
+    return [builder.info.splits[split].num_examples]
+  subsplits = tfds.even_splits(split, n=shard_count, drop_remainder=drop_remainder)
+  return [builder.info.splits[s].num_examples for s in subsplits]
+
+
+def _decode_fn(ds_config):
+  """Maps a tfds example to {"image": uint8 or float [H, W, C], "label": int32}."""
+  size = ds_config.get("image_size")
+
+  def decode(example):
+    image = example[ds_config.image_key]
+    if size:
+      image = tf.image.resize(image, (size, size), antialias=True)
+      image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return {"image": image, "label": tf.cast(example[ds_config.label_key], tf.int32)}
+
+  return decode
+
+
+def _normalise_fn(ds_config):
+  mean = tf.constant(ds_config.mean, tf.float32)
+  std = tf.constant(ds_config.std, tf.float32)
+
+  def normalise(batch):
+    image = (tf.cast(batch["image"], tf.float32) / 255.0 - mean) / std
+    return {**batch, "image": image}
+
+  return normalise
+
+
+def _load(ds_config, split: str, shard: Shard, drop_remainder: bool):
+  builder = sources.get_builder(ds_config.name, ds_config.get("data_dir"))
+  if split not in builder.info.splits:
+    raise ValueError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
+                     f"available splits: {sorted(builder.info.splits)}")
+  ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
+                          read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
+  options = tf.data.Options()
+  options.deterministic = True
+  options.threading.private_threadpool_size = ds_config.get("threads", 0) or 0
+  return builder, ds.with_options(options).map(_decode_fn(ds_config), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+  """Shuffle seed of one epoch: a pure function of (seed, epoch)."""
+  return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+@dataclasses.dataclass
+class TrainData:
+  """This process's training shard: its size, the epoch length in steps and the batches from any step."""
+
+  dataset: tf.data.Dataset
+  num_examples: int
+  batch_size: int
+  seed: int
+  shuffle_buffer: int
+  normalise: object
+  input_shape: tuple[int, ...]
+
+  @property
+  def steps_per_epoch(self) -> int:
+    return self.num_examples // self.batch_size
+
+  def batches(self, start_step: int = 0) -> Iterator[Batch]:
+    """Endless per-process batches from global step `start_step` on, epoch after epoch."""
+    epoch, skip = divmod(start_step, self.steps_per_epoch)
+    while True:
+      epoch_ds = (self.dataset.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
+                                       reshuffle_each_iteration=False)
+                  .batch(self.batch_size, drop_remainder=True).skip(skip)
+                  .map(self.normalise, num_parallel_calls=tf.data.AUTOTUNE)
+                  .prefetch(tf.data.AUTOTUNE))
+      yield from tfds.as_numpy(epoch_ds)
+      epoch, skip = epoch + 1, 0
+
+
+def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard()) -> TrainData:
+  """Training data of this process: an equal-sized disjoint shard, so all processes take equal steps."""
+  builder, ds = _load(ds_config, ds_config.train_split, shard, drop_remainder=True)
+  num_examples = split_sizes(builder, ds_config.train_split, shard.count, True)[shard.index]
+  if num_examples < batch_size:
+    raise ValueError(f"config.batch_size gives {batch_size} examples per process but this process's "
+                     f"shard of {ds_config.train_split!r} has only {num_examples}; lower config.batch_size")
+  if ds_config.get("cache", True):
+    ds = ds.cache()
+  buffer = min(ds_config.get("shuffle_buffer") or num_examples, num_examples)
+  return TrainData(ds, num_examples, batch_size, seed, buffer, _normalise_fn(ds_config),
+                   input_shape(builder, ds_config))
+
+
+def input_shape(builder, ds_config) -> tuple[int, ...]:
+  """[H, W, C] of the images the model sees (after the optional resize)."""
+  shape = tuple(builder.info.features[ds_config.image_key].shape)
+  size = ds_config.get("image_size")
+  return (size, size, shape[-1]) if size else shape
+
+
+@dataclasses.dataclass
+class EvalData:
+  """Padded per-process batches with a "mask" (1 real, 0 padding); same count on every process."""
+
+  iterator: Iterator[Batch]
+  num_batches: int
+  num_examples: int
+
+
+def pad_batch(batch: Batch, batch_size: int) -> Batch:
+  """Pads every array of `batch` with zeros to `batch_size` rows and adds the validity mask."""
+  n = len(next(iter(batch.values())))
+  padded = {k: np.concatenate([v, np.zeros((batch_size - n, *v.shape[1:]), v.dtype)]) for k, v in batch.items()}
+  padded["mask"] = (np.arange(batch_size) < n).astype(np.float32)
+  return padded
+
+
+def make_eval_iterator(ds_config, split: str, batch_size: int, shard: Shard = Shard()) -> EvalData:
+  """All examples of this process's shard of `split`, in order, padded to full batches."""
+  builder, ds = _load(ds_config, split, shard, drop_remainder=False)
+  sizes = split_sizes(builder, split, shard.count, False)
+  num_batches = math.ceil(max(sizes) / batch_size)
+  ds = ds.batch(batch_size).map(_normalise_fn(ds_config)).prefetch(tf.data.AUTOTUNE)
+
+  def batches() -> Iterator[Batch]:
+    template = None
+    count = 0
+    for batch in tfds.as_numpy(ds):
+      template = batch
+      count += 1
+      yield pad_batch(batch, batch_size)
+    for _ in range(num_batches - count):  # processes with smaller shards send empty batches
+      empty = {k: v[:0] for k, v in template.items()}
+      yield pad_batch(empty, batch_size)
+
+  return EvalData(batches(), num_batches, sizes[shard.index])

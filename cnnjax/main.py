@@ -1,0 +1,47 @@
+"""The `cnnjax` command: flags only, each subcommand delegating to its module.
+
+    cnnjax train --config configs/fashion_mnist_lenet5.py --workdir runs/lenet5
+"""
+
+import os
+import sys
+from collections.abc import Callable
+
+
+def _train(argv: list[str]) -> int:
+  from cnnjax.commands import train
+  return train.run(argv)
+
+
+SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "train": (_train, "train and evaluate a model from a config file"),
+}
+
+
+def usage() -> str:
+  lines = ["usage: cnnjax SUBCOMMAND [flags]", "", "subcommands:"]
+  lines += [f"  {name:10s} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
+  lines += ["", "cnnjax SUBCOMMAND --help shows a subcommand's flags."]
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  argv = list(sys.argv if argv is None else argv)
+  if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+    print(usage())
+    return 0 if len(argv) >= 2 else 2
+  name = argv[1]
+  if name not in SUBCOMMANDS:
+    import difflib
+    close = difflib.get_close_matches(name, SUBCOMMANDS, n=1)
+    print(f"cnnjax: unknown subcommand {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
+          file=sys.stderr)
+    print(usage(), file=sys.stderr)
+    return 2
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
+  command, _ = SUBCOMMANDS[name]
+  return command([f"cnnjax {name}", *argv[2:]])
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,87 @@
+"""The schema every experiment config fills in, and the helpers that read durations from it.
+
+Config files in configs/ start from `default_config()`, change what they need and return
+the locked result, so an override of a key that does not exist is an error.
+"""
+
+import math
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """All keys the runner reads, with neutral defaults; see configs/ for real experiments."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.task = "classification"
+  c.model = "lenet5"
+  c.model_kwargs = ml_collections.ConfigDict()
+
+  c.dataset = ml_collections.ConfigDict()
+  c.dataset.name = "fashion_mnist"
+  c.dataset.data_dir = config_dict.placeholder(str)
+  c.dataset.train_split = "train"
+  c.dataset.eval_split = "test"
+  c.dataset.image_key = "image"
+  c.dataset.label_key = "label"
+  c.dataset.num_classes = 10
+  c.dataset.image_size = 0          # 0: keep the stored size; else resize to image_size x image_size
+  c.dataset.mean = (0.2860,)        # per-channel, on images scaled to [0, 1]
+  c.dataset.std = (0.3530,)
+  c.dataset.shuffle_buffer = 0      # 0: the whole split
+  c.dataset.cache = True
+
+  c.augment = ml_collections.ConfigDict()   # name -> kwargs, applied in order inside the step
+
+  c.batch_size = 128                # global, over all devices and processes
+  c.eval_batch_size = 1000
+  c.num_epochs = 10.0
+  c.num_train_steps = -1            # > 0 overrides num_epochs
+
+  c.optimizer = ml_collections.ConfigDict()
+  c.optimizer.learning_rate = 0.05
+  c.optimizer.scale_by_batch = False  # linear scaling rule: lr = learning_rate * batch_size / 256
+  c.optimizer.momentum = 0.9
+  c.optimizer.nesterov = False
+  c.optimizer.weight_decay = 5e-4
+  c.optimizer.weight_decay_mode = "l2"  # "l2": wd/2 sum w^2 in the loss; "decoupled": outside momentum
+
+  c.schedule = ml_collections.ConfigDict()
+  c.schedule.name = "cosine"        # constant | multistep | cosine
+  c.schedule.warmup_epochs = 0.0
+  c.schedule.boundaries_epochs = (30.0, 60.0, 80.0)
+  c.schedule.decay_factor = 0.1
+
+  c.log_every_steps = 100
+  c.checkpoint_every_steps = 1000
+  c.keep_checkpoints = 3
+  c.eval_every_epochs = 1.0         # 0: evaluate only at the end
+  c.progress_bar = True
+  return c
+
+
+def total_train_steps(config, steps_per_epoch: int) -> int:
+  """The run's length in steps, from num_train_steps if set, else from num_epochs."""
+  if config.num_train_steps > 0:
+    return int(config.num_train_steps)
+  if config.num_epochs <= 0:
+    raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
+  return int(math.ceil(config.num_epochs * steps_per_epoch))
+
+
+def check_config(config) -> None:
+  """Rejects keys the runner does not know, naming each and its closest known key."""
+  _check_keys(config, default_config(), "config")
+
+
+def _check_keys(given, schema, path):
+  import difflib
+  free = {"model_kwargs", "augment"}  # their keys belong to the chosen model / augmentations
+  for key in given.keys():
+    if key not in schema:
+      close = difflib.get_close_matches(key, list(schema.keys()), n=3)
+      hint = f"; did you mean {', '.join(f'{path}.{c}' for c in close)}?" if close else ""
+      raise KeyError(f"unknown config key {path}.{key}{hint}")
+    if key not in free and isinstance(schema[key], ml_collections.ConfigDict):
+      _check_keys(given[key], schema[key], f"{path}.{key}")

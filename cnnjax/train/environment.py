@@ -1,0 +1,47 @@
+"""What a run ran on: package versions, devices, processes and the git commit."""
+
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import jax
+
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorflow-cpu",
+            "ml-collections", "numpy")
+
+
+def _version(package: str) -> str | None:
+  try:
+    return importlib.metadata.version(package)
+  except importlib.metadata.PackageNotFoundError:
+    return None
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+  """The commit of the checkout holding this package (with "-dirty" if it has local changes)."""
+  path = Path(path or Path(__file__).resolve().parents[2])
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True,
+                            check=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+  return commit + ("-dirty" if dirty else "")
+
+
+def describe_environment() -> dict:
+  devices = jax.devices()
+  return {
+      "versions": {p: _version(p) for p in PACKAGES} | {"python": platform.python_version()},
+      "platform": platform.platform(),
+      "processor": platform.processor() or platform.machine(),
+      "backend": jax.default_backend(),
+      "devices": [str(d) for d in devices],
+      "device_kind": devices[0].device_kind,
+      "device_count": len(devices),
+      "local_device_count": jax.local_device_count(),
+      "process_count": jax.process_count(),
+      "git_commit": git_commit(),
+  }

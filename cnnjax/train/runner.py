@@ -1,0 +1,200 @@
+"""train_and_evaluate(config, workdir): one experiment from config to results.json.
+
+config -> tfds pipeline (per-process shard) -> global batch sharded over the mesh -> jitted
+train_step -> metrics.jsonl / TensorBoard (process 0) and orbax checkpoints -> full-split
+evaluation -> results.json. Starting in a workdir with a checkpoint resumes it exactly.
+"""
+
+import functools
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from cnnjax.data import augment as augment_lib
+from cnnjax.data import pipeline
+from cnnjax.models import get_model
+from cnnjax.parallel import mesh as mesh_lib
+from cnnjax.train import checkpoint, config as config_lib, environment, optim, steps, tasks
+from cnnjax.train.metric_writer import MetricWriter
+from cnnjax.train.state import create_train_state
+
+
+class TrainingInterrupted(RuntimeError):
+  """SIGTERM or SIGINT arrived; a checkpoint of the last finished step was saved."""
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The training loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class _StopSignals:
+  """Turns SIGTERM/SIGINT into a flag the loop checks after each step; restores old handlers on exit."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      try:
+        self._previous[sig] = signal.signal(sig, self._handle)
+      except ValueError:  # not the main thread: leave signals alone
+        pass
+    return self
+
+  def _handle(self, signum, frame):
+    self.received = signum
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _split_name(split: str) -> str:
+  return "".join(ch if ch.isalnum() else "_" for ch in split)
+
+
+def evaluate(eval_fn, state, ds_config, split: str, batch_size: int, mesh, task) -> dict[str, float]:
+  """Metrics over every example of `split` exactly once, summed on device across all processes."""
+  data = pipeline.make_eval_iterator(ds_config, split, batch_size // jax.process_count(),
+                                     pipeline.Shard(jax.process_index(), jax.process_count()))
+  totals = None
+  for batch in data.iterator:
+    sums = eval_fn(state, mesh_lib.shard_batch(batch, mesh))
+    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+  return task.finalize(jax.device_get(totals))
+
+
+def _mean_metrics(pending: list[dict]) -> dict[str, float]:
+  fetched = jax.device_get(pending)
+  return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
+
+
+def train_and_evaluate(config, workdir: str | Path) -> dict:
+  """Trains `config`'s model on its dataset, evaluates it and writes results.json in `workdir`.
+
+  Returns the results dictionary. Raises TrainingInterrupted after saving on SIGTERM/SIGINT
+  and NonFiniteLossError (without saving) when the loss stops being finite.
+  """
+  config_lib.check_config(config)
+  workdir = Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  is_main = jax.process_index() == 0
+  if is_main:
+    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+
+  mesh = mesh_lib.make_data_mesh()
+  mesh_lib.check_batch_size(config.batch_size, mesh)
+  mesh_lib.check_batch_size(config.eval_batch_size, mesh, "config.eval_batch_size")
+  shard = pipeline.Shard(jax.process_index(), jax.process_count())
+  train_data = pipeline.make_train_data(config.dataset, config.batch_size // jax.process_count(), config.seed, shard)
+  steps_per_epoch = train_data.steps_per_epoch
+  total_steps = config_lib.total_train_steps(config, steps_per_epoch)
+
+  task = tasks.get_task(config.task)
+  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
+  base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
+  schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)
+  tx = optim.make_optimizer(config.optimizer, schedule)
+  rng = jax.random.key(config.seed)
+  init_rng, step_rng = jax.random.split(rng)
+
+  replicated = mesh_lib.replicated(mesh)
+  init_fn = functools.partial(create_train_state, model, tx, input_shape=(1, *train_data.input_shape))
+  abstract_state = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+                                jax.eval_shape(init_fn, init_rng))
+  ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
+  state = ckpt.restore_latest(abstract_state)
+  if state is None:
+    state = jax.jit(init_fn, out_shardings=replicated)(init_rng)
+  start_step = int(jax.device_get(state.step))
+
+  train_fn = jax.jit(
+      functools.partial(steps.train_step, task=task, l2_weight_decay=optim.l2_coefficient(config.optimizer),
+                        schedule=schedule, augment=augment_lib.make_augment(config.augment)),
+      donate_argnums=0, out_shardings=(replicated, replicated))
+  eval_fn = jax.jit(functools.partial(steps.eval_step, task=task), out_shardings=replicated)
+  step_rng = jax.device_put(step_rng, replicated)
+  run_evaluation = functools.partial(evaluate, eval_fn, ds_config=config.dataset, split=config.dataset.eval_split,
+                                     batch_size=config.eval_batch_size, mesh=mesh, task=task)
+  eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
+
+  writer = MetricWriter(workdir, total_steps, start_step, progress=config.progress_bar)
+  writer.message(f"training {config.model} on {config.dataset.name}: {total_steps} steps "
+                 f"({steps_per_epoch}/epoch), global batch {config.batch_size} on {mesh.devices.size} device(s)"
+                 + (f", resumed at step {start_step}" if start_step else ""))
+  batches = train_data.batches(start_step)
+  pending: list[dict] = []
+  last_train = {}
+  window_start, window_steps, timed_steps, timed_seconds = None, 0, 0, 0.0
+  saved_step = start_step if ckpt.steps() else None
+
+  def flush(step: int) -> dict[str, float]:
+    """Fetches pending metrics, stops on a non-finite loss, and logs their mean."""
+    nonlocal pending, window_start, window_steps, timed_steps, timed_seconds
+    metrics = _mean_metrics(pending)
+    now = time.perf_counter()
+    if not math.isfinite(metrics["loss"]):
+      ckpt.wait()
+      raise NonFiniteLossError(
+          f"training loss became {metrics['loss']} between steps {step - len(pending) + 1} and {step}; "
+          f"stopped without saving. The last good checkpoint (step {saved_step}) is kept in {ckpt.directory}. "
+          "Lower config.optimizer.learning_rate or add warmup (config.schedule.warmup_epochs).")
+    if window_start is not None and window_steps:
+      elapsed = now - window_start
+      metrics["examples_per_second"] = window_steps * config.batch_size / elapsed
+      timed_steps, timed_seconds = timed_steps + window_steps, timed_seconds + elapsed
+    metrics["epoch"] = step / steps_per_epoch
+    writer.write(step, metrics)
+    pending, window_start, window_steps = [], now, 0
+    return metrics
+
+  with _StopSignals() as stop:
+    for step in range(start_step + 1, total_steps + 1):
+      batch = mesh_lib.shard_batch(next(batches), mesh)
+      state, metrics = train_fn(state, batch, step_rng)
+      pending.append(metrics)
+      window_steps += 1
+      writer.advance(1)
+      done = step == total_steps
+      save_now = done or step % config.checkpoint_every_steps == 0 or stop.received is not None
+      if step % config.log_every_steps == 0 or save_now or step == start_step + 1:
+        last_train = flush(step)  # the first step's flush starts the clock after compilation
+      if save_now:
+        ckpt.save(state, force=True)
+        saved_step = step
+      if stop.received is not None and not done:
+        ckpt.wait()
+        writer.close()
+        raise TrainingInterrupted(f"signal {stop.received} received: saved step {step} in {ckpt.directory}; "
+                                  "run the same command again to resume")
+      if eval_every and step % eval_every == 0 and not done:
+        evaluation = run_evaluation(state)
+        writer.write(step, evaluation, prefix=_split_name(config.dataset.eval_split))
+        writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
+
+  ckpt.wait()
+  evaluation = run_evaluation(state)
+  writer.write(total_steps, evaluation, prefix=_split_name(config.dataset.eval_split))
+  writer.close()
+  ckpt.close()
+  split = _split_name(config.dataset.eval_split)
+  final = {f"{split}_{k}": v for k, v in evaluation.items()}
+  final.update({
+      "train_loss": last_train.get("loss"),
+      "train_accuracy": last_train.get("accuracy"),
+      "steps": total_steps,
+      "epochs": total_steps / steps_per_epoch,
+      "examples_per_second": timed_steps * config.batch_size / timed_seconds if timed_seconds else None,
+      "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
+  })
+  results = {"final": final, "config": json.loads(config.to_json_best_effort()),
+             "environment": environment.describe_environment()}
+  if is_main:
+    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+  return results

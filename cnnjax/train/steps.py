@@ -1,0 +1,56 @@
+"""Pure, jittable training and evaluation steps.
+
+Hyperparameters arrive as keyword arguments bound with functools.partial by the runner,
+so the steps hold no literals and no globals. Under jit over a mesh they compute on the
+global batch: batch-norm statistics and gradients are those of the whole batch.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from cnnjax.train.optim import l2_penalty
+from cnnjax.train.state import TrainState
+
+Augment = Callable[[jax.Array, jax.Array], jax.Array]
+
+
+def _variables(state: TrainState, params) -> dict:
+  variables = {"params": params}
+  if state.batch_stats:
+    variables["batch_stats"] = state.batch_stats
+  return variables
+
+
+def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weight_decay: float,
+               schedule: optax.Schedule, augment: Augment | None = None) -> tuple[TrainState, dict]:
+  """One SGD step on `batch`; `rng` is the run's root key, folded with the step for this step's randomness.
+
+  Returns the new state and metrics: loss (data term), accuracy, learning rate.
+  """
+  step_rng = jax.random.fold_in(rng, state.step)
+  augment_rng, dropout_rng = jax.random.split(step_rng)
+  images = batch["image"]
+  labels = batch["label"]
+  if augment is not None:
+    images, labels = augment(augment_rng, images, labels)
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn(_variables(state, params), images, train=True,
+                                      rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
+    data_loss, metrics = task.loss(outputs, labels)
+    loss = data_loss + l2_weight_decay * l2_penalty(params) if l2_weight_decay else data_loss
+    return loss, (metrics, updates)
+
+  grads, (metrics, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  new_state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", state.batch_stats))
+  metrics = {**metrics, "learning_rate": jnp.asarray(schedule(state.step), jnp.float32)}
+  return new_state, metrics
+
+
+def eval_step(state: TrainState, batch: dict, *, task) -> dict:
+  """Metric sums over the real examples of a padded batch (batch["mask"] is 1 for real rows)."""
+  outputs = state.apply_fn(_variables(state, state.params), batch["image"], train=False)
+  return task.eval_sums(outputs, batch["label"], batch["mask"])

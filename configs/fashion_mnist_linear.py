@@ -1,0 +1,19 @@
+"""Linear classifier y = Wx + b on Fashion-MNIST (softmax regression).
+
+    cnnjax train --config configs/fashion_mnist_linear.py --workdir runs/fashion_mnist_linear
+
+Recorded run: see results/fashion_mnist_linear/results.json (README table).
+"""
+
+from cnnjax.train.config import default_config
+
+
+def get_config():
+  config = default_config()
+  config.model = "linear"
+  config.num_epochs = 10.0
+  config.batch_size = 128
+  config.optimizer.learning_rate = 0.01
+  config.optimizer.weight_decay = 1e-4
+  config.schedule.name = "cosine"
+  return config.lock()

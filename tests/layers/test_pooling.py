@@ -156,3 +156,16 @@ def test_pooling_errors_name_the_problem():
     max_pool(jnp.zeros((4, 4, 1)), 2)
   with pytest.raises(ValueError, match="padding 2 must be at most half the window 3"):
     max_pool(jnp.zeros((1, 8, 8, 1)), 3, 1, 2)
+
+
+@pytest.mark.parametrize("name, loss", [
+    ("max_pool", lambda x: max_pool(x, 2, 2).sum()),
+    ("max_pool_with_indices", lambda x: max_pool_with_indices(x, 2, 2)[0].sum()),
+    ("max_pool_with_indices padded", lambda x: max_pool_with_indices(x, 3, 2, 1)[0].sum()),
+    ("max_unpool non_overlapping",
+     lambda x: (lambda y, i: max_unpool(y, i, (8, 8), non_overlapping=True).sum())(*max_pool_with_indices(x))),
+])
+def test_gradients_avoid_scatter(name, loss):
+  """PERF.md: scatters are slow on CPU; the tiled / one-hot formulations keep the backward pass elementwise."""
+  jaxpr = str(jax.make_jaxpr(jax.grad(loss))(jnp.zeros((1, 8, 8, 2))))
+  assert "scatter" not in jaxpr, name

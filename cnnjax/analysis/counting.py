@@ -8,6 +8,7 @@ are not counted. Zero padding counts (every kernel tap of every output). A trans
 """
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -150,7 +151,19 @@ def layer_table(model: nn.Module, input_shape, input_dtype=jnp.float32, **apply_
   return rows
 
 
+def _module_scopes(stack: str) -> list[str]:
+  """The module names in a jaxpr name stack "Model/layer1/vmap(heads)/...": the root class name is dropped,
+  transform wrappers are unwrapped ("vmap(heads)" -> "heads"), and scopes of functions that lifted
+  transforms add ("Model.<lambda>") are skipped (module names contain no "." or "<")."""
+  scopes = []
+  for part in stack.split("/")[1:]:
+    while (match := re.fullmatch(r"\w+\((.*)\)", part)):
+      part = match.group(1)
+    if part and not any(ch in part for ch in ".<("):
+      scopes.append(part)
+  return scopes
+
+
 def _under(stack: str, path: tuple[str, ...]) -> bool:
-  """Whether a jaxpr name stack "Model/layer1/conv1/..." lies under the module path ("layer1",)."""
-  parts = [p for p in stack.split("/") if p][1:]  # drop the root module's class name
-  return parts[:len(path)] == list(path)
+  """Whether a jaxpr name stack lies under the module path, e.g. ("layer1", "block0")."""
+  return _module_scopes(stack)[:len(path)] == list(path)

@@ -129,4 +129,29 @@ def test_jaxpr_walk_counts_nested_products():
   expected = 120 + 120 + 3 * 96 + 96 + 72 + 54
   assert count_multiply_adds(Mixed(), (2, 3, 4)) == expected
   rows = {r["name"]: r["multiply_adds"] for r in layer_table(Mixed(), (2, 3, 4))}
-  assert rows["proj"] == 120 and rows[""] == expected
+  assert rows["proj"] == 120 and rows["cell"] == 3 * 96 and rows["remat"] == 96 and rows[""] == expected
+
+
+class Lifted(nn.Module):
+  """Blocks under nn.scan over a module class and heads under nn.vmap (name stacks "vmap(heads)")."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = Conv(4, 1, name="stem")(x)
+    x, _ = nn.scan(ScanBlock, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)(name="blocks")(x, None)
+    return nn.vmap(nn.Dense, variable_axes={"params": 0}, split_rngs={"params": True})(5, name="heads")(x)
+
+
+class ScanBlock(nn.Module):
+  @nn.compact
+  def __call__(self, x, _):
+    return nn.relu(Conv(4, 3, padding=1, name="conv")(x)), None
+
+
+def test_layer_table_attributes_lifted_transforms():
+  rows = {r["name"]: r for r in layer_table(Lifted(), (2, 6, 6, 3))}
+  assert rows["stem"]["multiply_adds"] == 2 * 36 * 3 * 4
+  assert rows["blocks"]["multiply_adds"] == rows["blocks/conv"]["multiply_adds"] == 3 * 2 * 36 * 36 * 4
+  assert rows["blocks"]["params"] == 3 * (36 * 4 + 4)
+  assert rows["heads"]["multiply_adds"] == 2 * 36 * 4 * 5 and rows["heads"]["params"] == 2 * (4 * 5 + 5)
+  assert rows[""]["multiply_adds"] == sum(rows[k]["multiply_adds"] for k in ("stem", "blocks", "heads"))

@@ -1,7 +1,7 @@
 """Parameter and multiply-add counting for any linen model, from its variables and its traced computation.
 
-Convention (that of the published counts: ResNet-50 4.09 G, VGG-16 15.5 G, GoogLeNet 1.5 G): only
-convolutions and matrix products (conv_general_dilated, dot_general) count, one multiply-add per
+Convention (that of the commonly published counts, e.g. torchvision's ResNet-50 4.09 G, VGG-16
+15.47 G, GoogLeNet 1.50 G; VGG-16 is checked exactly in the tests): only convolutions and matrix products (conv_general_dilated, dot_general) count, one multiply-add per
 product of two numbers; bias additions, normalization, activations, pooling and elementwise products
 are not counted. Zero padding counts (every kernel tap of every output). A transpose convolution
 (input dilation > 1) counts every input value times every kernel tap, not the inserted zeros.
@@ -147,7 +147,8 @@ def layer_table(model: nn.Module, input_shape, input_dtype=jnp.float32, **apply_
     for part in path:
       subtree = subtree.get(part, {}) if isinstance(subtree, Mapping) else {}
     macs = sum(v for k, v in tally.items() if _under(k, path))
-    rows.append({"name": name, "module": module_type, "output_shape": shape, "params": count_params(subtree), "multiply_adds": macs})
+    rows.append({"name": name, "module": module_type, "output_shape": shape, "params": count_params(subtree),
+                 "multiply_adds": macs})
   return rows
 
 

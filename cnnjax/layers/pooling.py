@@ -140,8 +140,9 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_size: Sequence[int], *,
 
   SegNet's decoder upsampling. `output_size` is the pooled input's (H, W) (or its full NHWC shape).
   The gradient gathers the cotangent at each index (torch's rule, also for indices shared by
-  overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the stride that tile the output)
-  it runs as repeat-and-mask instead of a scatter, which is much faster on CPU; the result is the same.
+  overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the
+  stride that tile the output) it runs as repeat-and-mask instead of a scatter, with no scatter in
+  its gradient either (scatters are slow on CPU, PERF.md); the result is the same.
   [N, H', W', C] values and int indices -> [N, H, W, C].
   """
   if y.shape != indices.shape or y.ndim != 4:

@@ -138,7 +138,8 @@ class Lifted(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = Conv(4, 1, name="stem")(x)
-    x, _ = nn.scan(ScanBlock, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)(name="blocks")(x, None)
+    blocks = nn.scan(ScanBlock, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)
+    x, _ = blocks(name="blocks")(x, None)
     return nn.vmap(nn.Dense, variable_axes={"params": 0}, split_rngs={"params": True})(5, name="heads")(x)
 
 

@@ -129,3 +129,14 @@ def test_bilinear_init_depthwise_and_errors():
 def test_conv_transpose_rejects_bad_output_padding():
   with pytest.raises(ValueError, match="output_padding"):
     ConvTranspose(2, 3, stride=2, output_padding=2).init(jax.random.key(0), jnp.zeros((1, 3, 3, 1)))
+
+
+def test_conv_transpose_compute_dtype():
+  x = np.random.default_rng(2).standard_normal((1, 4, 4, 3)).astype(np.float32)
+  layer = ConvTranspose(5, 4, stride=2, padding=1, dtype=jnp.bfloat16)
+  variables = layer.init(jax.random.key(0), x)
+  assert variables["params"]["kernel"].dtype == jnp.float32  # parameters stay float32
+  y16 = layer.apply(variables, x)
+  y32 = layer.clone(dtype=jnp.float32).apply(variables, x)
+  assert y16.dtype == jnp.bfloat16 and y16.shape == (1, 8, 8, 5)
+  assert float(jnp.abs(y16.astype(jnp.float32) - y32).max()) <= 3e-2 * float(jnp.abs(y32).max())

@@ -88,8 +88,11 @@ def _abstract_variables(model: nn.Module, x, apply_kwargs: dict):
 
 
 def _apply_jaxpr(model: nn.Module, variables, x, apply_kwargs: dict):
+  """The jaxpr of model.apply; all collections are mutable (batch statistics in training) and dropout
+  gets a key, so train=True works without further arguments."""
+  apply_kwargs = {"mutable": True, **apply_kwargs}
   if "rngs" not in apply_kwargs and apply_kwargs.get("train"):
-    apply_kwargs = {**apply_kwargs, "rngs": {"dropout": jax.random.key(0)}}
+    apply_kwargs["rngs"] = {"dropout": jax.random.key(0)}
   return jax.make_jaxpr(lambda v, x: model.apply(v, x, **apply_kwargs))(variables, x)
 
 

@@ -55,6 +55,8 @@ def test_count_params_excludes_batch_statistics():
   variables = jax.eval_shape(Net().init, jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
   expected = (27 * 8 + 8) + (8 + 8) + (128 * 10 + 10)
   assert count_params(variables) == expected == count_params(variables["params"])
+  macs = 16 * 27 * 8 + 128 * 10
+  assert count_multiply_adds(Net(), (1, 4, 4, 3)) == count_multiply_adds(Net(), (1, 4, 4, 3), train=True) == macs
   assert count_params({"w": np.zeros((3, 4)), "b": [np.zeros(5)]}) == 17
 
 

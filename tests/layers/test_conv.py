@@ -86,6 +86,13 @@ def test_conv_output_shape_follows_the_formula():
   assert y.shape == (1, conv_output_size(13, 5, 2, 2), conv_output_size(13, 5, 2, 2), 4)
 
 
+def test_conv_accepts_torch_padding_strings():
+  x = jnp.zeros((1, 7, 7, 2))
+  for padding, size in (("same", 7), ("valid", 3)):
+    y = jax.eval_shape(lambda x: Conv(3, 5, padding=padding).init_with_output(jax.random.key(0), x)[0], x)
+    assert y.shape == (1, size, size, 3)
+
+
 def test_conv_rejects_groups_that_do_not_divide():
   with pytest.raises(ValueError, match="groups"):
     Conv(6, 3, groups=4)

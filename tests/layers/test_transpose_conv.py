@@ -30,7 +30,8 @@ def torch_weight(kernel, groups):
     ((2, 5, 6, 3), 4, 3, 2, 1, 1, 1, 1),
     ((1, 4, 4, 4), 6, 4, 2, 1, 0, 1, 2),   # FCN/DCGAN-style 2x upsampling, grouped
     ((1, 3, 3, 2), 3, 3, 3, 2, 2, 1, 1),
-    ((1, 4, 5, 2), 2, 3, 2, 3, 1, 2, 1),   # dilation, padding larger than the dilated extent minus one
+    ((1, 4, 5, 2), 2, 3, 2, 3, 1, 2, 1),   # dilation
+    ((1, 4, 4, 2), 3, 3, 3, 3, 2, 1, 1),   # padding beyond the filter extent: the output is cropped
     ((2, 3, 3, 4), 4, 2, 2, 0, 0, 1, 4),   # depthwise 2x2 stride 2 (U-Net's up-convolution, per channel)
 ])
 def test_conv_transpose_matches_torch_with_gradients(shape, features, kernel, stride, padding, output_padding,

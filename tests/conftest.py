@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_with_devices(code: str, devices: int, timeout: float = 300, env: dict | None = None) -> str:
+def _run_with_devices(code: str, devices: int, timeout: float = 300, env: dict | None = None) -> str:
   """Runs `code` in a fresh Python with `devices` simulated CPU devices; returns its stdout."""
   full_env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
               "PYTHONPATH": str(REPO), **(env or {})}
@@ -21,6 +21,12 @@ def run_with_devices(code: str, devices: int, timeout: float = 300, env: dict | 
   if result.returncode != 0:
     raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr[-4000:]}")
   return result.stdout
+
+
+@pytest.fixture
+def run_with_devices():
+  """`run_with_devices(code, devices)`: runs code in a fresh Python with that many CPU devices."""
+  return _run_with_devices
 
 
 @pytest.fixture

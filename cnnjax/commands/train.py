@@ -38,6 +38,9 @@ def run(argv: list[str]) -> int:
   except (DatasetUnavailableError, checkpoint.CheckpointError, runner.NonFiniteLossError, KeyError, ValueError) as e:
     print(f"cnnjax train: {e}", file=sys.stderr)
     return 1
+  import jax
+  if jax.process_index() != 0:  # in a multi-process run the summary is printed once, by process 0
+    return 0
   final = results["final"]
   print(json.dumps({k: v for k, v in final.items() if not isinstance(v, dict)}, indent=2))
   accuracy = next((v for k, v in final.items() if k.endswith("_accuracy") and k != "train_accuracy"), None)

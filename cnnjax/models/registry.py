@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import lenet, linear, mlp, resnet
+from cnnjax.models import lenet, linear, mlp, resnet, vgg
 
 Factory = Callable[..., Any]
 
@@ -30,6 +30,14 @@ MODELS = build_registry([
     ("mlp", mlp.MLP),
     ("lenet1", lenet.lenet1),
     ("lenet5", lenet.lenet5),
+    ("vgg11", vgg.vgg11),
+    ("vgg13", vgg.vgg13),
+    ("vgg16", vgg.vgg16),
+    ("vgg19", vgg.vgg19),
+    ("vgg11_bn", vgg.vgg11_bn),
+    ("vgg13_bn", vgg.vgg13_bn),
+    ("vgg16_bn", vgg.vgg16_bn),
+    ("vgg19_bn", vgg.vgg19_bn),
     ("resnet18", resnet.resnet18),
     ("resnet34", resnet.resnet34),
     ("resnet50", resnet.resnet50),

@@ -20,6 +20,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.layers import SqueezeExcite
+
 ModuleDef = Any
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's kaiming_normal_(fan_out)
@@ -176,6 +178,10 @@ resnet152 = functools.partial(ResNet, stage_sizes=(3, 8, 36, 3), block=Bottlenec
 
 resnext50_32x4d = functools.partial(resnet50, cardinality=32, base_width=4)
 resnext101_32x8d = functools.partial(resnet101, cardinality=32, base_width=8)
+
+# Hu et al. 2018: SE (reduction 16, after the last BN of each block, before the addition).
+se_resnet50 = functools.partial(resnet50, attention=functools.partial(SqueezeExcite, reduction=16))
+se_resnext50_32x4d = functools.partial(resnext50_32x4d, attention=functools.partial(SqueezeExcite, reduction=16))
 
 _cifar = functools.partial(ResNet, block=BasicBlock, stem="cifar", widths=(16, 32, 64), shortcut="zero_pad",
                            num_classes=10)

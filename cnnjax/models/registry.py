@@ -46,7 +46,6 @@ MODELS = build_registry([
     ("resnet50", resnet.resnet50),
     ("resnet101", resnet.resnet101),
     ("resnet152", resnet.resnet152),
-    ("cifar_resnet14", resnet.cifar_resnet14),
     ("cifar_resnet20", resnet.cifar_resnet20),
     ("cifar_resnet32", resnet.cifar_resnet32),
     ("cifar_resnet44", resnet.cifar_resnet44),

@@ -34,10 +34,17 @@ def _process_split(split: str, shard: Shard, drop_remainder: bool) -> str:
 
 def split_sizes(builder, split: str, shard_count: int, drop_remainder: bool) -> list[int]:
   """Number of examples each process reads from `split`."""
-  if shard_count == 1:
-    return [builder.info.splits[split].num_examples]
-  subsplits = tfds.even_splits(split, n=shard_count, drop_remainder=drop_remainder)
-  return [builder.info.splits[s].num_examples for s in subsplits]
+  subsplits = [split] if shard_count == 1 else tfds.even_splits(split, n=shard_count, drop_remainder=drop_remainder)
+  return [_num_examples(builder, s) for s in subsplits]
+
+
+def _num_examples(builder, split) -> int:
+  """Size of a (sub)split from the dataset info, or by counting when there is none (tfds mock data)."""
+  if builder.info.splits:
+    return builder.info.splits[split].num_examples
+  ds = builder.as_dataset(split=split)
+  size = int(ds.cardinality())
+  return size if size >= 0 else int(ds.reduce(0, lambda n, _: n + 1))
 
 
 def _decode_fn(ds_config):
@@ -66,15 +73,15 @@ def _normalise_fn(ds_config):
 
 
 def _load(ds_config, split: str, shard: Shard, drop_remainder: bool):
+  tf.config.set_visible_devices([], "GPU")  # tf.data runs on the host; accelerators belong to JAX
   builder = sources.get_builder(ds_config.name, ds_config.get("data_dir"))
-  if split not in builder.info.splits:
+  if builder.info.splits and split.split("[")[0] not in builder.info.splits:
     raise ValueError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
                      f"available splits: {sorted(builder.info.splits)}")
   ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
   options = tf.data.Options()
   options.deterministic = True
-  options.threading.private_threadpool_size = ds_config.get("threads", 0) or 0
   return builder, ds.with_options(options).map(_decode_fn(ds_config), num_parallel_calls=tf.data.AUTOTUNE)
 
 

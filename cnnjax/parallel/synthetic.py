@@ -151,6 +151,7 @@ def run_point(spec: dict) -> dict:
       "backend": jax.default_backend(), "device_kind": all_devices[0].device_kind,
       "host_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
       "jax_version": jax.__version__,
+      "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # others sharing the host
   }
   if spec["record_losses"]:
     result["losses"] = losses

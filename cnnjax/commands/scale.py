@@ -193,8 +193,6 @@ def run(argv: list[str]) -> int:
            "global_batches": global_batches, **probe, "simulated_devices": probe["backend"] == "cpu",
            "note": scaling.CPU_NOTE.format(cpus=probe["host_cpus"]) if probe["backend"] == "cpu" else None,
            "versions": _versions(), "git_commit": git_commit(), "points": points}
-  study["plot"] = "scaling.png" if scaling.plot(study, out / "scaling.png") else None
-  (out / "scaling.json").write_text(json.dumps(study, indent=2) + "\n")
-  (out / "scaling.md").write_text(scaling.markdown_report(study))
+  scaling.write_report(study, out)
   print(f"wrote {out}/scaling.json, scaling.md" + (", scaling.png" if study["plot"] else " (no matplotlib: no plot)"))
   return 1 if any("error" in p for p in points) else 0

@@ -6,8 +6,11 @@ step time falls with the device count). Both efficiencies are (images/s per devi
 the series' point with the fewest devices, so 1.0 is perfect scaling.
 """
 
+import json
 import math
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 CPU_NOTE = ("Backend cpu: each point simulates its devices with "
             "XLA_FLAGS=--xla_force_host_platform_device_count=K, and all K simulated devices share this "
@@ -61,6 +64,11 @@ def markdown_report(study: dict) -> str:
            "synthetic data already on the devices (no input pipeline in the timing).", ""]
   if study["backend"] == "cpu":
     lines += ["**" + CPU_NOTE.format(cpus=study["host_cpus"]) + "**", ""]
+  loads = [p["load_average_1min"] for p in study["points"] if p.get("load_average_1min") is not None]
+  if loads:
+    lines += [f"Host 1-minute load average when the points ran: {min(loads):.1f} to {max(loads):.1f} "
+              f"(on {study['host_cpus']} core(s); above that, other jobs shared the machine and the timings are "
+              "correspondingly noisy).", ""]
   lines += [f"Command: `{study['command']}`", "",
             "| devices | per-device batch | global batch | step ms (median) | compile s | images/s "
             "| peak memory MiB | weak eff. | strong eff. |",
@@ -126,3 +134,16 @@ def plot(study: dict, path) -> bool:
   fig.savefig(path, dpi=120)
   plt.close(fig)
   return True
+
+
+def write_report(study: dict, out) -> None:
+  """Writes scaling.png (if matplotlib is present), scaling.json and scaling.md into `out`."""
+  out = Path(out)
+  study["plot"] = "scaling.png" if plot(study, out / "scaling.png") else None
+  (out / "scaling.json").write_text(json.dumps(study, indent=2) + "\n")
+  (out / "scaling.md").write_text(markdown_report(study))
+
+
+if __name__ == "__main__":  # python -m cnnjax.parallel.scaling DIR: redraw table and plot from DIR/scaling.json
+  folder = Path(sys.argv[1])
+  write_report(json.loads((folder / "scaling.json").read_text()), folder)

@@ -10,12 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cpu_env(devices: int) -> dict[str, str]:
+def cpu_env(devices: int, path_first: tuple[str, ...] = ()) -> dict[str, str]:
   """The environment of a child process with `devices` simulated CPU devices and this checkout first on the path."""
   env = dict(os.environ)
   flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
   env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
-  env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+  env["PYTHONPATH"] = os.pathsep.join([*path_first, str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
   env["JAX_PLATFORMS"] = "cpu"
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   return env
@@ -27,9 +27,17 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start(args: list[str], devices: int, cwd: Path = ROOT) -> subprocess.Popen:
-  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices), cwd=cwd, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+def start(args: list[str], devices: int, cwd: Path = ROOT, path_first: tuple[str, ...] = ()) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices, path_first), cwd=cwd,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def blocking_imports(folder: Path, modules: tuple[str, ...]) -> str:
+  """A folder of stub packages that raise on import; put it first on PYTHONPATH to forbid `modules`."""
+  for module in modules:
+    (folder / module).mkdir(parents=True, exist_ok=True)
+    (folder / module / "__init__.py").write_text(f"raise ImportError('{module} must not be imported here')\n")
+  return str(folder)
 
 
 def finish(process: subprocess.Popen, timeout: float) -> str:

@@ -13,8 +13,20 @@ def _train(argv: list[str]) -> int:
   return train.run(argv)
 
 
+def _scale(argv: list[str]) -> int:
+  from cnnjax.commands import scale
+  return scale.run(argv)
+
+
+def _summary(argv: list[str]) -> int:
+  from cnnjax.commands import summary
+  return summary.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
+    "scale": (_scale, "measure throughput of the training step against the number of devices"),
+    "summary": (_summary, "per-layer output shapes, parameters and multiply-adds of a model"),
 }
 
 

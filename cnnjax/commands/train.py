@@ -14,6 +14,8 @@ def _define_run_flags(flag_values: flags.FlagValues) -> None:
                       flag_values=flag_values)
   flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.", flag_values=flag_values)
   flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.", flag_values=flag_values)
+  flags.DEFINE_bool("distributed_auto", False, "Start the multi-host runtime from the cluster's environment "
+                    "(JAX's auto-detection: SLURM, Open MPI, TPU pods).", flag_values=flag_values)
 
 
 def run(argv: list[str]) -> int:
@@ -27,7 +29,12 @@ def run(argv: list[str]) -> int:
     return 2
 
   from cnnjax.parallel import distributed
-  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id)
+  try:
+    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                           auto_detect=args.distributed_auto)
+  except ValueError as e:
+    print(f"cnnjax train: {e}", file=sys.stderr)
+    return 2
   from cnnjax.data.sources import DatasetUnavailableError
   from cnnjax.train import checkpoint, runner
   try:
@@ -38,6 +45,9 @@ def run(argv: list[str]) -> int:
   except (DatasetUnavailableError, checkpoint.CheckpointError, runner.NonFiniteLossError, KeyError, ValueError) as e:
     print(f"cnnjax train: {e}", file=sys.stderr)
     return 1
+  import jax
+  if jax.process_index() != 0:  # in a multi-process run the summary is printed once, by process 0
+    return 0
   final = results["final"]
   print(json.dumps({k: v for k, v in final.items() if not isinstance(v, dict)}, indent=2))
   accuracy = next((v for k, v in final.items() if k.endswith("_accuracy") and k != "train_accuracy"), None)

@@ -44,3 +44,12 @@ def replicate(tree, mesh: Mesh):
   sharding = replicated(mesh)
   return jax.tree.map(lambda x: jax.make_array_from_callback(np.shape(x), sharding, lambda idx: np.asarray(x)[idx]),
                       tree)
+
+
+def replicate_key(key: jax.Array, mesh: Mesh) -> jax.Array:
+  """A PRNG key (the same on every process) replicated on all devices of the mesh.
+
+  `jax.device_put` refuses shardings with devices of other processes, so the key's raw data
+  is placed like any host array and wrapped again.
+  """
+  return jax.random.wrap_key_data(replicate(jax.random.key_data(key), mesh), impl=jax.random.key_impl(key))

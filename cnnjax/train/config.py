@@ -35,6 +35,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.augment = ml_collections.ConfigDict()   # name -> kwargs, applied in order inside the step
 
   c.batch_size = 128                # global, over all devices and processes
+  c.batch_norm_stats = "global"     # "global": over the global batch; "per_device": each device's shard
   c.eval_batch_size = 1000
   c.num_epochs = 10.0
   c.num_train_steps = -1            # > 0 overrides num_epochs

@@ -18,7 +18,7 @@ import numpy as np
 from cnnjax.data import augment as augment_lib
 from cnnjax.data import pipeline
 from cnnjax.models import get_model
-from cnnjax.parallel import mesh as mesh_lib
+from cnnjax.parallel import data_parallel, mesh as mesh_lib
 from cnnjax.train import checkpoint, config as config_lib, environment, optim, steps, tasks
 from cnnjax.train.metric_writer import MetricWriter
 from cnnjax.train.state import create_train_state
@@ -114,12 +114,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     state = jax.jit(init_fn, out_shardings=replicated)(init_rng)
   start_step = int(jax.device_get(state.step))
 
-  train_fn = jax.jit(
+  train_fn = data_parallel.compile_train_step(
       functools.partial(steps.train_step, task=task, l2_weight_decay=optim.l2_coefficient(config.optimizer),
                         schedule=schedule, augment=augment_lib.make_augment(config.augment)),
-      donate_argnums=0, out_shardings=(replicated, replicated))
+      mesh, config.get("batch_norm_stats", "global"))
   eval_fn = jax.jit(functools.partial(steps.eval_step, task=task), out_shardings=replicated)
-  step_rng = jax.device_put(step_rng, replicated)
+  step_rng = mesh_lib.replicate_key(step_rng, mesh)
   run_evaluation = functools.partial(evaluate, eval_fn, ds_config=config.dataset, split=config.dataset.eval_split,
                                      batch_size=config.eval_batch_size, mesh=mesh, task=task)
   eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0

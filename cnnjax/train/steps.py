@@ -25,12 +25,17 @@ def _variables(state: TrainState, params) -> dict:
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weight_decay: float,
-               schedule: optax.Schedule, augment: Augment | None = None) -> tuple[TrainState, dict]:
+               schedule: optax.Schedule, augment: Augment | None = None,
+               axis_name: str | None = None) -> tuple[TrainState, dict]:
   """One SGD step on `batch`; `rng` is the run's root key, folded with the step for this step's randomness.
 
-  Returns the new state and metrics: loss (data term), accuracy, learning rate.
+  Returns the new state and metrics: loss (data term), accuracy, learning rate. With `axis_name`
+  (inside shard_map, per-device batch norm) `batch` is this device's shard: the loss, metrics and
+  batch statistics are averaged over the axis, so the gradient is the mean of the devices' gradients.
   """
   step_rng = jax.random.fold_in(rng, state.step)
+  if axis_name is not None:  # each device draws its own augmentation and dropout randomness
+    step_rng = jax.random.fold_in(step_rng, jax.lax.axis_index(axis_name))
   augment_rng, dropout_rng = jax.random.split(step_rng)
   images = batch["image"]
   labels = batch["label"]
@@ -42,6 +47,11 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weigh
                                       rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
     data_loss, metrics = task.loss(outputs, labels)
     loss = data_loss + l2_weight_decay * l2_penalty(params) if l2_weight_decay else data_loss
+    if axis_name is not None:
+      # Replicated params enter shard_map unvarying, so their gradient is summed over devices;
+      # averaging the loss (not the gradients) makes that sum the mean gradient.
+      loss = jax.lax.pmean(loss, axis_name)
+      metrics, updates = jax.lax.pmean((metrics, updates), axis_name)
     return loss, (metrics, updates)
 
   grads, (metrics, updates) = jax.grad(loss_fn, has_aux=True)(state.params)

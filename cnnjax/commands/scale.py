@@ -1,0 +1,198 @@
+"""`cnnjax scale`: throughput of the real training step against the number of devices.
+
+    cnnjax scale --config configs/fashion_mnist_lenet5.py --devices 1,2,4,8 --per-device-batch 32,64 \\
+        --steps 20 --out results/scaling/lenet5
+    cnnjax scale --model resnet50 --input-shape 224,224,3 --num-classes 1000 --devices 1,8 ...
+
+Each point runs in a fresh process (cnnjax.parallel.synthetic) on synthetic data, so on CPU the
+simulated device count can change between points. Writes scaling.json, scaling.md and scaling.png.
+Without --config only jax/flax/optax and cnnjax are imported (no tfds, no ml_collections).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+STORED_IMAGE_SIZES = {"mnist": 28, "fashion_mnist": 28, "kmnist": 28, "emnist": 28, "cifar10": 32,
+                      "cifar100": 32, "svhn_cropped": 32}
+
+
+def _ints(text: str) -> list[int]:
+  try:
+    values = [int(v) for v in text.split(",") if v.strip()]
+  except ValueError as e:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 1,2,4,8") from e
+  if any(v < 0 for v in values):
+    raise argparse.ArgumentTypeError(f"{text!r}: values must be positive")
+  return values
+
+
+def _parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(prog="cnnjax scale", description=__doc__.split("\n")[0])
+  p.add_argument("--config", help="config file (configs/*.py): model, optimizer, batch-norm policy, input shape; "
+                 "--config.KEY=VALUE overrides work as in `cnnjax train`")
+  p.add_argument("--model", help="registered model name (overrides the config's)")
+  p.add_argument("--devices", type=_ints, default=[1, 2, 4, 8], help="device counts, e.g. 1,2,4,8")
+  p.add_argument("--per-device-batch", type=_ints, default=[32, 64], help="weak scaling: batch per device")
+  p.add_argument("--global-batch", type=_ints, default=None,
+                 help="strong scaling: global batches split over the devices (default: the largest per-device "
+                      "batch times the fewest devices; 0 turns strong scaling off)")
+  p.add_argument("--steps", type=int, default=20, help="timed steps per point (after compilation)")
+  p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps after compilation")
+  p.add_argument("--out", default="runs/scaling", help="output folder")
+  p.add_argument("--input-shape", type=_ints, help="H,W,C of the synthetic images (default: from the config)")
+  p.add_argument("--num-classes", type=int, help="number of classes (default: the config's, else 10)")
+  p.add_argument("--batch-norm-stats", choices=["global", "per_device"], help="overrides config.batch_norm_stats")
+  p.add_argument("--dtype", help="model compute dtype, e.g. bfloat16 (passed as model_kwargs dtype)")
+  p.add_argument("--timeout", type=float, default=600, help="seconds allowed per point")
+  return p
+
+
+def _input_shape_from_config(config) -> list[int]:
+  ds = config.dataset
+  channels = len(ds.mean)
+  size = ds.get("image_size") or STORED_IMAGE_SIZES.get(ds.name)
+  if size:
+    return [size, size, channels]
+  import tensorflow_datasets as tfds  # only for datasets whose stored size is not listed above
+  shape = tfds.builder(ds.name, data_dir=ds.get("data_dir")).info.features[ds.image_key].shape
+  if None in shape:
+    raise ValueError(f"{ds.name} images have no fixed size; set config.dataset.image_size or pass --input-shape")
+  return list(shape)
+
+
+def _spec(args, extra: list[str]) -> dict:
+  """The per-point spec from the config (if any) and the flags."""
+  spec = {}
+  if args.config:
+    from cnnjax.commands.config_args import parse_config
+    config = parse_config(["cnnjax scale", f"--config={args.config}", *extra]).config
+    spec = {"model": config.model, "model_kwargs": config.model_kwargs.to_dict(), "task": config.task,
+            "num_classes": config.dataset.num_classes, "seed": config.seed,
+            "optimizer": config.optimizer.to_dict(), "schedule": {**config.schedule.to_dict(), "warmup_epochs": 0.0},
+            "augment": config.augment.to_dict(), "batch_norm_stats": config.get("batch_norm_stats", "global")}
+    spec["input_shape"] = args.input_shape or _input_shape_from_config(config)
+  elif extra:
+    raise ValueError(f"unknown arguments {extra}; config overrides need --config")
+  if args.model:
+    spec["model"] = args.model
+  if args.input_shape:
+    spec["input_shape"] = args.input_shape
+  if args.num_classes:
+    spec["num_classes"] = args.num_classes
+  if args.batch_norm_stats:
+    spec["batch_norm_stats"] = args.batch_norm_stats
+  if args.dtype:
+    spec["model_kwargs"] = {**spec.get("model_kwargs", {}), "dtype": args.dtype}
+  spec.update(steps=args.steps, warmup_steps=args.warmup_steps)
+  return spec
+
+
+def _child_env(devices: int, backend: str) -> dict[str, str]:
+  env = dict(os.environ)
+  root = str(Path(__file__).resolve().parents[2])
+  env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+  if backend == "cpu":
+    flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
+    env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
+  return env
+
+
+def probe_backend(timeout: float = 300) -> dict:
+  """Backend, device count and kind, asked of a fresh process so this one never holds accelerator memory."""
+  code = ("import json, os, jax; d = jax.devices(); print(json.dumps({'backend': jax.default_backend(), "
+          "'device_count': len(d), 'device_kind': d[0].device_kind, 'jax_version': jax.__version__, "
+          "'host_cpus': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}))")
+  env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
+  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+  if out.returncode:
+    raise RuntimeError(f"could not start JAX to find the devices: {out.stderr.strip()[-1000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_point(spec: dict, devices: int, per_device_batch: int, backend: str, folder: Path, timeout: float) -> dict:
+  """Runs one (devices, per-device batch) point in a fresh process; a failure is returned as {"error": ...}."""
+  name = f"d{devices}_b{per_device_batch}"
+  spec = {**spec, "devices": devices, "per_device_batch": per_device_batch, "output": str(folder / f"{name}.json")}
+  (folder / f"{name}.spec.json").write_text(json.dumps(spec, indent=2))
+  point = {"devices": devices, "per_device_batch": per_device_batch}
+  try:
+    out = subprocess.run([sys.executable, "-m", "cnnjax.parallel.synthetic", str(folder / f"{name}.spec.json")],
+                         env=_child_env(devices, backend), capture_output=True, text=True, timeout=timeout)
+  except subprocess.TimeoutExpired:
+    return {**point, "error": f"timed out after {timeout:.0f} s"}
+  if out.returncode:
+    (folder / f"{name}.stderr.txt").write_text(out.stderr)
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    return {**point, "error": lines[-1] if lines else f"exit code {out.returncode}"}
+  return json.loads((folder / f"{name}.json").read_text())
+
+
+def _versions() -> dict:
+  import importlib.metadata
+  versions = {}
+  for package in ("jax", "jaxlib", "flax", "optax", "numpy"):
+    try:
+      versions[package] = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+      versions[package] = None
+  return versions
+
+
+def run(argv: list[str]) -> int:
+  parser = _parser()
+  args, extra = parser.parse_known_args(argv[1:])
+  from cnnjax.parallel import scaling
+  try:
+    spec = _spec(args, extra)
+  except (ValueError, KeyError) as e:
+    print(f"cnnjax scale: {e}", file=sys.stderr)
+    return 2
+  if "input_shape" not in spec:
+    print("cnnjax scale: give --config or --input-shape H,W,C for the synthetic images", file=sys.stderr)
+    return 2
+  if not args.devices or not args.per_device_batch or args.steps < 1:
+    print("cnnjax scale: --devices and --per-device-batch need at least one value and --steps >= 1", file=sys.stderr)
+    return 2
+  global_batches = args.global_batch if args.global_batch is not None else [
+      max(args.per_device_batch) * min(args.devices)]
+  global_batches = [g for g in global_batches if g > 0]
+
+  probe = probe_backend()
+  devices = args.devices
+  if probe["backend"] != "cpu":
+    skipped = [d for d in devices if d > probe["device_count"]]
+    devices = [d for d in devices if d <= probe["device_count"]]
+    if skipped:
+      print(f"cnnjax scale: skipping device counts {skipped}: only {probe['device_count']} "
+            f"{probe['device_kind']} present", file=sys.stderr)
+    if not devices:
+      print("cnnjax scale: no requested device count fits the devices present", file=sys.stderr)
+      return 2
+
+  out = Path(args.out)
+  (out / "points").mkdir(parents=True, exist_ok=True)
+  points = []
+  for d, b in scaling.plan_points(devices, args.per_device_batch, global_batches):
+    start = time.perf_counter()
+    point = run_point(spec, d, b, probe["backend"], out / "points", args.timeout)
+    points.append(point)
+    status = point.get("error") or (f"{1e3 * point['step_seconds_median']:.1f} ms/step, "
+                                    f"{point['images_per_second']:.0f} images/s, compile {point['compile_seconds']:.1f} s")
+    print(f"devices {d}, per-device batch {b}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
+  scaling.add_efficiencies(points, args.per_device_batch, global_batches)
+
+  from cnnjax.train.environment import git_commit
+  study = {"command": " ".join(["cnnjax", "scale", *argv[1:]]), "model": spec.get("model", "lenet5"),
+           "input_shape": spec["input_shape"], "batch_norm_stats": spec.get("batch_norm_stats", "global"),
+           "steps": args.steps, "warmup_steps": args.warmup_steps, "per_device_batches": args.per_device_batch,
+           "global_batches": global_batches, **probe, "simulated_devices": probe["backend"] == "cpu",
+           "note": scaling.CPU_NOTE.format(cpus=probe["host_cpus"]) if probe["backend"] == "cpu" else None,
+           "versions": _versions(), "git_commit": git_commit(), "points": points}
+  scaling.write_report(study, out)
+  print(f"wrote {out}/scaling.json, scaling.md" + (", scaling.png" if study["plot"] else " (no matplotlib: no plot)"))
+  return 1 if any("error" in p for p in points) else 0

@@ -13,8 +13,14 @@ def _train(argv: list[str]) -> int:
   return train.run(argv)
 
 
+def _reproduce(argv: list[str]) -> int:
+  from cnnjax.commands import reproduce
+  return reproduce.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
+    "reproduce": (_reproduce, "run a study against published numbers and write its report"),
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import lenet, linear, mlp
+from cnnjax.models import conv1d, lenet, linear, mlp
 
 Factory = Callable[..., Any]
 
@@ -30,6 +30,8 @@ MODELS = build_registry([
     ("mlp", mlp.MLP),
     ("lenet1", lenet.lenet1),
     ("lenet5", lenet.lenet5),
+    ("conv1d", conv1d.Conv1DNet),
+    ("mnist1d_cnn", conv1d.mnist1d_cnn),
 ])
 
 

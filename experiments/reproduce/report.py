@@ -9,6 +9,7 @@ import math
 import statistics
 from pathlib import Path
 
+from cnnjax.train import environment
 from experiments.reproduce import determinism
 from experiments.reproduce.runs import Run
 from experiments.reproduce.studies import Row, Study
@@ -34,13 +35,17 @@ def _verdict(summary: dict) -> str:
   return "**within**" if summary["within_tolerance"] else "**OUTSIDE**"
 
 
+def _std_text(summary: dict) -> str:
+  return f"{summary['std']:.2f}" if len(summary["values"]) > 1 else "n/a"
+
+
 def _results_table(study: Study, summaries: list[dict]) -> list[str]:
   unit = "test error (%)" if study.metric == "error" else "test accuracy (%)"
   lines = [f"| model | published {unit} | ours: mean ± std (n) | difference | tolerance | verdict | source |",
            "|---|---|---|---|---|---|---|"]
   for s in summaries:
     published = f"{s['published']:.2f}" + (f"-{s['published_high']:.2f}" if s["published_high"] is not None else "")
-    lines.append(f"| {s['label']} | {published} | {s['mean']:.2f} ± {s['std']:.2f} ({len(s['values'])}) | "
+    lines.append(f"| {s['label']} | {published} | {s['mean']:.2f} ± {_std_text(s)} ({len(s['values'])}) | "
                  f"{s['difference']:+.2f} | ±{s['tolerance']:.1f} | {_verdict(s)} | {s['source']} |")
   lines.append("")
   lines.append("Per seed: " + "; ".join(
@@ -49,25 +54,38 @@ def _results_table(study: Study, summaries: list[dict]) -> list[str]:
 
 
 def read_metrics(workdir: Path) -> list[dict]:
+  """metrics.jsonl records in step order; a resumed run's repeated steps keep their last record."""
   path = workdir / "metrics.jsonl"
-  return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+  if not path.exists():
+    return []
+  records = {}
+  for line in path.read_text().splitlines():
+    if line.strip():
+      record = json.loads(line)
+      records[record["split"], record["step"]] = record
+  return sorted(records.values(), key=lambda r: r["step"])
 
 
-def plot_curves(row: Row, runs: list[Run], path: Path) -> None:
-  """Training loss and test accuracy against step, one line per seed, from metrics.jsonl."""
+def plot_curves(study: Study, row: Row, runs: list[Run], path: Path) -> None:
+  """Training loss and the test metric against step, one line per seed, from metrics.jsonl; the paper dashed."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.2))
+  fig, (ax_loss, ax_test) = plt.subplots(1, 2, figsize=(9, 3.2))
   for run in runs:
     records = read_metrics(run.workdir)
     train = [r for r in records if r["split"] == "train" and "loss" in r]
     test = [r for r in records if r["split"] == "test" and "accuracy" in r]
     ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label=f"seed {run.seed}")
-    ax_acc.plot([r["step"] for r in test], [100 * r["accuracy"] for r in test], marker=".", label=f"seed {run.seed}")
+    ax_test.plot([r["step"] for r in test], [study.measured(r["accuracy"]) for r in test], marker=".",
+                 label=f"seed {run.seed}")
+  if row.published_high is None:
+    ax_test.axhline(row.published, color="k", linestyle="--", linewidth=1, label="published")
+  else:
+    ax_test.axhspan(row.published, row.published_high, color="k", alpha=0.15, label="published range")
   ax_loss.set(title=f"{row.label}: training loss", xlabel="step", ylabel="cross-entropy")
-  ax_acc.set(title="test accuracy", xlabel="step", ylabel="%")
-  for ax in (ax_loss, ax_acc):
+  ax_test.set(title=f"test {study.metric}", xlabel="step", ylabel="%")
+  for ax in (ax_loss, ax_test):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
   fig.tight_layout()
@@ -120,7 +138,9 @@ def _environment(runs: list[Run]) -> list[str]:
   lines += [f"- versions: {versions}", f"- platform: {env.get('platform')} ({env.get('processor')})",
             f"- backend: {env.get('backend')}, devices: {env.get('device_count')} x {env.get('device_kind')}, "
             f"processes: {env.get('process_count')}",
-            f"- git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)}"]
+            f"- git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)} (\"-dirty\": the working tree "
+            "had uncommitted changes); report written at "
+            f"`{environment.git_commit()}`"]
   return lines
 
 
@@ -137,6 +157,10 @@ def _configs(study: Study, rows: list[Row], by_row: dict[str, list[Run]], quick:
   return lines
 
 
+def _seeds_text(seeds: int) -> str:
+  return "seed 0" if seeds == 1 else f"seeds 0..{seeds - 1}"
+
+
 def write_report(study: Study, out: Path, runs: list[Run], pair: tuple[Run, Run] | None, *, seeds: int,
                  quick: bool, full: bool, command: str) -> Path:
   """Writes out/README.md, out/summary.json and out/curves_<row>.png; returns the README path."""
@@ -144,7 +168,7 @@ def write_report(study: Study, out: Path, runs: list[Run], pair: tuple[Run, Run]
   rows = list(study.selected_rows(full))
   by_row = {row.name: [r for r in runs if r.row == row.name] for row in rows}
   summaries = [row_summary(study, row, by_row[row.name], quick) for row in rows]
-  lines = [f"# {study.title}", "", f"Produced by `{command}` (seeds 0..{seeds - 1}). Reference: {study.reference}", ""]
+  lines = [f"# {study.title}", "", f"Produced by `{command}` ({_seeds_text(seeds)}). Reference: {study.reference}", ""]
   if quick:
     lines += ["> **Quick run**: a few training steps per run, to check the pipeline end to end. The numbers "
               "below were measured but are not comparable to the published ones.", ""]
@@ -158,7 +182,7 @@ def write_report(study: Study, out: Path, runs: list[Run], pair: tuple[Run, Run]
   lines += ["", "## Training curves", ""]
   for row in rows:
     name = f"curves_{row.name}.png"
-    plot_curves(row, by_row[row.name], out / name)
+    plot_curves(study, row, by_row[row.name], out / name)
     lines += [f"![{row.label}]({name})", ""]
   lines += ["## Determinism", ""] + _determinism_section(pair) + [""]
   lines += ["## Wall time per run", ""] + _wall_table(runs + ([pair[1]] if pair else [])) + [""]

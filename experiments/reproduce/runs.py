@@ -9,6 +9,7 @@ is resumed by the runner from its checkpoint.
 import dataclasses
 import importlib.util
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -106,11 +107,58 @@ def _read_json(path: Path) -> dict:
   return json.loads(path.read_text()) if path.exists() else {}
 
 
+LOCK_NAME = ".running"
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def claim(workdir: Path) -> bool:
+  """Takes `workdir` for this process (a lock file holding our pid); False while a live process holds it.
+
+  A lock left by a process that died is taken over: the runner then resumes from the checkpoint.
+  """
+  workdir.mkdir(parents=True, exist_ok=True)
+  lock = workdir / LOCK_NAME
+  for _ in range(2):
+    try:
+      fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+      try:
+        holder = int(lock.read_text().strip() or 0)
+      except (OSError, ValueError):
+        holder = 0
+      if holder == os.getpid() or (holder and _alive(holder)):
+        return holder == os.getpid()
+      lock.unlink(missing_ok=True)
+      continue
+    with os.fdopen(fd, "w") as f:
+      f.write(str(os.getpid()))
+    return True
+  return False
+
+
+def release(workdir: Path) -> None:
+  lock = workdir / LOCK_NAME
+  if lock.exists() and lock.read_text().strip() == str(os.getpid()):
+    lock.unlink()
+
+
 def run_study(study: Study, out: Path, seeds: int, root: Path, quick: bool = False, full: bool = False,
               train_fn: TrainFn | None = None, repeat_train_fn: TrainFn | None = None, extra: dict | None = None,
-              log: Callable[[str], None] = print) -> tuple[list[Run], tuple[Run, Run] | None]:
-  """Runs every selected row for seeds 0..seeds-1, then the determinism repeat of the first seed.
+              log: Callable[[str], None] = print, poll_seconds: float = 10.0
+              ) -> tuple[list[Run], tuple[Run, Run] | None]:
+  """Runs every selected row for seeds 0..seeds-1, and the determinism repeat of the first seed.
 
+  Several processes may work on one output folder at once: each run is claimed with a lock
+  file, runs held by another live process are skipped and waited for at the end.
   `repeat_train_fn` (default: `train_fn`) trains the repeat; tests pass a perturbed one.
   """
   if train_fn is None:
@@ -118,12 +166,29 @@ def run_study(study: Study, out: Path, seeds: int, root: Path, quick: bool = Fal
     train_fn = train_and_evaluate
   rows = study.selected_rows(full)
   configs = {(r.name, s): row_config(study, r, s, root, quick, extra) for r in rows for s in range(seeds)}
-  runs = [run_or_reuse(configs[r.name, s], run_dir(out, r.name, s), train_fn, r.name, log=log)
-          for r in rows for s in range(seeds)]
-  pair = None
+  jobs = [(r.name, s, False) for r in rows for s in range(seeds)]
   if study.determinism_row in {r.name for r in rows}:
-    first = next(run for run in runs if run.row == study.determinism_row and run.seed == 0)
-    repeat = run_or_reuse(configs[study.determinism_row, 0], run_dir(out, study.determinism_row, 0, repeat=True),
-                          repeat_train_fn or train_fn, study.determinism_row, repeat=True, log=log)
-    pair = (first, repeat)
+    jobs.append((study.determinism_row, 0, True))
+  done: dict[tuple, Run] = {}
+  pending = jobs
+  while pending:
+    waiting = []
+    for row, seed, repeat in pending:
+      workdir = run_dir(out, row, seed, repeat)
+      if not (workdir / "results.json").exists() and not claim(workdir):
+        waiting.append((row, seed, repeat))
+        continue
+      try:
+        done[row, seed, repeat] = run_or_reuse(configs[row, seed], workdir, (repeat_train_fn or train_fn) if repeat
+                                               else train_fn, row, repeat=repeat, log=log)
+      finally:
+        release(workdir)
+    if waiting:
+      log(f"waiting for {len(waiting)} run(s) that other processes are training: "
+          + ", ".join(str(run_dir(out, *job)) for job in waiting))
+      time.sleep(poll_seconds)
+    pending = waiting
+  runs = [done[job] for job in jobs if not job[2]]
+  repeat_job = next((job for job in jobs if job[2]), None)
+  pair = (done[repeat_job[0], 0, False], done[repeat_job]) if repeat_job else None
   return runs, pair

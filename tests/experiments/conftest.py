@@ -33,3 +33,21 @@ def _mock_tfds(name: str, num_examples: int, metadata_dir: str, splits=("train",
   builder.info.write_to_directory(builder.data_dir)
   with tfds.testing.mock_data(num_examples=num_examples, data_dir=metadata_dir):
     yield
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Study tests train the same small programs many times (seeds, repeats): compile each once.
+
+  Module-scoped, so the rest of the suite keeps JAX's default (no persistent cache).
+  """
+  import jax
+  names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+           "jax_persistent_cache_min_entry_size_bytes")
+  previous = {name: getattr(jax.config, name) for name in names}
+  jax.config.update("jax_compilation_cache_dir", str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  yield
+  for name, value in previous.items():
+    jax.config.update(name, value)

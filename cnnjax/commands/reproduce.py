@@ -14,12 +14,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="cnnjax reproduce", description=(
       "Run a study's experiments through the ordinary runner and write a Markdown report comparing them "
-      "with the published numbers. Finished runs in the output folder are reused."))
+      "with the published numbers. Finished runs in the output folder are reused; several processes may work on "
+      "one output folder at once (each run is locked while it trains)."))
   parser.add_argument("study", help="mnist1d, fashion_mnist or cifar10_resnet")
   parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per row (default 3)")
   parser.add_argument("--quick", action="store_true", help="a few training steps per run: checks the pipeline, "
                       "not the numbers")
   parser.add_argument("--full", action="store_true", help="all rows, including the GPU-sized ones")
+  parser.add_argument("--rows", default=None, help="comma-separated row names to run (default: the study's "
+                      "default rows, or all with --full)")
   parser.add_argument("--out", default=None, help="output folder (default reports/STUDY, reports/STUDY_quick "
                       "with --quick)")
   return parser
@@ -44,6 +47,8 @@ def run(argv: list[str]) -> int:
   report, runs, studies = _import_experiments()
   try:
     study = studies.get_study(args.study)
+    if args.rows:
+      study = study.with_rows([name.strip() for name in args.rows.split(",") if name.strip()])
   except KeyError as e:
     print(f"cnnjax reproduce: {e.args[0]}", file=sys.stderr)
     return 2

@@ -57,6 +57,15 @@ class Study:
   def selected_rows(self, full: bool) -> tuple[Row, ...]:
     return tuple(r for r in self.rows if full or not r.full_only)
 
+  def with_rows(self, names: list[str]) -> "Study":
+    """The study narrowed to the named rows (any row, including --full ones), in the study's order."""
+    known = [r.name for r in self.rows]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+      raise KeyError(f"study {self.name!r} has no row(s) {', '.join(unknown)}; its rows: {', '.join(known)}")
+    rows = tuple(dataclasses.replace(r, full_only=False) for r in self.rows if r.name in names)
+    return dataclasses.replace(self, rows=rows)
+
   def measured(self, test_accuracy: float) -> float:
     """Our result in the study's metric, in percent."""
     return 100.0 * (test_accuracy if self.metric == "accuracy" else 1.0 - test_accuracy)

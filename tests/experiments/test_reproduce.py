@@ -2,6 +2,9 @@
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -58,8 +61,9 @@ def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfd
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   out = tmp_path / "cifar"
   with mock_tfds("cifar10", 256, str(tmp_path / "metadata")):
-    assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--quick", "--seeds", "1", "--out", str(out)]) == 0
-  _check_quick_report(out, studies.CIFAR10_RESNET, seeds=1)
+    assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--quick", "--seeds", "1", "--rows", "resnet20",
+                          "--out", str(out)]) == 0
+  _check_quick_report(out, studies.CIFAR10_RESNET.with_rows(["resnet20"]), seeds=1)
 
 
 def test_missing_cifar10_stops_at_once_with_how_to_get_it(tmp_path, monkeypatch, capsys):
@@ -131,9 +135,32 @@ def test_a_finished_run_with_another_config_is_refused(tmp_path, monkeypatch, mn
     runs.run_study(longer, tmp_path, 1, ROOT, quick=True)
 
 
+def test_rows_can_be_chosen_by_name():
+  study = studies.FASHION_MNIST.with_rows(["vgg16", "linear"])
+  assert [r.name for r in study.selected_rows(full=False)] == ["linear", "vgg16"]
+  with pytest.raises(KeyError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet18, vgg16"):
+    studies.FASHION_MNIST.with_rows(["resnet50"])
+
+
 def test_published_ranges_and_tolerances():
   mlp = next(r for r in studies.FASHION_MNIST.rows if r.name == "mlp")
   assert (mlp.difference(88.0), mlp.difference(86.0), mlp.difference(91.5)) == (0.0, -1.0, 1.5)
   assert studies.CIFAR10_RESNET.measured(0.9125) == pytest.approx(8.75)
   with pytest.raises(KeyError, match="did you mean 'mnist1d'"):
     studies.get_study("mnist_1d")
+
+
+def test_run_locks_share_a_study_folder_between_processes(tmp_path):
+  workdir = tmp_path / "runs" / "linear" / "seed0"
+  assert runs.claim(workdir) and runs.claim(workdir)  # ours, and idempotent
+  runs.release(workdir)
+  assert not (workdir / runs.LOCK_NAME).exists()
+  other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    (workdir / runs.LOCK_NAME).write_text(str(other.pid))
+    assert not runs.claim(workdir)  # a live process holds it: skip and wait
+  finally:
+    other.kill()
+    other.wait()
+  assert runs.claim(workdir)  # its holder died: take it over (the runner resumes from the checkpoint)
+  assert (workdir / runs.LOCK_NAME).read_text() == str(os.getpid())

@@ -126,7 +126,7 @@ def _wall_table(runs: list[Run]) -> list[str]:
   return lines
 
 
-def _environment(runs: list[Run]) -> list[str]:
+def _environment(runs: list[Run], report_commit: str | None) -> list[str]:
   envs = {json.dumps(r.results.get("environment", {}), sort_keys=True) for r in runs}
   lines = []
   if len(envs) > 1:
@@ -140,7 +140,7 @@ def _environment(runs: list[Run]) -> list[str]:
             f"processes: {env.get('process_count')}",
             f"- git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)} (\"-dirty\": the working tree "
             "had uncommitted changes); report written at "
-            f"`{environment.git_commit()}`"]
+            f"`{report_commit}`"]
   return lines
 
 
@@ -165,6 +165,7 @@ def write_report(study: Study, out: Path, runs: list[Run], pair: tuple[Run, Run]
                  quick: bool, full: bool, command: str) -> Path:
   """Writes out/README.md, out/summary.json and out/curves_<row>.png; returns the README path."""
   out = Path(out)
+  report_commit = environment.git_commit()  # before this report's own files change the tree
   rows = list(study.selected_rows(full))
   by_row = {row.name: [r for r in runs if r.row == row.name] for row in rows}
   summaries = [row_summary(study, row, by_row[row.name], quick) for row in rows]
@@ -186,7 +187,7 @@ def write_report(study: Study, out: Path, runs: list[Run], pair: tuple[Run, Run]
     lines += [f"![{row.label}]({name})", ""]
   lines += ["## Determinism", ""] + _determinism_section(pair) + [""]
   lines += ["## Wall time per run", ""] + _wall_table(runs + ([pair[1]] if pair else [])) + [""]
-  lines += ["## Environment", ""] + _environment(runs) + [""]
+  lines += ["## Environment", ""] + _environment(runs, report_commit) + [""]
   lines += ["## Configs", ""] + _configs(study, rows, by_row, quick)
   path = out / "README.md"
   path.write_text("\n".join(lines).rstrip() + "\n")

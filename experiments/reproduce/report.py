@@ -138,9 +138,10 @@ def _environment(runs: list[Run], report_commit: str | None) -> list[str]:
   lines += [f"- versions: {versions}", f"- platform: {env.get('platform')} ({env.get('processor')})",
             f"- backend: {env.get('backend')}, devices: {env.get('device_count')} x {env.get('device_kind')}, "
             f"processes: {env.get('process_count')}",
-            f"- git commit(s) of the runs: {', '.join(f'`{c}`' for c in commits)} (\"-dirty\": the working tree "
-            "had uncommitted changes); report written at "
-            f"`{report_commit}`"]
+            f"- git commit(s) of the runs (recorded when each run finished): {', '.join(f'`{c}`' for c in commits)}; "
+            f"report written at `{report_commit}`"]
+  if any(c.endswith("-dirty") for c in commits + [report_commit or ""]):
+    lines.append("- \"-dirty\": the working tree had uncommitted changes at that moment.")
   return lines
 
 

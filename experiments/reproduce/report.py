@@ -71,7 +71,7 @@ def plot_curves(study: Study, row: Row, runs: list[Run], path: Path) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  fig, (ax_loss, ax_test) = plt.subplots(1, 2, figsize=(9, 3.2))
+  fig, (ax_loss, ax_test) = plt.subplots(1, 2, figsize=(9, 3.5))
   for run in runs:
     records = read_metrics(run.workdir)
     train = [r for r in records if r["split"] == "train" and "loss" in r]
@@ -83,7 +83,8 @@ def plot_curves(study: Study, row: Row, runs: list[Run], path: Path) -> None:
     ax_test.axhline(row.published, color="k", linestyle="--", linewidth=1, label="published")
   else:
     ax_test.axhspan(row.published, row.published_high, color="k", alpha=0.15, label="published range")
-  ax_loss.set(title=f"{row.label}: training loss", xlabel="step", ylabel="cross-entropy")
+  fig.suptitle(row.label, fontsize=10)
+  ax_loss.set(title="training loss", xlabel="step", ylabel="cross-entropy")
   ax_test.set(title=f"test {study.metric}", xlabel="step", ylabel="%")
   for ax in (ax_loss, ax_test):
     ax.grid(alpha=0.3)

@@ -52,7 +52,7 @@ def test_quick_fashion_mnist_study_on_mock_data(tmp_path, monkeypatch, mock_tfds
   with mock_tfds("fashion_mnist", 256, str(tmp_path / "metadata")):
     assert reproduce.run(["cnnjax reproduce", "fashion_mnist", "--quick", "--seeds", "1", "--out", str(out)]) == 0
   _check_quick_report(out, studies.FASHION_MNIST, seeds=1)
-  assert not (out / "runs" / "resnet18").exists()  # --full rows are left out by default
+  assert not (out / "runs" / "resnet20").exists()  # --full rows are left out by default
 
 
 def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfds):
@@ -60,7 +60,7 @@ def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfd
     pytest.skip("configs/cifar10_resnet20.py comes from the model-zoo branch")
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   out = tmp_path / "cifar"
-  with mock_tfds("cifar10", 256, str(tmp_path / "metadata")):
+  with mock_tfds("cifar10", 64, str(tmp_path / "metadata")):
     assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--quick", "--seeds", "1", "--rows", "resnet20",
                           "--out", str(out)]) == 0
   _check_quick_report(out, studies.CIFAR10_RESNET.with_rows(["resnet20"]), seeds=1)
@@ -138,7 +138,7 @@ def test_a_finished_run_with_another_config_is_refused(tmp_path, monkeypatch, mn
 def test_rows_can_be_chosen_by_name():
   study = studies.FASHION_MNIST.with_rows(["vgg16", "linear"])
   assert [r.name for r in study.selected_rows(full=False)] == ["linear", "vgg16"]
-  with pytest.raises(KeyError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet18, vgg16"):
+  with pytest.raises(KeyError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet20, vgg16"):
     studies.FASHION_MNIST.with_rows(["resnet50"])
 
 

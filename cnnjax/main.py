@@ -21,12 +21,16 @@ def _scale(argv: list[str]) -> int:
 def _summary(argv: list[str]) -> int:
   from cnnjax.commands import summary
   return summary.run(argv)
+def _reproduce(argv: list[str]) -> int:
+  from cnnjax.commands import reproduce
+  return reproduce.run(argv)
 
 
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
     "summary": (_summary, "per-layer output shapes, parameters and multiply-adds of a model"),
+    "reproduce": (_reproduce, "run a study against published numbers and write its report"),
 }
 
 

@@ -62,12 +62,14 @@ def _decode_fn(ds_config):
 
 
 def _normalise_fn(ds_config):
+  """(x - mean) / std per channel; integer images are first scaled to [0, 1], float features are taken as stored."""
   mean = tf.constant(ds_config.mean, tf.float32)
   std = tf.constant(ds_config.std, tf.float32)
 
   def normalise(batch):
-    image = (tf.cast(batch["image"], tf.float32) / 255.0 - mean) / std
-    return {**batch, "image": image}
+    image = batch["image"]
+    image = tf.cast(image, tf.float32) / 255.0 if image.dtype.is_integer else tf.cast(image, tf.float32)
+    return {**batch, "image": (image - mean) / std}
 
   return normalise
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import alexnet, densenet, googlenet, lenet, linear, mlp, resnet, vgg
+from cnnjax.models import alexnet, conv1d, densenet, googlenet, lenet, linear, mlp, resnet, vgg
 
 Factory = Callable[..., Any]
 
@@ -60,6 +60,8 @@ MODELS = build_registry([
     ("densenet169", densenet.densenet169),
     ("densenet201", densenet.densenet201),
     ("densenet_bc_100_k12", densenet.densenet_bc_100_k12),
+    ("conv1d", conv1d.Conv1DNet),
+    ("mnist1d_cnn", conv1d.mnist1d_cnn),
 ])
 
 

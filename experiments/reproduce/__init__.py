@@ -1,0 +1,1 @@
+"""`cnnjax reproduce`: studies of published tables, their runs, and the Markdown report."""

@@ -1,0 +1,166 @@
+"""`cnnjax reproduce`: quick studies end to end, the determinism check and resuming an interrupted study."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnjax.commands import reproduce
+from cnnjax.train import runner
+from experiments.reproduce import determinism, report, runs, studies
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = {"num_train_steps": 6, "eval_every_epochs": 0.0, "log_every_steps": 2, "checkpoint_every_steps": 1000,
+        "progress_bar": False}
+
+
+def _sections(text: str) -> list[str]:
+  return [line[3:] for line in text.splitlines() if line.startswith("## ")]
+
+
+def _check_quick_report(out: Path, study: studies.Study, seeds: int) -> dict:
+  readme = (out / "README.md").read_text()
+  assert _sections(readme) == list(report.SECTIONS)
+  summary = json.loads((out / "summary.json").read_text())
+  assert [r["row"] for r in summary["rows"]] == [r.name for r in study.selected_rows(False)]
+  for row in summary["rows"]:
+    assert len(row["values"]) == seeds and row["within_tolerance"] is None
+    assert f"| {row['label']} |" in readme and "not judged (--quick)" in readme
+    assert (out / f"curves_{row['row']}.png").stat().st_size > 1000
+    for seed in range(seeds):
+      assert (runs.run_dir(out, row["row"], seed) / "results.json").exists()
+  return summary
+
+
+def test_quick_mnist1d_study_writes_every_section(tmp_path, monkeypatch, mnist1d_data_dir):
+  monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
+  out = tmp_path / "mnist1d"
+  assert reproduce.run(["cnnjax reproduce", "mnist1d", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+  summary = _check_quick_report(out, studies.MNIST1D, seeds=1)
+  assert summary["determinism"]["identical"] and summary["determinism"]["row"] == "cnn"
+  assert "**Identical**" in (out / "README.md").read_text()
+
+
+def test_quick_fashion_mnist_study_on_mock_data(tmp_path, monkeypatch, mock_tfds):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  out = tmp_path / "fashion"
+  with mock_tfds("fashion_mnist", 256, str(tmp_path / "metadata")):
+    assert reproduce.run(["cnnjax reproduce", "fashion_mnist", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+  _check_quick_report(out, studies.FASHION_MNIST, seeds=1)
+  assert not (out / "runs" / "resnet20").exists()  # --full rows are left out by default
+
+
+def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfds):
+  if not (ROOT / "configs" / "cifar10_resnet20.py").exists():
+    pytest.skip("configs/cifar10_resnet20.py comes from the model-zoo branch")
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  out = tmp_path / "cifar"
+  with mock_tfds("cifar10", 64, str(tmp_path / "metadata")):
+    assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--quick", "--seeds", "1", "--rows", "resnet20",
+                          "--out", str(out)]) == 0
+  _check_quick_report(out, studies.CIFAR10_RESNET.with_rows(["resnet20"]), seeds=1)
+
+
+def test_missing_cifar10_stops_at_once_with_how_to_get_it(tmp_path, monkeypatch, capsys):
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
+  monkeypatch.delenv("CNNJAX_ALLOW_DOWNLOAD", raising=False)
+  start = time.perf_counter()
+  assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--out", str(tmp_path / "cifar")]) == 1
+  assert time.perf_counter() - start < 10
+  err = capsys.readouterr().err
+  assert "tfds build cifar10" in err and "No report was written" in err
+  assert not (tmp_path / "cifar").exists()
+
+
+def _one_row_study(seeds_row="linear") -> studies.Study:
+  row = next(r for r in studies.MNIST1D.rows if r.name == seeds_row)
+  return dataclasses.replace(studies.MNIST1D, rows=(row,), determinism_row=row.name, quick_overrides=TINY)
+
+
+def test_determinism_check_flags_a_non_deterministic_run(tmp_path, monkeypatch, mnist1d_data_dir):
+  monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
+
+  def perturbed(config, workdir):  # the "same" run with its learning rate off by one part in a million
+    config = config.copy_and_resolve_references()
+    config.optimizer.learning_rate *= 1 + 1e-6
+    return runner.train_and_evaluate(config, workdir)
+
+  study = _one_row_study()
+  measured, pair = runs.run_study(study, tmp_path, 1, ROOT, quick=True, repeat_train_fn=perturbed)
+  check = determinism.compare_runs(pair[0].workdir, pair[1].workdir)
+  assert not check.identical and 0 < check.max_abs_difference < 1e-3
+  assert any("loss" in d for d in check.differences)
+  report.write_report(study, tmp_path, measured, pair, seeds=1, quick=True, full=False, command="test")
+  assert "**NOT identical**" in (tmp_path / "README.md").read_text()
+  assert not json.loads((tmp_path / "summary.json").read_text())["determinism"]["identical"]
+
+
+def test_interrupted_study_resumes_without_rerunning_finished_runs(tmp_path, monkeypatch, mnist1d_data_dir):
+  monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
+  study = _one_row_study()
+  trained = []
+
+  def interrupted_at_seed1(config, workdir):
+    if config.seed == 1:
+      raise runner.TrainingInterrupted("signal 15 received")
+    trained.append((config.seed, Path(workdir).name))
+    return runner.train_and_evaluate(config, workdir)
+
+  with pytest.raises(runner.TrainingInterrupted):
+    runs.run_study(study, tmp_path, 2, ROOT, quick=True, train_fn=interrupted_at_seed1)
+  first = runs.run_dir(tmp_path, "linear", 0) / "results.json"
+  finished_at = first.stat().st_mtime_ns
+
+  def counting(config, workdir):
+    trained.append((config.seed, Path(workdir).name))
+    return runner.train_and_evaluate(config, workdir)
+
+  measured, pair = runs.run_study(study, tmp_path, 2, ROOT, quick=True, train_fn=counting)
+  assert trained == [(0, "seed0"), (1, "seed1"), (0, "seed0_repeat")]
+  assert first.stat().st_mtime_ns == finished_at
+  assert [m.reused for m in measured] == [True, False] and not pair[1].reused
+
+
+def test_a_finished_run_with_another_config_is_refused(tmp_path, monkeypatch, mnist1d_data_dir):
+  monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
+  study = _one_row_study()
+  runs.run_study(study, tmp_path, 1, ROOT, quick=True)
+  longer = dataclasses.replace(study, quick_overrides=TINY | {"num_train_steps": 7})
+  with pytest.raises(ValueError, match="different config"):
+    runs.run_study(longer, tmp_path, 1, ROOT, quick=True)
+
+
+def test_rows_can_be_chosen_by_name():
+  study = studies.FASHION_MNIST.with_rows(["vgg16", "linear"])
+  assert [r.name for r in study.selected_rows(full=False)] == ["linear", "vgg16"]
+  with pytest.raises(KeyError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet20, vgg16"):
+    studies.FASHION_MNIST.with_rows(["resnet50"])
+
+
+def test_published_ranges_and_tolerances():
+  mlp = next(r for r in studies.FASHION_MNIST.rows if r.name == "mlp")
+  assert (mlp.difference(88.0), mlp.difference(86.0), mlp.difference(91.5)) == (0.0, -1.0, 1.5)
+  assert studies.CIFAR10_RESNET.measured(0.9125) == pytest.approx(8.75)
+  with pytest.raises(KeyError, match="did you mean 'mnist1d'"):
+    studies.get_study("mnist_1d")
+
+
+def test_run_locks_share_a_study_folder_between_processes(tmp_path):
+  workdir = tmp_path / "runs" / "linear" / "seed0"
+  assert runs.claim(workdir) and runs.claim(workdir)  # ours, and idempotent
+  runs.release(workdir)
+  assert not (workdir / runs.LOCK_NAME).exists()
+  other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    (workdir / runs.LOCK_NAME).write_text(str(other.pid))
+    assert not runs.claim(workdir)  # a live process holds it: skip and wait
+  finally:
+    other.kill()
+    other.wait()
+  assert runs.claim(workdir)  # its holder died: take it over (the runner resumes from the checkpoint)
+  assert (workdir / runs.LOCK_NAME).read_text() == str(os.getpid())

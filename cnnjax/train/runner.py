@@ -85,6 +85,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
+  run_environment = environment.describe_environment()  # at the start: the code that actually ran
   if is_main:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
 
@@ -195,7 +196,7 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
       "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
   })
   results = {"final": final, "config": json.loads(config.to_json_best_effort()),
-             "environment": environment.describe_environment()}
+             "environment": run_environment}
   if is_main:
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
   return results

@@ -67,9 +67,11 @@ def _normalise_fn(ds_config):
 
 def _load(ds_config, split: str, shard: Shard, drop_remainder: bool):
   builder = sources.get_builder(ds_config.name, ds_config.get("data_dir"))
-  if split not in builder.info.splits:
+  try:
+    builder.info.splits[split]  # also accepts tfds slices such as "train[:1000]"
+  except (KeyError, ValueError) as e:
     raise ValueError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
-                     f"available splits: {sorted(builder.info.splits)}")
+                     f"available splits: {sorted(builder.info.splits)} (slices like 'train[:1000]' work too)") from e
   ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
   options = tf.data.Options()

@@ -14,11 +14,12 @@ DPI = 80
 
 @dataclasses.dataclass
 class Section:
-  """One lecture section's output: its title, (file name, one-line caption) per figure, and its numbers."""
+  """One lecture section's output: title, (file name, one-line caption) per figure, numbers, extra Markdown."""
 
   title: str
   figures: list[tuple[str, str]] = dataclasses.field(default_factory=list)
   numbers: dict = dataclasses.field(default_factory=dict)
+  markdown: str = ""
 
 
 def new_figure(width: float, height: float) -> Figure:

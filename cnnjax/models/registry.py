@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import lenet, linear, mlp
+from cnnjax.models import lenet, linear, mlp, resnet, vgg
 
 Factory = Callable[..., Any]
 
@@ -30,6 +30,28 @@ MODELS = build_registry([
     ("mlp", mlp.MLP),
     ("lenet1", lenet.lenet1),
     ("lenet5", lenet.lenet5),
+    ("vgg11", vgg.vgg11),
+    ("vgg13", vgg.vgg13),
+    ("vgg16", vgg.vgg16),
+    ("vgg19", vgg.vgg19),
+    ("vgg11_bn", vgg.vgg11_bn),
+    ("vgg13_bn", vgg.vgg13_bn),
+    ("vgg16_bn", vgg.vgg16_bn),
+    ("vgg19_bn", vgg.vgg19_bn),
+    ("resnet18", resnet.resnet18),
+    ("resnet34", resnet.resnet34),
+    ("resnet50", resnet.resnet50),
+    ("resnet101", resnet.resnet101),
+    ("resnet152", resnet.resnet152),
+    ("cifar_resnet14", resnet.cifar_resnet14),
+    ("cifar_resnet20", resnet.cifar_resnet20),
+    ("cifar_resnet32", resnet.cifar_resnet32),
+    ("cifar_resnet44", resnet.cifar_resnet44),
+    ("cifar_resnet56", resnet.cifar_resnet56),
+    ("cifar_resnet110", resnet.cifar_resnet110),
+    ("resnext50_32x4d", resnet.resnext50_32x4d),
+    ("resnext101_32x8d", resnet.resnext101_32x8d),
+    ("resnext29_8x64d", resnet.resnext29_8x64d),
 ])
 
 

@@ -13,8 +13,14 @@ def _train(argv: list[str]) -> int:
   return train.run(argv)
 
 
+def _lecture(argv: list[str]) -> int:
+  from cnnjax.commands import lecture
+  return lecture.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
+    "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
 }
 
 

@@ -1,0 +1,28 @@
+"""`cnnjax lecture [--out reports/lecture] [--workdir runs/lecture] [--only SECTION ...]`: regenerate the lecture figures."""
+
+import argparse
+import sys
+
+
+def run(argv: list[str]) -> int:
+  parser = argparse.ArgumentParser(prog=argv[0], description="Regenerate every worked example and figure of the "
+                                   "lecture (PNG figures, results.json, README.md index).")
+  parser.add_argument("--out", default="reports/lecture", help="folder for the figures and the README index")
+  parser.add_argument("--workdir", default="runs/lecture", help="folder for the short trainings' runs")
+  parser.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
+  args = parser.parse_args(argv[1:])
+  try:
+    from experiments.lecture import build
+  except ImportError as e:
+    print(f"cnnjax lecture: cannot import experiments.lecture ({e}); run it from the repository root "
+          "(the experiments/ folder must be importable, e.g. PYTHONPATH=.)", file=sys.stderr)
+    return 2
+  from cnnjax.data.sources import DatasetUnavailableError
+  try:
+    results = build.build(args.out, args.workdir, args.only)
+  except (DatasetUnavailableError, ValueError) as e:
+    print(f"cnnjax lecture: {e}", file=sys.stderr)
+    return 1
+  print(f"cnnjax lecture: {len(results['sections'])} sections in {results['total_seconds'] / 60:.1f} min; "
+        f"index: {args.out.rstrip('/')}/README.md")
+  return 0

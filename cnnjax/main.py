@@ -13,6 +13,11 @@ def _train(argv: list[str]) -> int:
   return train.run(argv)
 
 
+def _summary(argv: list[str]) -> int:
+  from cnnjax.commands import summary
+  return summary.run(argv)
+
+
 def _lecture(argv: list[str]) -> int:
   from cnnjax.commands import lecture
   return lecture.run(argv)
@@ -20,6 +25,7 @@ def _lecture(argv: list[str]) -> int:
 
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
+    "summary": (_summary, "per-layer output shapes, parameters and multiply-adds of a model"),
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
 }
 

@@ -20,6 +20,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.layers import SqueezeExcite
+
 ModuleDef = Any
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's kaiming_normal_(fan_out)
@@ -106,7 +108,8 @@ class ResNet(nn.Module):
   """Stem, stages of residual blocks (first block of stages 2.. strides by 2), global pool, dense head.
 
   `stem="imagenet"`: 7x7/2 conv + 3x3/2 max pool, widths 64,128,256,512 (x expansion).
-  `stem="cifar"`: one 3x3 conv, widths 16,32,64 and usually `shortcut="zero_pad"`.
+  `stem="cifar"`: one 3x3 conv (stride `stem_stride`, 1 in the paper), widths 16,32,64 and usually
+  `shortcut="zero_pad"`.
   """
 
   stage_sizes: Sequence[int]
@@ -114,6 +117,7 @@ class ResNet(nn.Module):
   num_classes: int = 1000
   widths: Sequence[int] = (64, 128, 256, 512)
   stem: str = "imagenet"
+  stem_stride: int = 1
   shortcut: str = "projection"
   cardinality: int = 1
   base_width: int = 64
@@ -148,7 +152,8 @@ class ResNet(nn.Module):
       x = self.act(norm(name="bn1")(x))
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     else:
-      x = self.act(norm(name="bn1")(conv(self.widths[0], (3, 3), name="conv1")(x)))
+      x = conv(self.widths[0], (3, 3), strides=(self.stem_stride, self.stem_stride), name="conv1")(x)
+      x = self.act(norm(name="bn1")(x))
     features["stem"] = x
     for i, (num_blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
       for j in range(num_blocks):
@@ -177,6 +182,10 @@ resnet152 = functools.partial(ResNet, stage_sizes=(3, 8, 36, 3), block=Bottlenec
 resnext50_32x4d = functools.partial(resnet50, cardinality=32, base_width=4)
 resnext101_32x8d = functools.partial(resnet101, cardinality=32, base_width=8)
 
+# Hu et al. 2018: SE (reduction 16, after the last BN of each block, before the addition).
+se_resnet50 = functools.partial(resnet50, attention=functools.partial(SqueezeExcite, reduction=16))
+se_resnext50_32x4d = functools.partial(resnext50_32x4d, attention=functools.partial(SqueezeExcite, reduction=16))
+
 _cifar = functools.partial(ResNet, block=BasicBlock, stem="cifar", widths=(16, 32, 64), shortcut="zero_pad",
                            num_classes=10)
 
@@ -188,7 +197,6 @@ def cifar_resnet(depth: int, **kwargs):
   return _cifar(stage_sizes=((depth - 2) // 6,) * 3, **kwargs)
 
 
-cifar_resnet14 = functools.partial(cifar_resnet, 14)  # not in the paper's table; a cheap CPU baseline
 cifar_resnet20 = functools.partial(cifar_resnet, 20)
 cifar_resnet32 = functools.partial(cifar_resnet, 32)
 cifar_resnet44 = functools.partial(cifar_resnet, 44)

@@ -116,7 +116,7 @@ def _connectivity_figure(out: Path, counts: dict) -> str:
 
 
 def _alexnet_figure(out: Path, rows: list[dict]) -> str:
-  leaves = [r for r in rows if r["name"] and "/" not in r["name"]]
+  leaves = _layer_rows(rows)
   table = [[r["name"], r["module"], "x".join(str(d) for d in r["output_shape"][1:]), f"{r['params']:,}",
             f"{r['multiply_adds']:,}"] for r in leaves]
   table.append(["total", "", "", f"{rows[0]['params']:,}", f"{rows[0]['multiply_adds']:,}"])
@@ -130,13 +130,17 @@ def _alexnet_figure(out: Path, rows: list[dict]) -> str:
   return plotting.save(fig, out, "alexnet_shapes.png")
 
 
+def _layer_rows(rows: list[dict]) -> list[dict]:
+  """Top-level layers with weights or a shape change worth a row (dropout rows left out)."""
+  return [r for r in rows if r["name"] and "/" not in r["name"] and r["module"] != "Dropout"]
+
+
 def markdown_table(rows: list[dict]) -> str:
   lines = ["| layer | module | output shape | parameters | multiply-adds |", "|---|---|---|---:|---:|"]
-  for r in rows:
-    if r["name"] and "/" in r["name"]:
-      continue
-    lines.append(f"| {r['name'] or '(total)'} | {r['module']} | {'x'.join(str(d) for d in r['output_shape'][1:])} "
+  for r in _layer_rows(rows):
+    lines.append(f"| {r['name']} | {r['module']} | {'x'.join(str(d) for d in r['output_shape'][1:])} "
                  f"| {r['params']:,} | {r['multiply_adds']:,} |")
+  lines.append(f"| **total** | | | {rows[0]['params']:,} | {rows[0]['multiply_adds']:,} |")
   return "\n".join(lines)
 
 
@@ -150,13 +154,19 @@ def run(out: Path) -> plotting.Section:
       (_connectivity_figure(out, counts), "7 inputs, 3 hidden units: fully connected 21 weights, locally connected "
                                           "(receptive field 3) 9, local with shared weights (a convolution) 3"),
   ]
+  sizes, cost = section.numbers["output_sizes"], section.numbers["one_by_one_cost"]
+  summary = (f"Output sizes: N = 7, F = 3 at stride 1 -> {sizes['N=7,F=3,S=1']}, stride 2 -> {sizes['N=7,F=3,S=2']}, "
+             f"stride 3 -> does not fit; 32 -> 28 -> 24 with two 5x5 filters; zero padding (F - 1)/2 = 1, 2, 3 "
+             f"for F = 3, 5, 7 keeps 32x32. Weights: {counts['formula']['global']} / {counts['formula']['local']} / "
+             f"{counts['formula']['shared']}. 5x5 conv to 32 channels on 28x28x192: {cost['direct_5x5']:,} "
+             f"multiplies; after a 1x1 reduction to 16 channels: {cost['1x1_then_5x5']:,}.")
   try:
     rows = alexnet_table()
   except KeyError as e:  # the model zoo has no alexnet in this checkout
-    section.markdown = f"AlexNet shape table: not generated ({e})."
+    section.markdown = f"{summary}\n\nAlexNet shape table: not generated ({e})."
     return section
   section.numbers["alexnet_table"] = rows
   section.figures.append((_alexnet_figure(out, rows), "AlexNet's layers with output shapes, parameters and "
                                                        "multiply-adds per image, from cnnjax's layer_table"))
-  section.markdown = "AlexNet, per image (227x227x3):\n\n" + markdown_table(rows)
+  section.markdown = f"{summary}\n\nAlexNet, per image (227x227x3):\n\n" + markdown_table(rows)
   return section

@@ -54,3 +54,18 @@ def test_unpooling_examples():
   np.testing.assert_array_equal(ex["bed_of_nails"], [[1, 0, 2, 0], [0, 0, 0, 0], [3, 0, 4, 0], [0, 0, 0, 0]])
   np.testing.assert_array_equal(ex["max_pooled"], [[5, 6], [7, 8]])
   np.testing.assert_array_equal(ex["max_unpooled"], [[0, 0, 2, 0], [0, 1, 0, 0], [0, 0, 0, 0], [3, 0, 0, 4]])
+
+
+def test_alexnet_shape_table():
+  rows = {r["name"]: r for r in arithmetic.alexnet_table()}
+  shapes = {name: tuple(rows[name]["output_shape"][1:]) for name in
+            ("conv1", "pool1", "norm1", "conv2", "pool2", "norm2", "conv3", "conv4", "conv5", "pool3",
+             "fc6", "fc7", "fc8")}
+  assert shapes == {"conv1": (55, 55, 96), "pool1": (27, 27, 96), "norm1": (27, 27, 96),
+                    "conv2": (27, 27, 256), "pool2": (13, 13, 256), "norm2": (13, 13, 256),
+                    "conv3": (13, 13, 384), "conv4": (13, 13, 384), "conv5": (13, 13, 256),
+                    "pool3": (6, 6, 256), "fc6": (4096,), "fc7": (4096,), "fc8": (1000,)}
+  assert rows["conv1"]["params"] == 11 * 11 * 3 * 96 + 96 == 34_944
+  assert rows["conv1"]["multiply_adds"] == 55 * 55 * 96 * 11 * 11 * 3
+  assert rows[""]["params"] == 62_378_344  # one tower; the paper's two-tower split has 60,965,224
+  assert "| **total** | | | 62,378,344 |" in arithmetic.markdown_table(arithmetic.alexnet_table())

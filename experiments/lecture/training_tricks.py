@@ -62,21 +62,31 @@ def _dropout_figure(out: Path, d: dict) -> str:
 
 
 def _curves_figure(out: Path, runs: dict[str, training.Run], name: str, title: str) -> str:
-  fig = plotting.new_figure(10, 3.2)
-  axes = fig.subplots(1, 2)
+  fig = plotting.new_figure(12, 3.2)
+  axes = fig.subplots(1, 3)
   for label, run in runs.items():
     steps, loss = run.curve("train", "loss")
     line, = axes[0].plot(steps, loss, label=label)
-    steps, acc = run.curve("test", "accuracy")
-    axes[1].plot(steps, acc, "o-", color=line.get_color(), label=label)
-  axes[0].set_title("training loss", fontsize=9)
-  axes[0].set_yscale("log")
-  axes[1].set_title("test accuracy", fontsize=9)
-  for ax in axes:
+    for ax, key in zip(axes[1:], ("loss", "accuracy")):
+      steps, values = run.curve("test", key)
+      ax.plot(steps, values, "o-", color=line.get_color(), label=label)
+  for ax, panel in zip(axes, ("training loss", "test loss", "test accuracy")):
+    ax.set_title(panel, fontsize=9)
     ax.set_xlabel("step", fontsize=8)
     ax.legend(fontsize=8)
+  axes[0].set_yscale("log")
   fig.suptitle(title, fontsize=9)
   return plotting.save(fig, out, name)
+
+
+def _final(runs: dict[str, training.Run]) -> dict[str, dict[str, float]]:
+  return {k: {key: r.results["final"][key] for key in ("test_accuracy", "test_loss", "train_loss")}
+          for k, r in runs.items()}
+
+
+def _describe(final: dict[str, dict[str, float]]) -> str:
+  return "; ".join(f"{k}: test accuracy {v['test_accuracy']:.3f}, test loss {v['test_loss']:.3f}, "
+                   f"last training loss {v['train_loss']:.3f}" for k, v in final.items())
 
 
 def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 1000, aug_epochs: float = 40.0
@@ -98,8 +108,7 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
                                    eval_every_epochs=aug_epochs / 8, log_every_steps=10)
     aug_runs[label] = training.train(config, workdir / ("lenet5_augmented" if augment else "lenet5_small"))
 
-  final = lambda runs: {k: {"test_accuracy": r.results["final"]["test_accuracy"],
-                            "train_loss": r.results["final"]["train_loss"]} for k, r in runs.items()}
+  bn_final, aug_final = _final(bn_runs), _final(aug_runs)
   active = drop["test_hidden"] > 0
   section = plotting.Section("8. Training tricks")
   section.figures = [
@@ -109,11 +118,11 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
       (_curves_figure(out, bn_runs, "tricks_batch_norm.png",
                       f"small VGG (16-32-64-64 channels) on Fashion-MNIST, {bn_epochs:g} epoch, lr 0.05: with vs without BN"),
        "the same small VGG-style network and data, trained with and without batch normalization after every "
-       "convolution"),
+       f"convolution: {_describe(bn_final)}"),
       (_curves_figure(out, aug_runs, "tricks_augmentation.png",
                       f"LeNet-5 on {small_train} Fashion-MNIST training images, {aug_epochs:g} epochs"),
-       f"LeNet-5 trained on only {small_train} images with and without random flips and crops: augmentation keeps "
-       "the training loss from collapsing and changes the test accuracy"),
+       f"LeNet-5 trained on only {small_train} images with and without random flips and 2-pixel crops "
+       f"(batch 100): {_describe(aug_final)}"),
   ]
   section.numbers = {
       "dropout": {"rate": 0.5, "test_output": drop["test"][:3].tolist(),
@@ -121,7 +130,7 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
                   "fraction_of_active_units_dropped": float((drop["train_hidden"][:, active] == 0).mean()),
                   "kept_unit_scales": np.unique(np.round(drop["train_hidden"][:, active] / drop["test_hidden"][active],
                                                          4)).tolist()},
-      "batch_norm": final(bn_runs),
-      "augmentation": final(aug_runs),
+      "batch_norm": bn_final,
+      "augmentation": aug_final,
   }
   return section

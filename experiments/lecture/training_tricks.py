@@ -32,6 +32,7 @@ def dropout_samples(image: np.ndarray, rate: float = 0.5, samples: int = 2000, s
     return model.apply(variables, x, train=True, rngs={"dropout": rng})[0]
 
   train = jax.vmap(train_pass)(jax.random.split(jax.random.key(seed + 1), samples))
+
   def hidden(rng, train):
     _, state = model.apply(variables, x, train=train, rngs={"dropout": rng}, capture_intermediates=True,
                            mutable=["intermediates"])

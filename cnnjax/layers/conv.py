@@ -81,7 +81,7 @@ def Conv(features: int,  # pylint: disable=invalid-name
   if groups < 1 or features % groups:
     raise ValueError(f"Conv groups={groups} must be >= 1 and divide features={features}")
   if isinstance(padding, str):
-    pad = padding
+    pad = padding.upper()  # torch's "same" / "valid"
   elif isinstance(padding, int):
     pad = ((padding, padding), (padding, padding))
   else:

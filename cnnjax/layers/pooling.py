@@ -111,22 +111,26 @@ def max_pool_with_indices(x: jax.Array, window: IntOrPair = 2, stride: IntOrPair
   n, h, w, c = x.shape
   x, window, stride, (oh, ow), pads = _geometry(x, window, stride, padding, ceil_mode)
   pos = jnp.arange(h * w, dtype=jnp.int32).reshape(h, w)[:x.shape[1], :x.shape[2]]
-  neg = jnp.array(-jnp.inf, x.dtype)
-  xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=neg)
-  pos = jnp.pad(pos, pads, constant_values=-1)
-  values, where = [], []
-  for i in range(window[0]):
-    rows = slice(i, i + stride[0] * (oh - 1) + 1, stride[0])
-    for j in range(window[1]):
-      cols = slice(j, j + stride[1] * (ow - 1) + 1, stride[1])
-      values.append(xp[:, rows, cols, :])
-      where.append(pos[rows, cols])
-  values = jnp.stack(values, axis=-1)  # [N, H', W', C, K]
-  choice = jnp.argmax(values, axis=-1)
-  y = jnp.take_along_axis(values, choice[..., None], axis=-1)[..., 0]
-  where = jnp.stack(where, axis=-1)  # [H', W', K]
-  indices = jnp.take_along_axis(jnp.broadcast_to(where[None, :, :, None, :], values.shape),
-                                choice[..., None], axis=-1)[..., 0]
+  if _tiles(x, window, stride, pads):
+    kh, kw = window
+    values = x.reshape(n, oh, kh, ow, kw, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, kh * kw)
+    where = pos.reshape(oh, kh, ow, kw).transpose(0, 2, 1, 3).reshape(oh, ow, kh * kw)
+  else:
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=jnp.array(-jnp.inf, x.dtype))
+    pos = jnp.pad(pos, pads, constant_values=-1)
+    values, where = [], []
+    for i in range(window[0]):
+      rows = slice(i, i + stride[0] * (oh - 1) + 1, stride[0])
+      for j in range(window[1]):
+        cols = slice(j, j + stride[1] * (ow - 1) + 1, stride[1])
+        values.append(xp[:, rows, cols, :])
+        where.append(pos[rows, cols])
+    values = jnp.stack(values, axis=-1)  # [N, H', W', C, K]
+    where = jnp.stack(where, axis=-1)  # [H', W', K]
+  # a one-hot select rather than a gather: its gradient is elementwise (gathers transpose to scatters)
+  chosen = jnp.arange(values.shape[-1]) == jnp.argmax(values, axis=-1)[..., None]
+  y = jnp.where(chosen, values, jnp.zeros((), x.dtype)).sum(axis=-1)
+  indices = jnp.where(chosen, where[None, :, :, None, :], 0).sum(axis=-1, dtype=jnp.int32)
   return y, indices
 
 
@@ -136,8 +140,9 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_size: Sequence[int], *,
 
   SegNet's decoder upsampling. `output_size` is the pooled input's (H, W) (or its full NHWC shape).
   The gradient gathers the cotangent at each index (torch's rule, also for indices shared by
-  overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the stride that tile the output)
-  it runs as repeat-and-mask instead of a scatter, which is much faster on CPU; the result is the same.
+  overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the
+  stride that tile the output) it runs as repeat-and-mask instead of a scatter, with no scatter in
+  its gradient either (scatters are slow on CPU, PERF.md); the result is the same.
   [N, H', W', C] values and int indices -> [N, H, W, C].
   """
   if y.shape != indices.shape or y.ndim != 4:

@@ -55,6 +55,8 @@ def test_count_params_excludes_batch_statistics():
   variables = jax.eval_shape(Net().init, jax.random.key(0), jnp.zeros((1, 4, 4, 3)))
   expected = (27 * 8 + 8) + (8 + 8) + (128 * 10 + 10)
   assert count_params(variables) == expected == count_params(variables["params"])
+  macs = 16 * 27 * 8 + 128 * 10
+  assert count_multiply_adds(Net(), (1, 4, 4, 3)) == count_multiply_adds(Net(), (1, 4, 4, 3), train=True) == macs
   assert count_params({"w": np.zeros((3, 4)), "b": [np.zeros(5)]}) == 17
 
 
@@ -129,4 +131,30 @@ def test_jaxpr_walk_counts_nested_products():
   expected = 120 + 120 + 3 * 96 + 96 + 72 + 54
   assert count_multiply_adds(Mixed(), (2, 3, 4)) == expected
   rows = {r["name"]: r["multiply_adds"] for r in layer_table(Mixed(), (2, 3, 4))}
-  assert rows["proj"] == 120 and rows[""] == expected
+  assert rows["proj"] == 120 and rows["cell"] == 3 * 96 and rows["remat"] == 96 and rows[""] == expected
+
+
+class Lifted(nn.Module):
+  """Blocks under nn.scan over a module class and heads under nn.vmap (name stacks "vmap(heads)")."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = Conv(4, 1, name="stem")(x)
+    blocks = nn.scan(ScanBlock, variable_axes={"params": 0}, split_rngs={"params": True}, length=3)
+    x, _ = blocks(name="blocks")(x, None)
+    return nn.vmap(nn.Dense, variable_axes={"params": 0}, split_rngs={"params": True})(5, name="heads")(x)
+
+
+class ScanBlock(nn.Module):
+  @nn.compact
+  def __call__(self, x, _):
+    return nn.relu(Conv(4, 3, padding=1, name="conv")(x)), None
+
+
+def test_layer_table_attributes_lifted_transforms():
+  rows = {r["name"]: r for r in layer_table(Lifted(), (2, 6, 6, 3))}
+  assert rows["stem"]["multiply_adds"] == 2 * 36 * 3 * 4
+  assert rows["blocks"]["multiply_adds"] == rows["blocks/conv"]["multiply_adds"] == 3 * 2 * 36 * 36 * 4
+  assert rows["blocks"]["params"] == 3 * (36 * 4 + 4)
+  assert rows["heads"]["multiply_adds"] == 2 * 36 * 4 * 5 and rows["heads"]["params"] == 2 * (4 * 5 + 5)
+  assert rows[""]["multiply_adds"] == sum(rows[k]["multiply_adds"] for k in ("stem", "blocks", "heads"))

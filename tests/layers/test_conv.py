@@ -21,7 +21,7 @@ def random_variables(module, x, rng):
 def assert_close(actual, expected, tol=1e-5):
   actual, expected = np.asarray(actual), np.asarray(expected)
   assert actual.shape == expected.shape
-  scale = max(1.0, float(np.abs(expected).max()))
+  scale = float(np.abs(expected).max()) or 1.0  # relative to the output scale
   assert float(np.abs(actual - expected).max()) <= tol * scale
 
 
@@ -84,6 +84,13 @@ def test_conv_output_shape_follows_the_formula():
   x = jnp.zeros((1, 13, 13, 3))
   y = jax.eval_shape(lambda x: Conv(4, 5, stride=2, padding=2).init_with_output(jax.random.key(0), x)[0], x)
   assert y.shape == (1, conv_output_size(13, 5, 2, 2), conv_output_size(13, 5, 2, 2), 4)
+
+
+def test_conv_accepts_torch_padding_strings():
+  x = jnp.zeros((1, 7, 7, 2))
+  for padding, size in (("same", 7), ("valid", 3)):
+    y = jax.eval_shape(lambda x: Conv(3, 5, padding=padding).init_with_output(jax.random.key(0), x)[0], x)
+    assert y.shape == (1, size, size, 3)
 
 
 def test_conv_rejects_groups_that_do_not_divide():

@@ -1,6 +1,7 @@
 """SqueezeExcite against a torch composition of the paper's ops; hidden width rounding and parameter count."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_squeeze_excite_matches_torch(shape, reduction):
   s = torch.sigmoid(F.linear(F.relu(F.linear(s, p["fc1"]["kernel"].T, p["fc1"]["bias"])),
                              p["fc2"]["kernel"].T, p["fc2"]["bias"]))
   ref = (xt * s[:, :, None, None]).permute(0, 2, 3, 1).numpy()
-  assert np.abs(np.asarray(y) - ref).max() <= 1e-5 * max(1.0, np.abs(ref).max())
+  assert np.abs(np.asarray(y) - ref).max() <= 1e-5 * np.abs(ref).max()
 
 
 def test_hidden_width_rounds_down_like_torchvision_and_timm():
@@ -43,3 +44,11 @@ def test_parameter_count_is_2ch_plus_h_plus_c():
   assert count_params(variables) == 2 * 256 * 16 + 16 + 256
   variables = jax.eval_shape(SqueezeExcite(hidden_features=8).init, jax.random.key(0), x)
   assert count_params(variables) == 2 * 256 * 8 + 8 + 256
+
+
+def test_squeeze_excite_compute_dtype():
+  x = jnp.asarray(np.random.default_rng(3).standard_normal((1, 3, 3, 32)), jnp.bfloat16)
+  layer = SqueezeExcite(reduction=4, dtype=jnp.bfloat16)
+  variables = layer.init(jax.random.key(0), x)
+  assert layer.apply(variables, x).dtype == jnp.bfloat16
+  assert variables["params"]["fc1"]["kernel"].dtype == jnp.float32

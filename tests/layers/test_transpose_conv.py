@@ -14,7 +14,7 @@ F = torch.nn.functional
 def assert_close(actual, expected, tol=1e-5):
   actual, expected = np.asarray(actual), np.asarray(expected)
   assert actual.shape == expected.shape
-  scale = max(1.0, float(np.abs(expected).max()))
+  scale = float(np.abs(expected).max()) or 1.0  # relative to the output scale
   assert float(np.abs(actual - expected).max()) <= tol * scale
 
 
@@ -30,7 +30,8 @@ def torch_weight(kernel, groups):
     ((2, 5, 6, 3), 4, 3, 2, 1, 1, 1, 1),
     ((1, 4, 4, 4), 6, 4, 2, 1, 0, 1, 2),   # FCN/DCGAN-style 2x upsampling, grouped
     ((1, 3, 3, 2), 3, 3, 3, 2, 2, 1, 1),
-    ((1, 4, 5, 2), 2, 3, 2, 3, 1, 2, 1),   # dilation, padding larger than the dilated extent minus one
+    ((1, 4, 5, 2), 2, 3, 2, 3, 1, 2, 1),   # dilation
+    ((1, 4, 4, 2), 3, 3, 3, 3, 2, 1, 1),   # padding beyond the filter extent: the output is cropped
     ((2, 3, 3, 4), 4, 2, 2, 0, 0, 1, 4),   # depthwise 2x2 stride 2 (U-Net's up-convolution, per channel)
 ])
 def test_conv_transpose_matches_torch_with_gradients(shape, features, kernel, stride, padding, output_padding,
@@ -129,3 +130,14 @@ def test_bilinear_init_depthwise_and_errors():
 def test_conv_transpose_rejects_bad_output_padding():
   with pytest.raises(ValueError, match="output_padding"):
     ConvTranspose(2, 3, stride=2, output_padding=2).init(jax.random.key(0), jnp.zeros((1, 3, 3, 1)))
+
+
+def test_conv_transpose_compute_dtype():
+  x = np.random.default_rng(2).standard_normal((1, 4, 4, 3)).astype(np.float32)
+  layer = ConvTranspose(5, 4, stride=2, padding=1, dtype=jnp.bfloat16)
+  variables = layer.init(jax.random.key(0), x)
+  assert variables["params"]["kernel"].dtype == jnp.float32  # parameters stay float32
+  y16 = layer.apply(variables, x)
+  y32 = layer.clone(dtype=jnp.float32).apply(variables, x)
+  assert y16.dtype == jnp.bfloat16 and y16.shape == (1, 8, 8, 5)
+  assert float(jnp.abs(y16.astype(jnp.float32) - y32).max()) <= 3e-2 * float(jnp.abs(y32).max())

@@ -122,24 +122,32 @@ def test_googlenet_aux_heads_train_only():
 def test_dropout_differs_between_train_and_eval():
   model = get_model("alexnet", num_classes=5, hidden_size=64)
   x = jax.random.normal(jax.random.key(0), (2, 67, 67, 3))
-  variables = model.init(jax.random.key(0), x)
-  eval_a, eval_b = model.apply(variables, x), model.apply(variables, x)
+
+  @jax.jit
+  def outputs(x):
+    variables = model.init(jax.random.key(0), x)
+    train = [model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(k)}) for k in (1, 2)]
+    return model.apply(variables, x), model.apply(variables, x), *train
+
+  eval_a, eval_b, train_a, train_b = outputs(x)
   np.testing.assert_array_equal(eval_a, eval_b)
-  train_a = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(1)})
-  train_b = model.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)})
   assert not np.allclose(train_a, train_b) and not np.allclose(train_a, eval_a)
 
 
 def test_batch_norm_differs_between_train_and_eval():
   model = resnet.cifar_resnet(8, num_classes=5)
   x = 3.0 + 2.0 * jax.random.normal(jax.random.key(0), (4, 8, 8, 3))
-  variables = model.init(jax.random.key(0), x)
-  train_out, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
-  eval_out = model.apply(variables, x)
+
+  @jax.jit
+  def outputs(x):
+    variables = model.init(jax.random.key(0), x)
+    train_out, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    return variables, train_out, updates, model.apply(variables, x)
+
+  variables, train_out, updates, eval_out = outputs(x)
   assert not np.allclose(train_out, eval_out)
   old, new = variables["batch_stats"]["bn1"]["mean"], updates["batch_stats"]["bn1"]["mean"]
   assert not np.allclose(old, new)  # running statistics move only in training
-  np.testing.assert_allclose(model.apply({**variables, **updates}, x), model.apply({**variables, **updates}, x))
 
 
 def test_zero_init_last_bn_makes_blocks_identity():
@@ -187,6 +195,7 @@ def test_errors_name_the_fix():
   with pytest.raises(ValueError, match="6n\\+2"):
     resnet.cifar_resnet(21)
   with pytest.raises(ValueError, match="stem"):
-    resnet.ResNet(stage_sizes=(1,), widths=(8,), stem="tiny").init(jax.random.key(0), jnp.ones((1, 8, 8, 3)))
+    jax.eval_shape(resnet.ResNet(stage_sizes=(1,), widths=(8,), stem="tiny").init, jax.random.key(0),
+                   jnp.ones((1, 8, 8, 3)))
   with pytest.raises(ValueError, match="at least 32x32"):
-    vgg.vgg11().init(jax.random.key(0), jnp.ones((1, 16, 16, 3)))
+    jax.eval_shape(vgg.vgg11().init, jax.random.key(0), jnp.ones((1, 16, 16, 3)))

@@ -68,3 +68,19 @@ def test_recipe_runs_end_to_end_on_mock_data(tmp_path, name, overrides, num_exam
   assert final["steps"] == 2 and np.isfinite(final["train_loss"])
   split = config.dataset.eval_split
   assert final[f"{split}_num_examples"] == num_examples
+
+
+def test_fashion_mnist_resnet20_config_builds_its_model():
+  import jax
+  import jax.numpy as jnp
+
+  from cnnjax.analysis.counting import count_multiply_adds, count_params
+  from cnnjax.models import get_model
+  config = load("fashion_mnist_resnet20")
+  assert set(config.augment.to_dict()) == {"flip", "crop"}
+  model = get_model(config.model, num_classes=10, **config.model_kwargs)
+  variables = jax.eval_shape(model.init, jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+  assert count_params(variables) == 269_722 - 16 * 2 * 9  # one input channel instead of three
+  # The stride-2 stem puts the stages at 14, 7, 4: about a quarter of the stride-1 multiply-adds.
+  full = count_multiply_adds(get_model(config.model, num_classes=10), (1, 28, 28, 1))
+  assert 0.2 < count_multiply_adds(model, (1, 28, 28, 1)) / full < 0.3

@@ -162,13 +162,14 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
       window_steps += 1
       writer.advance(1)
       done = step == total_steps
-      save_now = done or step % config.checkpoint_every_steps == 0 or stop.received is not None
+      stopping = stop.received is not None and not done  # read once: a signal may land mid-iteration
+      save_now = done or stopping or step % config.checkpoint_every_steps == 0
       if step % config.log_every_steps == 0 or save_now or step == start_step + 1:
         last_train = flush(step)  # the first step's flush starts the clock after compilation
       if save_now:
         ckpt.save(state, force=True)
         saved_step = step
-      if stop.received is not None and not done:
+      if stopping:
         ckpt.wait()
         writer.close()
         raise TrainingInterrupted(f"signal {stop.received} received: saved step {step} in {ckpt.directory}; "

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets everything up (.venv with the test extras, offline data) and runs the whole test suite.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+ensure_venv "test"
+ensure_fashion_mnist_archives
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,36 @@
+"""`cnnjax train` flags: overrides apply, bad keys and values get errors that name the fix."""
+
+from cnnjax import main as cli
+from cnnjax.commands.config_args import parse_config
+
+CONFIG = "configs/fashion_mnist_lenet5.py"
+
+
+def test_overrides_apply_to_the_locked_config():
+  args = parse_config(["cnnjax train", f"--config={CONFIG}", "--config.batch_size=64",
+                       "--config.optimizer.momentum=0.5"])
+  assert args.config.batch_size == 64 and args.config.optimizer.momentum == 0.5
+  assert args.config.is_locked
+
+
+def test_unknown_key_names_the_key_and_close_matches(capsys, tmp_path):
+  code = cli.main(["cnnjax", "train", "--config", CONFIG, "--config.batch_sise=3", "--workdir", str(tmp_path)])
+  err = capsys.readouterr().err
+  assert code == 2
+  assert "unknown config key config.batch_sise" in err and "config.batch_size" in err
+  code = cli.main(["cnnjax", "train", "--config", CONFIG, "--config.optimizer.momentun=0.1", "--workdir", str(tmp_path)])
+  assert code == 2 and "config.optimizer.momentum" in capsys.readouterr().err
+  assert not (tmp_path / "config.json").exists()
+
+
+def test_wrongly_typed_value_is_rejected(capsys, tmp_path):
+  code = cli.main(["cnnjax", "train", "--config", CONFIG, "--config.batch_size=abc", "--workdir", str(tmp_path)])
+  err = capsys.readouterr().err
+  assert code == 2 and "config.batch_size=abc" in err
+
+
+def test_missing_workdir_and_unknown_subcommand(capsys):
+  assert cli.main(["cnnjax", "train", "--config", CONFIG]) == 2
+  assert "--workdir is required" in capsys.readouterr().err
+  assert cli.main(["cnnjax", "trian"]) == 2
+  assert "did you mean 'train'" in capsys.readouterr().err

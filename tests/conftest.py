@@ -1,0 +1,53 @@
+"""Shared test fixtures: quiet TensorFlow, tiny configs on tfds mock data, multi-device subprocesses."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_with_devices(code: str, devices: int, timeout: float = 300, env: dict | None = None) -> str:
+  """Runs `code` in a fresh Python with `devices` simulated CPU devices; returns its stdout."""
+  full_env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+              "PYTHONPATH": str(REPO), **(env or {})}
+  result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=full_env, cwd=REPO)
+  if result.returncode != 0:
+    raise AssertionError(f"subprocess failed ({result.returncode}):\n{result.stderr[-4000:]}")
+  return result.stdout
+
+
+@pytest.fixture
+def mock_cifar_config():
+  """A tiny classification config on cifar10-shaped tfds mock data (run inside tfds.testing.mock_data)."""
+  from cnnjax.train.config import default_config
+
+  def make(**overrides):
+    config = default_config()
+    config.model = "lenet5"
+    config.dataset.name = "cifar10"
+    config.dataset.mean = (0.49, 0.48, 0.45)
+    config.dataset.std = (0.25, 0.24, 0.26)
+    config.batch_size = 8
+    config.eval_batch_size = 8
+    config.num_train_steps = 3
+    config.log_every_steps = 1
+    config.checkpoint_every_steps = 100
+    config.eval_every_epochs = 0.0
+    config.progress_bar = False
+    config.optimizer.learning_rate = 0.01
+    for key, value in overrides.items():
+      target = config
+      *parents, leaf = key.split(".")
+      for p in parents:
+        target = target[p]
+      target[leaf] = value
+    return config.lock()
+
+  return make

@@ -1,0 +1,115 @@
+"""The runner end to end on tfds mock data: outputs, exact resume, stops on NaN and on SIGTERM."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+import tensorflow_datasets as tfds
+
+from cnnjax.train import runner
+
+
+def _final_params(workdir):
+  directory = workdir / "checkpoints"
+  step = max(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+  restored = ocp.StandardCheckpointer().restore(directory / str(step) / "default")
+  return step, restored["params"]
+
+
+def test_one_step_run_on_mock_cifar10_writes_all_outputs(tmp_path, mock_cifar_config):
+  config = mock_cifar_config(num_train_steps=2)
+  with tfds.testing.mock_data(num_examples=21):
+    results = runner.train_and_evaluate(config, tmp_path)
+  final = results["final"]
+  assert final["steps"] == 2 and final["test_num_examples"] == 21  # 21 is not a multiple of the batch of 8
+  assert 0.0 <= final["test_accuracy"] <= 1.0 and np.isfinite(final["test_loss"])
+  assert np.isfinite(final["train_loss"]) and final["examples_per_second"] > 0
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert set(saved) == {"final", "config", "environment"}
+  assert saved["config"]["dataset"]["name"] == "cifar10"
+  assert saved["environment"]["versions"]["jax"] == jax.__version__
+  assert saved["environment"]["device_count"] == jax.device_count()
+  assert json.loads((tmp_path / "config.json").read_text())["model"] == "lenet5"
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2]
+  assert {"loss", "accuracy", "learning_rate"} <= set(lines[0])
+  assert "examples_per_second" in lines[1]
+  assert any(p.name.startswith("events") for p in (tmp_path / "tensorboard").iterdir())
+
+
+def test_interrupted_and_resumed_training_is_bitwise_equal(tmp_path, mock_cifar_config):
+  config = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4)  # 5 steps/epoch: crosses epochs
+  with tfds.testing.mock_data(num_examples=40):
+    runner.train_and_evaluate(config, tmp_path / "straight")
+
+    interrupted = tmp_path / "interrupted"
+    config_stop = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4)
+
+    def send_sigterm_after_step_6():
+      metrics = interrupted / "metrics.jsonl"
+      deadline = time.time() + 120
+      while time.time() < deadline:
+        if metrics.exists() and any(json.loads(l)["step"] >= 6 for l in metrics.read_text().splitlines()):
+          os.kill(os.getpid(), signal.SIGTERM)
+          return
+        time.sleep(0.01)
+
+    killer = threading.Thread(target=send_sigterm_after_step_6, daemon=True)
+    killer.start()
+    with pytest.raises(runner.TrainingInterrupted, match="resume"):
+      runner.train_and_evaluate(config_stop, interrupted)
+    killer.join()
+    stopped_at, _ = _final_params(interrupted)
+    assert 6 <= stopped_at < 14
+    runner.train_and_evaluate(config_stop, interrupted)
+
+  step_a, params_a = _final_params(tmp_path / "straight")
+  step_b, params_b = _final_params(interrupted)
+  assert step_a == step_b == 14
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(a, b)
+  res_a = json.loads((tmp_path / "straight" / "results.json").read_text())["final"]
+  res_b = json.loads((interrupted / "results.json").read_text())["final"]
+  assert res_a["test_loss"] == res_b["test_loss"] and res_a["train_loss"] == res_b["train_loss"]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, mock_cifar_config):
+  good = mock_cifar_config(num_train_steps=2, checkpoint_every_steps=2)
+  with tfds.testing.mock_data(num_examples=16):
+    runner.train_and_evaluate(good, tmp_path)
+    exploding = mock_cifar_config(num_train_steps=10, checkpoint_every_steps=2)
+    exploding.unlock()
+    exploding.optimizer.learning_rate = 1e30
+    with pytest.raises(runner.NonFiniteLossError, match="last good checkpoint"):
+      runner.train_and_evaluate(exploding, tmp_path)
+  step, params = _final_params(tmp_path)
+  assert all(np.all(np.isfinite(p)) for p in jax.tree.leaves(params))
+  assert step <= 4
+
+
+def test_broken_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, mock_cifar_config, caplog):
+  config = mock_cifar_config(num_train_steps=4, checkpoint_every_steps=2)
+  with tfds.testing.mock_data(num_examples=16):
+    runner.train_and_evaluate(config, tmp_path)
+    latest = tmp_path / "checkpoints" / "4"
+    for path in latest.rglob("*"):
+      if path.is_file():
+        path.write_bytes(b"garbage")
+    longer = mock_cifar_config(num_train_steps=6, checkpoint_every_steps=2)
+    results = runner.train_and_evaluate(longer, tmp_path)
+  assert results["final"]["steps"] == 6
+  assert "step 4" in caplog.text and "could not be restored" in caplog.text
+
+
+def test_unknown_config_key_is_rejected_by_the_runner(tmp_path, mock_cifar_config):
+  config = mock_cifar_config()
+  config.unlock()
+  config.optimiser = 1
+  with pytest.raises(KeyError, match="config.optimiser.*config.optimizer"):
+    runner.train_and_evaluate(config, tmp_path)

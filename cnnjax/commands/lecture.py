@@ -2,6 +2,20 @@
 
 import argparse
 import sys
+from pathlib import Path
+
+
+def _import_build():
+  """experiments.lecture.build, from the installed packages or else from the checkout holding this cnnjax."""
+  try:
+    from experiments.lecture import build
+  except ImportError:
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / "experiments" / "lecture" / "build.py").exists():
+      raise
+    sys.path.insert(0, str(checkout))  # an editable install that predates experiments/ in the package list
+    from experiments.lecture import build
+  return build
 
 
 def run(argv: list[str]) -> int:
@@ -12,10 +26,10 @@ def run(argv: list[str]) -> int:
   parser.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
   args = parser.parse_args(argv[1:])
   try:
-    from experiments.lecture import build
+    build = _import_build()
   except ImportError as e:
-    print(f"cnnjax lecture: cannot import experiments.lecture ({e}); run it from the repository root "
-          "(the experiments/ folder must be importable, e.g. PYTHONPATH=.)", file=sys.stderr)
+    print(f"cnnjax lecture: cannot import experiments.lecture ({e}); run it from a checkout of the repository "
+          "(the experiments/ folder next to cnnjax/ must be importable, e.g. PYTHONPATH=.)", file=sys.stderr)
     return 2
   from cnnjax.data.sources import DatasetUnavailableError
   try:

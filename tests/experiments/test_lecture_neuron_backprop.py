@@ -65,3 +65,12 @@ def test_hand_written_backward_equals_jax_grad(seed):
   for h, a in zip(jax.tree.leaves(hand), jax.tree.leaves(auto)):
     assert h.shape == a.shape
     np.testing.assert_allclose(h, a, rtol=1e-5, atol=1e-7)
+
+
+def test_weight_decay_prevents_overfitting_on_held_out_points(data):
+  z, t = data
+  z_test, t_test = (jnp.asarray(a) for a in neuron.two_class_data(500, seed=1))
+  scores = {a: neuron.held_out_scores(neuron.train(z, t, a, 0.01, 40_000)[0][-1], z_test, t_test)
+            for a in (0.0, 0.01, 1.0)}
+  assert scores[0.01]["mean_G"] < scores[0.0]["mean_G"]   # no decay: over-confident step boundary
+  assert scores[0.01]["mean_G"] < scores[1.0]["mean_G"]   # too much decay: underfits

@@ -22,11 +22,13 @@ def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
   return value
 
 
-def conv_output_size(n: int, f: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
+def conv_output_size(n: int, f: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                     strict: bool = True) -> int:
   """Spatial output size of a convolution or pooling window: (N - F' + 2P) / S + 1.
 
-  The lecture's rule, with F' = dilation * (F - 1) + 1 the dilated filter extent. Raises when the
-  filter does not tile the input (e.g. a 7x7 input, 3x3 filter, stride 3 gives 2.33), naming the fix.
+  The lecture's rule, with F' = dilation * (F - 1) + 1 the dilated filter extent. With `strict` it
+  raises when the filter does not tile the input (a 7x7 input, 3x3 filter, stride 3 gives 2.33),
+  naming the fix; with strict=False it floors, as torch and flax do (ResNet's 224 -> 112 stem).
   """
   if min(n, f, stride, dilation) < 1 or padding < 0:
     raise ValueError(f"conv_output_size needs n, f, stride, dilation >= 1 and padding >= 0; "
@@ -36,13 +38,14 @@ def conv_output_size(n: int, f: int, stride: int = 1, padding: int = 0, dilation
   if span < 0:
     raise ValueError(f"filter {f}x{f} (extent {extent}) with padding {padding} does not fit a {n}x{n} input; "
                      f"use padding >= {-(-(extent - n) // 2)} or a smaller filter")
-  if span % stride:
+  if strict and span % stride:
     fits = [p for p in range(padding, padding + stride) if (n - extent + 2 * p) % stride == 0]
     hint = f"padding={fits[0]}" if fits else "a different padding"
     raise ValueError(
         f"(N - F + 2P) / S + 1 = ({n} - {extent} + 2*{padding}) / {stride} + 1 = "
         f"{span / stride + 1:.2f} is not an integer: the {f}x{f} filter at stride {stride} does not tile "
-        f"a {n}x{n} input; use stride 1, {hint}, or an input size with (N - F + 2P) divisible by the stride")
+        f"a {n}x{n} input; use stride 1, {hint}, an input size with (N - F + 2P) divisible by the stride, "
+        f"or strict=False to floor as torch does")
   return span // stride + 1
 
 
@@ -78,7 +81,7 @@ def Conv(features: int,  # pylint: disable=invalid-name
   if groups < 1 or features % groups:
     raise ValueError(f"Conv groups={groups} must be >= 1 and divide features={features}")
   if isinstance(padding, str):
-    pad = padding
+    pad = padding.upper()  # torch's "same" / "valid"
   elif isinstance(padding, int):
     pad = ((padding, padding), (padding, padding))
   else:

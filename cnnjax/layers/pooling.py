@@ -5,6 +5,7 @@ Pooling follows torch.nn.functional.{max,avg}_pool2d (padding, ceil_mode, count_
 SegNet uses to put decoder values back where the encoder's maxima were. All layouts are NHWC.
 """
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -45,7 +46,10 @@ def _geometry(x, window, stride, padding, ceil_mode):
   stride = _pair(window if stride is None else stride, "stride")
   padding = _pair(padding, "padding")
   geo = [_pool_geometry(x.shape[1 + i], window[i], stride[i], padding[i], ceil_mode, "HW"[i]) for i in range(2)]
-  return window, stride, tuple(g[0] for g in geo), tuple(g[1] for g in geo)
+  pads = tuple((lo, max(hi, 0)) for _, (lo, hi) in geo)
+  # Rows and columns that no window reaches (floor mode) are cropped: negative padding has no gradient.
+  x = x[:, :x.shape[1] + min(geo[0][1][1], 0), :x.shape[2] + min(geo[1][1][1], 0), :]
+  return x, window, stride, tuple(g[0] for g in geo), pads
 
 
 def _tiles(x, window, stride, pads) -> bool:
@@ -62,7 +66,7 @@ def max_pool(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, p
   the gradient in that path, where torch gives it to the first maximum.
   [N, H, W, C] -> [N, H', W', C], H' = floor((H + 2P - F) / S) + 1 (ceil with ceil_mode).
   """
-  window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
+  x, window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
   if _tiles(x, window, stride, pads):
     n, h, w, c = x.shape
     return x.reshape(n, h // window[0], window[0], w // window[1], window[1], c).max(axis=(2, 4))
@@ -77,7 +81,7 @@ def avg_pool(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, p
   With count_include_pad the zero padding counts in the divisor, but the extra cells that ceil_mode
   adds beyond the padding do not (torch's rule). [N, H, W, C] -> [N, H', W', C].
   """
-  window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
+  x, window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
   if _tiles(x, window, stride, pads):
     n, h, w, c = x.shape
     return x.reshape(n, h // window[0], window[0], w // window[1], window[1], c).mean(axis=(2, 4))
@@ -104,24 +108,29 @@ def max_pool_with_indices(x: jax.Array, window: IntOrPair = 2, stride: IntOrPair
   wins, and only it receives the gradient (as in torch).
   [N, H, W, C] -> ([N, H', W', C] values, [N, H', W', C] int32 indices).
   """
-  window, stride, (oh, ow), pads = _geometry(x, window, stride, padding, ceil_mode)
   n, h, w, c = x.shape
-  neg = jnp.array(-jnp.inf, x.dtype)
-  xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=neg)
-  pos = jnp.pad(jnp.arange(h * w, dtype=jnp.int32).reshape(h, w), pads, constant_values=-1)
-  values, where = [], []
-  for i in range(window[0]):
-    rows = slice(i, i + stride[0] * (oh - 1) + 1, stride[0])
-    for j in range(window[1]):
-      cols = slice(j, j + stride[1] * (ow - 1) + 1, stride[1])
-      values.append(xp[:, rows, cols, :])
-      where.append(pos[rows, cols])
-  values = jnp.stack(values, axis=-1)  # [N, H', W', C, K]
-  choice = jnp.argmax(values, axis=-1)
-  y = jnp.take_along_axis(values, choice[..., None], axis=-1)[..., 0]
-  where = jnp.stack(where, axis=-1)  # [H', W', K]
-  indices = jnp.take_along_axis(jnp.broadcast_to(where[None, :, :, None, :], values.shape),
-                                choice[..., None], axis=-1)[..., 0]
+  x, window, stride, (oh, ow), pads = _geometry(x, window, stride, padding, ceil_mode)
+  pos = jnp.arange(h * w, dtype=jnp.int32).reshape(h, w)[:x.shape[1], :x.shape[2]]
+  if _tiles(x, window, stride, pads):
+    kh, kw = window
+    values = x.reshape(n, oh, kh, ow, kw, c).transpose(0, 1, 3, 5, 2, 4).reshape(n, oh, ow, c, kh * kw)
+    where = pos.reshape(oh, kh, ow, kw).transpose(0, 2, 1, 3).reshape(oh, ow, kh * kw)
+  else:
+    xp = jnp.pad(x, ((0, 0), *pads, (0, 0)), constant_values=jnp.array(-jnp.inf, x.dtype))
+    pos = jnp.pad(pos, pads, constant_values=-1)
+    values, where = [], []
+    for i in range(window[0]):
+      rows = slice(i, i + stride[0] * (oh - 1) + 1, stride[0])
+      for j in range(window[1]):
+        cols = slice(j, j + stride[1] * (ow - 1) + 1, stride[1])
+        values.append(xp[:, rows, cols, :])
+        where.append(pos[rows, cols])
+    values = jnp.stack(values, axis=-1)  # [N, H', W', C, K]
+    where = jnp.stack(where, axis=-1)  # [H', W', K]
+  # a one-hot select rather than a gather: its gradient is elementwise (gathers transpose to scatters)
+  chosen = jnp.arange(values.shape[-1]) == jnp.argmax(values, axis=-1)[..., None]
+  y = jnp.where(chosen, values, jnp.zeros((), x.dtype)).sum(axis=-1)
+  indices = jnp.where(chosen, where[None, :, :, None, :], 0).sum(axis=-1, dtype=jnp.int32)
   return y, indices
 
 
@@ -130,8 +139,10 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_size: Sequence[int], *,
   """Puts each value back at its saved flat index h * W + w and zeros elsewhere, as max_unpool2d.
 
   SegNet's decoder upsampling. `output_size` is the pooled input's (H, W) (or its full NHWC shape).
-  With `non_overlapping=True` (the indices come from windows equal to the stride that tile the output)
-  it runs as repeat-and-mask instead of a scatter, which is much faster on CPU; the result is the same.
+  The gradient gathers the cotangent at each index (torch's rule, also for indices shared by
+  overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the
+  stride that tile the output) it runs as repeat-and-mask instead of a scatter, with no scatter in
+  its gradient either (scatters are slow on CPU, PERF.md); the result is the same.
   [N, H', W', C] values and int indices -> [N, H, W, C].
   """
   if y.shape != indices.shape or y.ndim != 4:
@@ -146,11 +157,31 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_size: Sequence[int], *,
     up = lambda a: jnp.repeat(jnp.repeat(a, fh, axis=1), fw, axis=2)
     pos = jnp.arange(out_h * out_w, dtype=indices.dtype).reshape(1, out_h, out_w, 1)
     return jnp.where(up(indices) == pos, up(y), jnp.zeros((), y.dtype))
-  flat_y = y.transpose(0, 3, 1, 2).reshape(n, c, h * w)
   flat_i = indices.transpose(0, 3, 1, 2).reshape(n, c, h * w)
-  out = jnp.zeros((n, c, out_h * out_w), y.dtype)
-  out = out.at[jnp.arange(n)[:, None, None], jnp.arange(c)[None, :, None], flat_i].set(flat_y, mode="drop")
-  return out.reshape(n, c, out_h, out_w).transpose(0, 2, 3, 1)
+  flat_out = _scatter_flat(y.transpose(0, 3, 1, 2).reshape(n, c, h * w), flat_i, out_h * out_w)
+  return flat_out.reshape(n, c, out_h, out_w).transpose(0, 2, 3, 1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _scatter_flat(values, indices, size):
+  """[N, C, K] values at [N, C, K] flat indices into [N, C, size] zeros; the gradient gathers (as torch)."""
+  n, c, _ = values.shape
+  out = jnp.zeros((n, c, size), values.dtype)
+  return out.at[jnp.arange(n)[:, None, None], jnp.arange(c)[None, :, None], indices].set(values, mode="drop")
+
+
+def _scatter_flat_fwd(values, indices, size):
+  return _scatter_flat(values, indices, size), indices
+
+
+def _scatter_flat_bwd(size, indices, cotangent):
+  del size
+  gathered = jnp.take_along_axis(cotangent, jnp.clip(indices, 0, cotangent.shape[-1] - 1), axis=-1)
+  valid = (indices >= 0) & (indices < cotangent.shape[-1])
+  return jnp.where(valid, gathered, 0), None
+
+
+_scatter_flat.defvjp(_scatter_flat_fwd, _scatter_flat_bwd)
 
 
 def nearest_unpool(x: jax.Array, factor: int = 2) -> jax.Array:

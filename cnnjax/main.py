@@ -21,9 +21,16 @@ def _scale(argv: list[str]) -> int:
 def _summary(argv: list[str]) -> int:
   from cnnjax.commands import summary
   return summary.run(argv)
+
+
 def _reproduce(argv: list[str]) -> int:
   from cnnjax.commands import reproduce
   return reproduce.run(argv)
+
+
+def _lecture(argv: list[str]) -> int:
+  from cnnjax.commands import lecture
+  return lecture.run(argv)
 
 
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
@@ -31,6 +38,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
     "summary": (_summary, "per-layer output shapes, parameters and multiply-adds of a model"),
     "reproduce": (_reproduce, "run a study against published numbers and write its report"),
+    "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
 }
 
 

@@ -47,9 +47,14 @@ def _num_examples(builder, split) -> int:
   return size if size >= 0 else int(ds.reduce(0, lambda n, _: n + 1))
 
 
-def _decode_fn(ds_config):
-  """Maps a tfds example to {"image": uint8 or float [H, W, C], "label": int32}."""
+def _decode_fn(ds_config, train: bool = False):
+  """Maps a tfds example to {"image": uint8 or float [H, W, C], "label": int32}.
+
+  Training images that get a random-resized-crop later keep their stored size here.
+  """
   size = ds_config.get("image_size")
+  if train and ds_config.get("random_resized_crop", False):
+    size = 0
 
   def decode(example):
     image = example[ds_config.image_key]
@@ -74,7 +79,39 @@ def _normalise_fn(ds_config):
   return normalise
 
 
-def _load(ds_config, split: str, shard: Shard, drop_remainder: bool):
+def random_resized_crop(image, seed, size: int, area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)):
+  """A random crop covering `area_range` of the image with an aspect ratio in `aspect_ratio_range`,
+  resized to size x size (Szegedy et al. 2015's Inception augmentation; torchvision's RandomResizedCrop).
+
+  Stateless: the crop is a function of `seed` (int64 [2]). Falls back to the whole image after 10 failed
+  draws. [H, W, C] uint8 -> [size, size, C] uint8.
+  """
+  whole = tf.constant([[[0.0, 0.0, 1.0, 1.0]]], tf.float32)
+  begin, extent, _ = tf.image.stateless_sample_distorted_bounding_box(
+      tf.shape(image), whole, seed=seed, min_object_covered=0.0, aspect_ratio_range=list(aspect_ratio_range),
+      area_range=list(area_range), max_attempts=10, use_image_if_no_bounding_boxes=True)
+  crop = tf.slice(image, begin, extent)
+  crop = tf.image.resize(crop, (size, size), antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(crop), 0, 255), tf.uint8)
+
+
+def _train_crop_fn(ds_config):
+  """The per-example training crop of the config (seeded by (epoch seed, position)), or None."""
+  if not ds_config.get("random_resized_crop", False):
+    return None
+  size = ds_config.get("image_size")
+  if not size:
+    raise ValueError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
+                     "size, e.g. 224)")
+  area, ratio = tuple(ds_config.crop_area_range), tuple(ds_config.crop_aspect_ratio_range)
+
+  def crop(seed, example):
+    return {**example, "image": random_resized_crop(example["image"], seed, size, area, ratio)}
+
+  return crop
+
+
+def _load(ds_config, split: str, shard: Shard, drop_remainder: bool, train: bool = False):
   tf.config.set_visible_devices([], "GPU")  # tf.data runs on the host; accelerators belong to JAX
   builder = sources.get_builder(ds_config.name, ds_config.get("data_dir"))
   if builder.info.splits and split.split("[")[0] not in builder.info.splits:
@@ -84,7 +121,7 @@ def _load(ds_config, split: str, shard: Shard, drop_remainder: bool):
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
   options = tf.data.Options()
   options.deterministic = True
-  return builder, ds.with_options(options).map(_decode_fn(ds_config), num_parallel_calls=tf.data.AUTOTUNE)
+  return builder, ds.with_options(options).map(_decode_fn(ds_config, train), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -103,6 +140,7 @@ class TrainData:
   shuffle_buffer: int
   normalise: object
   input_shape: tuple[int, ...]
+  crop: object = None
 
   @property
   def steps_per_epoch(self) -> int:
@@ -112,9 +150,13 @@ class TrainData:
     """Endless per-process batches from global step `start_step` on, epoch after epoch."""
     epoch, skip = divmod(start_step, self.steps_per_epoch)
     while True:
-      epoch_ds = (self.dataset.shuffle(self.shuffle_buffer, seed=epoch_seed(self.seed, epoch),
-                                       reshuffle_each_iteration=False)
-                  .batch(self.batch_size, drop_remainder=True).skip(skip)
+      shuffle_seed = epoch_seed(self.seed, epoch)
+      epoch_ds = self.dataset.shuffle(self.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+      if self.crop is not None:
+        epoch_ds = epoch_ds.enumerate().map(
+            lambda i, ex, s=shuffle_seed: self.crop(tf.stack([tf.constant(s, tf.int64), i]), ex),
+            num_parallel_calls=tf.data.AUTOTUNE)
+      epoch_ds = (epoch_ds.batch(self.batch_size, drop_remainder=True).skip(skip)
                   .map(self.normalise, num_parallel_calls=tf.data.AUTOTUNE)
                   .prefetch(tf.data.AUTOTUNE))
       yield from tfds.as_numpy(epoch_ds)
@@ -123,7 +165,8 @@ class TrainData:
 
 def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard()) -> TrainData:
   """Training data of this process: an equal-sized disjoint shard, so all processes take equal steps."""
-  builder, ds = _load(ds_config, ds_config.train_split, shard, drop_remainder=True)
+  crop = _train_crop_fn(ds_config)
+  builder, ds = _load(ds_config, ds_config.train_split, shard, drop_remainder=True, train=True)
   num_examples = split_sizes(builder, ds_config.train_split, shard.count, True)[shard.index]
   if num_examples < batch_size:
     raise ValueError(f"config.batch_size gives {batch_size} examples per process but this process's "
@@ -132,7 +175,7 @@ def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard(
     ds = ds.cache()
   buffer = min(ds_config.get("shuffle_buffer") or num_examples, num_examples)
   return TrainData(ds, num_examples, batch_size, seed, buffer, _normalise_fn(ds_config),
-                   input_shape(builder, ds_config))
+                   input_shape(builder, ds_config), crop)
 
 
 def input_shape(builder, ds_config) -> tuple[int, ...]:

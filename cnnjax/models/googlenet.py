@@ -4,7 +4,7 @@ Each convolution is conv (no bias) + BN (eps 1e-3) + ReLU, as torchvision's Basi
 torchvision (and its published 6,624,904 parameters / 1.5 G multiply-adds), the "5x5" branch uses a
 3x3 kernel; `branch3_kernel=5` gives the paper's 5x5 (7,005,832 parameters without aux heads).
 Auxiliary classifiers after inception4a and 4d (`aux_logits=True`, off by default) run only in
-training and are returned through the "intermediates" collection as "aux1" / "aux2"
+training and are returned through the "intermediates" collection as "aux1_logits" / "aux2_logits"
 (`model.apply(..., mutable=["batch_stats", "intermediates"])`); the main output is always the logits.
 [N, H, W, C] -> [N, num_classes] logits in float32.
 """
@@ -117,7 +117,7 @@ class GoogLeNet(nn.Module):
         aux_name = "aux1" if name == "inception4a" else "aux2"
         aux = InceptionAux(self.num_classes, conv, train=train, dtype=self.dtype, name=aux_name)(x)
         if train:
-          self.sow("intermediates", aux_name, aux.astype(jnp.float32))
+          self.sow("intermediates", f"{aux_name}_logits", aux.astype(jnp.float32))
       if name in POOL_AFTER:
         x = max_pool(x, POOL_AFTER[name], 2, ceil_mode=True)
     x = jnp.mean(x, axis=(1, 2))

@@ -31,6 +31,11 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.std = (0.3530,)
   c.dataset.shuffle_buffer = 0      # 0: the whole split
   c.dataset.cache = True
+  # Training images only: Inception-style random-resized-crop to image_size x image_size in tf.data
+  # (a random area fraction and aspect ratio of the variable-size image), as for ImageNet.
+  c.dataset.random_resized_crop = False
+  c.dataset.crop_area_range = (0.08, 1.0)
+  c.dataset.crop_aspect_ratio_range = (3 / 4, 4 / 3)
 
   c.augment = ml_collections.ConfigDict()   # name -> kwargs, applied in order inside the step
 

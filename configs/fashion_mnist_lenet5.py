@@ -3,7 +3,7 @@
     cnnjax train --config configs/fashion_mnist_lenet5.py --workdir runs/fashion_mnist_lenet5
 
 SGD with momentum 0.9, cosine schedule from 0.05, L2 weight decay 5e-4, batch 128, 12 epochs.
-Recorded run: see results/fashion_mnist_lenet5/results.json (README table).
+Recorded run (results/fashion_mnist_lenet5/results.json, commit 9644d25): 90.89% test accuracy.
 """
 
 from cnnjax.train.config import default_config

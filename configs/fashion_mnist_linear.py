@@ -2,7 +2,7 @@
 
     cnnjax train --config configs/fashion_mnist_linear.py --workdir runs/fashion_mnist_linear
 
-Recorded run: see results/fashion_mnist_linear/results.json (README table).
+Recorded run (results/fashion_mnist_linear/results.json, commit 9644d25): 84.40% test accuracy.
 """
 
 from cnnjax.train.config import default_config

@@ -3,7 +3,7 @@
     cnnjax train --config configs/fashion_mnist_mlp.py --workdir runs/fashion_mnist_mlp
 
 `--config.model_kwargs.activation=sigmoid` gives the lecture's sigmoid units.
-Recorded run: see results/fashion_mnist_mlp/results.json (README table).
+Recorded run (results/fashion_mnist_mlp/results.json, commit 9644d25): 89.72% test accuracy.
 """
 
 import ml_collections

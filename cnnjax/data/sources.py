@@ -16,10 +16,21 @@ OFFLINE_PREPARERS: dict[str, Callable[[Path], bool]] = {
     "fashion_mnist": fashion_mnist_archives.prepare_manual_dir,
 }
 
+# Builders defined in cnnjax (not in the tfds catalogue), imported only when asked for.
+def _fashion_scenes_builder():
+  from cnnjax.data import fashion_scenes
+  return fashion_scenes.FashionScenes
+
+
+LOCAL_BUILDERS: dict[str, Callable[[], type]] = {
+    "fashion_scenes": _fashion_scenes_builder,
+}
+
 HOW_TO_GET = {
     "fashion_mnist": (
         f"install the Debian package ({fashion_mnist_archives.DEBIAN_PACKAGE}: "
         "apt-get install -y dataset-fashion-mnist) or give this machine internet access"),
+    "fashion_scenes": "it is composed from fashion_mnist; make fashion_mnist available (see above)",
 }
 
 
@@ -35,7 +46,10 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
   """Returns a prepared tfds builder for `name`, preparing offline sources first when possible."""
   data_dir = resolve_data_dir(data_dir)
   try:
-    builder = tfds.builder(name, data_dir=data_dir)
+    if name in LOCAL_BUILDERS:
+      builder = LOCAL_BUILDERS[name]()(data_dir=data_dir)
+    else:
+      builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DatasetUnavailableError(f"config.dataset.name={name!r} is not a tfds dataset: {e}") from e
   if builder.is_prepared():

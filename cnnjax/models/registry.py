@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import lenet, linear, mlp
+from cnnjax.models import lenet, linear, mlp, unet
 
 Factory = Callable[..., Any]
 
@@ -30,6 +30,8 @@ MODELS = build_registry([
     ("mlp", mlp.MLP),
     ("lenet1", lenet.lenet1),
     ("lenet5", lenet.lenet5),
+    ("unet", unet.unet),
+    ("unet_padded", unet.unet_padded),
 ])
 
 

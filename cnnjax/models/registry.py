@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import lenet, linear, mlp, unet
+from cnnjax.models import alexnet, densenet, googlenet, lenet, linear, mlp, resnet, unet, vgg
 
 Factory = Callable[..., Any]
 
@@ -30,6 +30,37 @@ MODELS = build_registry([
     ("mlp", mlp.MLP),
     ("lenet1", lenet.lenet1),
     ("lenet5", lenet.lenet5),
+    ("alexnet", alexnet.alexnet),
+    ("alexnet_torchvision", alexnet.alexnet_torchvision),
+    ("vgg11", vgg.vgg11),
+    ("vgg13", vgg.vgg13),
+    ("vgg16", vgg.vgg16),
+    ("vgg19", vgg.vgg19),
+    ("vgg11_bn", vgg.vgg11_bn),
+    ("vgg13_bn", vgg.vgg13_bn),
+    ("vgg16_bn", vgg.vgg16_bn),
+    ("vgg19_bn", vgg.vgg19_bn),
+    ("googlenet", googlenet.googlenet),
+    ("resnet18", resnet.resnet18),
+    ("resnet34", resnet.resnet34),
+    ("resnet50", resnet.resnet50),
+    ("resnet101", resnet.resnet101),
+    ("resnet152", resnet.resnet152),
+    ("cifar_resnet14", resnet.cifar_resnet14),
+    ("cifar_resnet20", resnet.cifar_resnet20),
+    ("cifar_resnet32", resnet.cifar_resnet32),
+    ("cifar_resnet44", resnet.cifar_resnet44),
+    ("cifar_resnet56", resnet.cifar_resnet56),
+    ("cifar_resnet110", resnet.cifar_resnet110),
+    ("resnext50_32x4d", resnet.resnext50_32x4d),
+    ("resnext101_32x8d", resnet.resnext101_32x8d),
+    ("resnext29_8x64d", resnet.resnext29_8x64d),
+    ("se_resnet50", resnet.se_resnet50),
+    ("se_resnext50_32x4d", resnet.se_resnext50_32x4d),
+    ("densenet121", densenet.densenet121),
+    ("densenet169", densenet.densenet169),
+    ("densenet201", densenet.densenet201),
+    ("densenet_bc_100_k12", densenet.densenet_bc_100_k12),
     ("unet", unet.unet),
     ("unet_padded", unet.unet_padded),
 ])

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import alexnet, densenet, googlenet, lenet, linear, mlp, resnet, unet, vgg
+from cnnjax.models import alexnet, densenet, fcn, googlenet, lenet, linear, mlp, resnet, unet, vgg
 
 Factory = Callable[..., Any]
 
@@ -63,6 +63,9 @@ MODELS = build_registry([
     ("densenet_bc_100_k12", densenet.densenet_bc_100_k12),
     ("unet", unet.unet),
     ("unet_padded", unet.unet_padded),
+    ("fcn32s", fcn.fcn32s),
+    ("fcn16s", fcn.fcn16s),
+    ("fcn8s", fcn.fcn8s),
 ])
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import alexnet, densenet, fcn, googlenet, lenet, linear, mlp, resnet, unet, vgg
+from cnnjax.models import alexnet, densenet, fcn, googlenet, lenet, linear, mlp, resnet, segnet, unet, vgg
 
 Factory = Callable[..., Any]
 
@@ -66,6 +66,7 @@ MODELS = build_registry([
     ("fcn32s", fcn.fcn32s),
     ("fcn16s", fcn.fcn16s),
     ("fcn8s", fcn.fcn8s),
+    ("segnet", segnet.segnet),
 ])
 
 

@@ -13,8 +13,14 @@ def _train(argv: list[str]) -> int:
   return train.run(argv)
 
 
+def _segment(argv: list[str]) -> int:
+  from cnnjax.commands import segment
+  return segment.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
+    "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
 }
 
 

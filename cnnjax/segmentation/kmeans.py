@@ -66,7 +66,7 @@ def random_init(key: jax.Array, points: jax.Array, k: int) -> jax.Array:
   return points[jax.random.choice(key, points.shape[0], (k,), replace=False)]
 
 
-@functools.partial(jax.jit, static_argnames=("k", "max_iter"))
+@functools.partial(jax.jit, static_argnames=("k", "position_weight", "max_iter"))
 def kmeans_segment(image: jax.Array, key: jax.Array, k: int = 8, position_weight: float = 0.0,
                    max_iter: int = 100) -> jax.Array:
   """Segments an image by k-means on colour (+ weighted position): [H, W, C] -> labels [H, W] in [0, k)."""

@@ -92,7 +92,7 @@ def mean_shift(points: jax.Array, seeds: jax.Array, bandwidth: float, kernel: st
   return modes, keep, assign(points.astype(jnp.float32), far)
 
 
-@functools.partial(jax.jit, static_argnames=("num_seeds", "kernel", "max_iter", "stride"))
+@functools.partial(jax.jit, static_argnames=("position_weight", "num_seeds", "kernel", "max_iter", "stride"))
 def mean_shift_segment(image: jax.Array, key: jax.Array, bandwidth: float = 0.1, position_weight: float = 0.0,
                        num_seeds: int = 128, kernel: str = "flat", max_iter: int = 100, stride: int = 1):
   """Segments an image: modes are sought on every `stride`-th pixel from `num_seeds` random seeds.

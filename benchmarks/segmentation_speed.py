@@ -58,7 +58,8 @@ def main() -> None:
         lambda: KMeans(8, init=init, n_init=1, algorithm="lloyd").fit(points).labels_, "sklearn KMeans")
     small = np.asarray(pixel_features(image[::4, ::4]))
     seeds = small[np.random.default_rng(0).choice(len(small), 64, replace=False)]
-    add("mean shift (h=0.15, 64 seeds)", f"{name} / 4", lambda: mean_shift(jnp.asarray(small), jnp.asarray(seeds), 0.15)[2],
+    add("mean shift (h=0.15, 64 seeds)", f"{name} / 4",
+        lambda: mean_shift(jnp.asarray(small), jnp.asarray(seeds), 0.15)[2],
         lambda: MeanShift(bandwidth=0.15, seeds=seeds).fit(small).labels_, "sklearn MeanShift")
   for name, image in (("astronaut 256x256", astronaut), ("china 213x320", china)):
     add("SLIC (200 segments, m=10)", name, lambda: slic(jnp.asarray(image), 200, 10.0),

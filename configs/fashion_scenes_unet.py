@@ -4,8 +4,9 @@
 
 64x64 scenes of 2-4 real Fashion-MNIST garments (cnnjax/data/fashion_scenes.py; 4000 train,
 1000 test), pixel-wise cross-entropy, SGD momentum 0.9, cosine from 0.05, batch 8, 900 steps
-(about 2 epochs: a budget for a shared 2-core CPU), horizontal flips. Recorded run: results/segmentation/fashion_scenes_unet/results.json
-(test mean IoU over the whole split from one confusion matrix).
+(about 2 epochs: a budget for a shared 2-core CPU), horizontal flips.
+Recorded run: results/segmentation/fashion_scenes_unet/results.json (test mean IoU over the whole
+split from one confusion matrix).
 """
 
 from cnnjax.train.config import default_config

@@ -143,7 +143,7 @@ def main() -> None:
          f"{f['skimage_boundary_recall']:.3f} with {f['skimage_mean_segments']:.1f} segments.", "",
          "Overlays on the china photo (213x320): " + ", ".join(
              f"[{m}](china_{m}.png) ({c} segments)" for m, c in results["china_overlays"].items()), "",
-         "Speed: `PYTHONPATH=. python benchmarks/segmentation_speed.py` (see speed.md when recorded)."]
+         "Speed: [speed.md](speed.md) (`PYTHONPATH=. python benchmarks/segmentation_speed.py`)."]
   (OUT / "README.md").write_text("\n".join(md) + "\n")
   print("\n".join(md))
 

@@ -2,13 +2,13 @@
 
 Why: Achanta et al. 2012, "SLIC Superpixels Compared to State-of-the-Art Superpixel Methods".
 Conventions follow skimage.segmentation.slic: the image is min-max rescaled to [0, 1] and
-converted to CIELAB (3 channels), centres start on a regular grid of step S = sqrt(H W / n_segments) with colour 0 (so the
-first assignment is by position alone),
-the distance is |colour|^2 / compactness^2 + |position|^2 / S^2, 10 iterations. Each pixel is
-compared with the centres of the (2 search_cells + 1)^2 grid cells around its own (a fixed-shape
-search as in GPU SLIC; search_cells=2 covers skimage's 2S window around each centre), so the whole loop is jit-compiled and vmaps over
-images. `enforce_connectivity` (host side, numpy/scipy) merges fragments smaller than half a
-superpixel into a neighbour, as skimage does.
+converted to CIELAB (3 channels); centres start on a regular grid of step S = sqrt(H W / n_segments)
+with colour 0 (so the first assignment is by position alone); the distance is
+|colour|^2 / compactness^2 + |position|^2 / S^2; 10 iterations. Each pixel is compared with the
+centres of the (2 search_cells + 1)^2 grid cells around its own (a fixed-shape search as in GPU
+SLIC; search_cells=2 covers skimage's 2S window around each centre), so the whole loop is
+jit-compiled and vmaps over images. `enforce_connectivity` (host side, numpy/scipy) merges
+fragments smaller than half a superpixel into a neighbour, as skimage does.
 [H, W, C] -> labels [H, W] int32.
 """
 

@@ -130,12 +130,14 @@ def main() -> None:
          "| image | bandwidth | modes (ours / sklearn) | max mode distance / bandwidth | same label |",
          "|---|---|---|---|---|"]
   md += [f"| {r['image']} | {r['bandwidth']} | {r['modes']} / {r['sklearn_modes']} | "
-         f"{r['max_mode_distance_over_bandwidth']:.2e} | {r['same_label_fraction']:.4f} |" for r in results["mean_shift"]]
+         f"{r['max_mode_distance_over_bandwidth']:.2e} | {r['same_label_fraction']:.4f} |"
+         for r in results["mean_shift"]]
   md += ["", "## SLIC (compactness 10) against skimage.segmentation.slic, with connectivity enforced", "",
          "| image | n_segments | segments (ours / skimage) | ratio | ours recalls skimage's boundaries | "
          "skimage recalls ours |", "|---|---|---|---|---|---|"]
   md += [f"| {r['image']} | {r['n_segments']} | {r['segments']} / {r['skimage_segments']} | {r['count_ratio']:.2f} | "
-         f"{r['recall_of_skimage_boundaries']:.3f} | {r['skimage_recall_of_ours']:.3f} |" for r in results["slic_photos"]]
+         f"{r['recall_of_skimage_boundaries']:.3f} | {r['skimage_recall_of_ours']:.3f} |"
+         for r in results["slic_photos"]]
   f = results["slic_fashion_scenes"]
   md += ["", f"Boundary recall against exact garment boundaries of {f['scenes']} Fashion-MNIST test scenes "
          f"(n_segments {f['n_segments']}, compactness {f['compactness']}, tolerance {f['tolerance_pixels']} px): "

@@ -46,9 +46,9 @@ def write_readme() -> None:
            "|---|---|---|---|---|---|---|"]
   for path in sorted(RESULTS.glob("*/results.json")):
     r = json.loads(path.read_text())
+    if "test_mean_iou" not in r.get("final", {}):
+      continue  # e.g. classical/results.json
     final, config = r["final"], r["config"]
-    if "test_mean_iou" not in final:
-      continue
     lines.append(f"| [{path.parent.name}]({path.parent.name}/) | {config['model']} {config['model_kwargs']} | "
                  f"{final['params']:,} | {final['steps']} | {final['test_mean_iou']:.4f} | "
                  f"{final['test_accuracy']:.4f} | {final['examples_per_second'] or 0:.1f} |")

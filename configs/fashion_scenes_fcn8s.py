@@ -31,7 +31,7 @@ def get_config():
   config.batch_size = 8
   config.eval_batch_size = 200
   config.num_epochs = 8.0
-  config.num_train_steps = 3500  # CPU budget: 7 epochs
+  config.num_train_steps = 6000  # CPU budget: 12 epochs
   config.optimizer.learning_rate = 0.05
   config.optimizer.weight_decay = 1e-4
   config.schedule.name = "cosine"

@@ -62,7 +62,8 @@ def write_readme() -> None:
       progress = ", ".join(f"{json.loads(p.read_text())['final']['steps']} steps: "
                            f"{json.loads(p.read_text())['final']['test_mean_iou']:.3f}" for p in legs)
       lines.append(f"- {folder.name}: test mean IoU after {progress}")
-  finals = {p.parent.name: json.loads(p.read_text())["final"].get("test_mean_iou") for p in RESULTS.glob("*/results.json")}
+  finals = {p.parent.name: json.loads(p.read_text()).get("final", {}).get("test_mean_iou")
+            for p in RESULTS.glob("*/results.json")}
   below = sorted(name for name, value in finals.items() if value is not None and value < 0.75)
   if below:
     lines += ["", f"Issue target (test mean IoU >= 0.75) not reached by: {', '.join(below)}. The runs were limited by "

@@ -143,7 +143,7 @@ def main() -> None:
          f"(n_segments {f['n_segments']}, compactness {f['compactness']}, tolerance {f['tolerance_pixels']} px): "
          f"ours {f['boundary_recall']:.3f} with {f['mean_segments']:.1f} segments, skimage "
          f"{f['skimage_boundary_recall']:.3f} with {f['skimage_mean_segments']:.1f} segments.", "",
-         "Overlays on the china photo (213x320): " + ", ".join(
+         "Overlays on the china photo (214x320): " + ", ".join(
              f"[{m}](china_{m}.png) ({c} segments)" for m, c in results["china_overlays"].items()), "",
          "Speed: [speed.md](speed.md) (`PYTHONPATH=. python benchmarks/segmentation_speed.py`)."]
   (OUT / "README.md").write_text("\n".join(md) + "\n")

@@ -33,12 +33,18 @@ def _lecture(argv: list[str]) -> int:
   return lecture.run(argv)
 
 
+def _segment(argv: list[str]) -> int:
+  from cnnjax.commands import segment
+  return segment.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
     "summary": (_summary, "per-layer output shapes, parameters and multiply-adds of a model"),
     "reproduce": (_reproduce, "run a study against published numbers and write its report"),
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
+    "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
 }
 
 

@@ -48,8 +48,10 @@ def _num_examples(builder, split) -> int:
 
 
 def _decode_fn(ds_config, train: bool = False):
-  """Maps a tfds example to {"image": uint8 or float [H, W, C], "label": int32}.
+  """Maps a tfds example to {"image": uint8 [H, W, C], "label": int32 [] or dense [H, W]}.
 
+  A dense label (a segmentation mask [H, W, 1]) loses its channel axis and is resized with
+  nearest neighbours, so it stays aligned with the image and keeps its class values.
   Training images that get a random-resized-crop later keep their stored size here.
   """
   size = ds_config.get("image_size")
@@ -58,10 +60,15 @@ def _decode_fn(ds_config, train: bool = False):
 
   def decode(example):
     image = example[ds_config.image_key]
+    label = example[ds_config.label_key]
     if size:
       image = tf.image.resize(image, (size, size), antialias=True)
       image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-    return {"image": image, "label": tf.cast(example[ds_config.label_key], tf.int32)}
+      if label.shape.rank == 3:
+        label = tf.image.resize(label, (size, size), method="nearest")
+    if label.shape.rank == 3:
+      label = label[..., 0]
+    return {"image": image, "label": tf.cast(label, tf.int32)}
 
   return decode
 

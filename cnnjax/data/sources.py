@@ -2,34 +2,49 @@
 
 `OFFLINE_PREPARERS` maps a tfds name to a function that fills the manual-download folder
 from files present on this machine; `LOCAL_BUILDERS` are datasets generated here (no download).
-Any other dataset that is not prepared fails at once with how to get it (no DNS timeout),
-unless $CNNJAX_ALLOW_DOWNLOAD=1 lets tfds download it.
+Any other dataset is downloaded by tfds when the internet answers, and otherwise fails at
+once with how to get it (no wait through tfds's retries).
 """
 
 import os
+import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from cnnjax.data import fashion_mnist_archives, mnist1d
+from cnnjax.data import fashion_mnist_archives
 
 OFFLINE_PREPARERS: dict[str, Callable[[Path], bool]] = {
     "fashion_mnist": fashion_mnist_archives.prepare_manual_dir,
 }
 
-LOCAL_BUILDERS: dict[str, type[tfds.core.DatasetBuilder]] = {
-    "mnist1d": mnist1d.Mnist1d,
-}
+# Builders defined in cnnjax (not in the tfds catalogue), imported only when asked for.
+def _mnist1d_builder():
+  from cnnjax.data import mnist1d
+  return mnist1d.Mnist1d
 
-ALLOW_DOWNLOAD_ENV = "CNNJAX_ALLOW_DOWNLOAD"
+
+def _fashion_scenes_builder():
+  from cnnjax.data import fashion_scenes
+  return fashion_scenes.FashionScenes
+
+
+LOCAL_BUILDERS: dict[str, Callable[[], type]] = {
+    "mnist1d": _mnist1d_builder,
+    "fashion_scenes": _fashion_scenes_builder,
+}
 
 HOW_TO_GET = {
     "fashion_mnist": (
         f"install the Debian package ({fashion_mnist_archives.DEBIAN_PACKAGE}: "
         "apt-get install -y dataset-fashion-mnist) or give this machine internet access"),
     "mnist1d": "it is generated locally by the mnist1d package: pip install mnist1d, then rerun",
+    "fashion_scenes": "it is composed from fashion_mnist; make fashion_mnist available (see above)",
 }
+
+OFFLINE_ENV = "CNNJAX_OFFLINE"
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -45,16 +60,36 @@ def _how_to_get(name: str, data_dir: str) -> str:
                               f"(copy {data_dir}/{name} here if it is another machine)")
 
 
-def downloads_allowed() -> bool:
-  return os.environ.get(ALLOW_DOWNLOAD_ENV, "") not in ("", "0")
+def downloads_possible(host: str = "storage.googleapis.com", timeout: float = 5.0) -> bool:
+  """Whether tfds may try to download: DNS resolves a public host within `timeout` seconds.
+
+  Without this check a machine with no internet waits through tfds's retries for minutes
+  before failing; $CNNJAX_OFFLINE=1 skips downloads outright.
+  """
+  if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+    return False
+  resolved = []
+
+  def resolve():
+    try:
+      resolved.append(bool(socket.getaddrinfo(host, 443)))
+    except OSError:
+      resolved.append(False)
+
+  thread = threading.Thread(target=resolve, daemon=True)
+  thread.start()
+  thread.join(timeout)
+  return bool(resolved and resolved[0])
 
 
 def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
   """Returns a prepared tfds builder for `name`, preparing offline sources first when possible."""
   data_dir = resolve_data_dir(data_dir)
   try:
-    builder = LOCAL_BUILDERS[name](data_dir=data_dir) if name in LOCAL_BUILDERS else tfds.builder(
-        name, data_dir=data_dir)
+    if name in LOCAL_BUILDERS:
+      builder = LOCAL_BUILDERS[name]()(data_dir=data_dir)
+    else:
+      builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DatasetUnavailableError(f"config.dataset.name={name!r} is not a tfds dataset: {e}") from e
   if builder.is_prepared():
@@ -63,10 +98,10 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
   # tfds.testing.mock_data moves builders into its own folder and serves fake examples: nothing to fetch.
   mocked = not Path(os.path.abspath(builder.data_dir)).is_relative_to(os.path.abspath(data_dir))
   offline = mocked or name in LOCAL_BUILDERS or (name in OFFLINE_PREPARERS and OFFLINE_PREPARERS[name](manual_dir))
-  if not (offline or downloads_allowed()):
+  if not (offline or downloads_possible()):
     raise DatasetUnavailableError(
-        f"dataset {name!r} is not prepared in {data_dir} and cannot be made offline. To get it: "
-        f"{_how_to_get(name, data_dir)}; or set {ALLOW_DOWNLOAD_ENV}=1 to let tfds download it now; or point "
+        f"dataset {name!r} is not prepared in {data_dir}, cannot be made offline and this machine cannot "
+        f"download it (no internet, or {OFFLINE_ENV}=1). To get it: {_how_to_get(name, data_dir)}; or point "
         "config.dataset.data_dir / $TFDS_DATA_DIR at a folder where it is prepared.")
   try:
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))

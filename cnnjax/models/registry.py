@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import Any
 
-from cnnjax.models import alexnet, conv1d, densenet, googlenet, lenet, linear, mlp, resnet, vgg
+from cnnjax.models import alexnet, conv1d, densenet, fcn, googlenet, lenet, linear, mlp, resnet, segnet, unet, vgg
 
 Factory = Callable[..., Any]
 
@@ -62,6 +62,12 @@ MODELS = build_registry([
     ("densenet_bc_100_k12", densenet.densenet_bc_100_k12),
     ("conv1d", conv1d.Conv1DNet),
     ("mnist1d_cnn", conv1d.mnist1d_cnn),
+    ("unet", unet.unet),
+    ("unet_padded", unet.unet_padded),
+    ("fcn32s", fcn.fcn32s),
+    ("fcn16s", fcn.fcn16s),
+    ("fcn8s", fcn.fcn8s),
+    ("segnet", segnet.segnet),
 ])
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 
@@ -33,7 +34,81 @@ class Classification:
             "num_examples": int(round(count))}
 
 
-TASKS: dict[str, Callable[[], object]] = {"classification": Classification}
+def center_crop_labels(labels: jax.Array, height: int, width: int) -> jax.Array:
+  """Crops dense labels [N, H, W] to the centre [N, height, width] (an unpadded network's output)."""
+  top = (labels.shape[1] - height) // 2
+  left = (labels.shape[2] - width) // 2
+  return labels[:, top:top + height, left:left + width]
+
+
+def confusion_matrix(labels: jax.Array, predictions: jax.Array, weights: jax.Array, num_classes: int) -> jax.Array:
+  """[num_classes, num_classes] counts, rows the true class and columns the prediction.
+
+  Pixels with weight 0 (ignored or padding) add nothing; labels must lie in [0, num_classes)
+  wherever the weight is non-zero.
+  """
+  index = jnp.clip(labels, 0, num_classes - 1) * num_classes + predictions
+  counts = jnp.zeros(num_classes * num_classes, jnp.float32).at[index.reshape(-1)].add(weights.reshape(-1))
+  return counts.reshape(num_classes, num_classes)
+
+
+def iou_from_confusion(confusion) -> tuple[np.ndarray, np.ndarray]:
+  """Per-class IoU = TP / (TP + FP + FN) and whether the class occurs (in labels or predictions)."""
+  confusion = np.asarray(confusion, np.float64)
+  true_positive = np.diag(confusion)
+  union = confusion.sum(0) + confusion.sum(1) - true_positive
+  present = union > 0
+  return np.where(present, true_positive / np.maximum(union, 1), 0.0), present
+
+
+class Segmentation:
+  """Pixel-wise softmax cross-entropy averaged over labelled pixels; pixel accuracy and mean IoU.
+
+  Why: FCN/U-Net training (Long et al. 2015, Ronneberger et al. 2015). Pixels labelled
+  `ignore_label` (or any value outside [0, C)) count nowhere. Evaluation sums a confusion matrix
+  over the whole split, so mean IoU is that of the split, not a mean of per-batch IoUs.
+  Logits [N, h, w, C] smaller than labels [N, H, W] (unpadded U-Net) are compared with the
+  labels' centre crop.
+  """
+
+  def __init__(self, ignore_label: int = 255):
+    self.ignore_label = ignore_label
+
+  def _valid(self, logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
+    labels = center_crop_labels(labels, logits.shape[1], logits.shape[2])
+    valid = (labels != self.ignore_label) & (labels >= 0) & (labels < logits.shape[-1])
+    return jnp.where(valid, labels, 0), valid.astype(jnp.float32)
+
+  def loss(self, logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Mean cross-entropy over labelled pixels of a training batch and their accuracy."""
+    logits = logits.astype(jnp.float32)
+    labels, valid = self._valid(logits, labels)
+    count = jnp.maximum(valid.sum(), 1.0)
+    loss = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * valid) / count
+    accuracy = jnp.sum((jnp.argmax(logits, -1) == labels) * valid) / count
+    return loss, {"loss": loss, "accuracy": accuracy}
+
+  def eval_sums(self, logits: jax.Array, labels: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
+    """Confusion matrix, loss sum and pixel count over labelled pixels of real (mask 1) examples."""
+    logits = logits.astype(jnp.float32)
+    labels, valid = self._valid(logits, labels)
+    weights = valid * mask.reshape((-1, 1, 1))
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    return {"confusion": confusion_matrix(labels, jnp.argmax(logits, -1), weights, logits.shape[-1]),
+            "loss_sum": jnp.sum(losses * weights), "pixels": jnp.sum(weights), "count": jnp.sum(mask)}
+
+  def finalize(self, sums: dict) -> dict[str, float]:
+    confusion = np.asarray(sums["confusion"], np.float64)
+    iou, present = iou_from_confusion(confusion)
+    pixels = float(sums["pixels"])
+    metrics = {"loss": float(sums["loss_sum"]) / pixels, "accuracy": float(np.trace(confusion)) / pixels,
+               "mean_iou": float(iou[present].mean()), "num_examples": int(round(float(sums["count"]))),
+               "num_pixels": int(round(pixels))}
+    metrics.update({f"iou_class{c}": float(iou[c]) for c in np.flatnonzero(present)})
+    return metrics
+
+
+TASKS: dict[str, Callable[[], object]] = {"classification": Classification, "segmentation": Segmentation}
 
 
 def get_task(name: str):

@@ -57,8 +57,18 @@ def test_float_signals_are_not_rescaled_by_the_pipeline(mnist1d_dir):
 
 
 def test_missing_download_only_dataset_fails_fast_with_how_to_get_it(tmp_path, monkeypatch):
-  monkeypatch.delenv(sources.ALLOW_DOWNLOAD_ENV, raising=False)
+  monkeypatch.setenv(sources.OFFLINE_ENV, "1")
   start = time.perf_counter()
-  with pytest.raises(sources.DatasetUnavailableError, match=r"tfds build cifar10.*CNNJAX_ALLOW_DOWNLOAD=1"):
+  with pytest.raises(sources.DatasetUnavailableError, match=r"cannot download it.*tfds build cifar10"):
     sources.get_builder("cifar10", str(tmp_path))
   assert time.perf_counter() - start < 10
+
+
+def test_downloads_are_tried_only_when_the_internet_answers(monkeypatch):
+  monkeypatch.delenv(sources.OFFLINE_ENV, raising=False)
+  monkeypatch.setattr(sources.socket, "getaddrinfo", lambda *a: (_ for _ in ()).throw(OSError("no DNS")))
+  assert sources.downloads_possible() is False
+  monkeypatch.setattr(sources.socket, "getaddrinfo", lambda *a: [("address",)])
+  assert sources.downloads_possible() is True
+  monkeypatch.setenv(sources.OFFLINE_ENV, "1")
+  assert sources.downloads_possible() is False

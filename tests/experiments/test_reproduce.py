@@ -68,7 +68,7 @@ def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfd
 
 def test_missing_cifar10_stops_at_once_with_how_to_get_it(tmp_path, monkeypatch, capsys):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
-  monkeypatch.delenv("CNNJAX_ALLOW_DOWNLOAD", raising=False)
+  monkeypatch.setenv("CNNJAX_OFFLINE", "1")
   start = time.perf_counter()
   assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--out", str(tmp_path / "cifar")]) == 1
   assert time.perf_counter() - start < 10

@@ -1,0 +1,98 @@
+"""U-Net: a contracting path of 3x3 convolutions and 2x2 max pools, an expanding path of 2x2 up-convolutions
+with skip connections concatenated from the contracting path, and a 1x1 classifier per pixel.
+
+Why: Ronneberger, Fischer & Brox 2015, "U-Net: Convolutional Networks for Biomedical Image
+Segmentation". `unet` is the paper's network (unpadded convolutions, skips centre-cropped,
+572x572 input -> 388x388 output, 64..1024 channels); `unet_padded` uses 'SAME' convolutions so its
+output matches its input (height and width divisible by 2**depth). `features` is the width of the
+first level (64 in the paper; smaller values act as a width multiplier), `norm=True` adds batch norm
+after every 3x3 convolution (not in the paper; it speeds up training from scratch).
+
+Shapes: [N, H, W, C_in] -> [N, H', W', num_classes], H' = H (padded) or unet_output_size(H) (unpadded).
+"""
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+def unet_output_size(size: int, depth: int = 4, padded: bool = False) -> int:
+  """Output height/width of a U-Net for input `size`; raises ValueError when `size` does not fit."""
+  n = size
+  for level in range(depth):
+    n = n if padded else n - 4
+    if n <= 0 or n % 2:
+      fit = "divisible by 2**depth" if padded else "such that every size before a pool is even (e.g. 572, 188)"
+      raise ValueError(f"U-Net input size {size} gives a feature map of {n} before pool {level + 1}; "
+                       f"use an input size {fit}")
+    n //= 2
+  n = n if padded else n - 4
+  for _ in range(depth):
+    n = 2 * n if padded else 2 * n - 4
+  if n <= 0:
+    raise ValueError(f"U-Net input size {size} is too small for depth {depth}; use at least 188 (unpadded)")
+  return n
+
+
+def center_crop(x, height: int, width: int):
+  """[N, H, W, C] -> [N, height, width, C], the centre part (the paper's 'copy and crop')."""
+  top = (x.shape[1] - height) // 2
+  left = (x.shape[2] - width) // 2
+  return x[:, top:top + height, left:left + width]
+
+
+class DoubleConv(nn.Module):
+  """Two 3x3 convolutions, each followed (optionally by batch norm and) by ReLU."""
+
+  features: int
+  padding: str
+  norm: bool
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    conv = functools.partial(nn.Conv, self.features, (3, 3), padding=self.padding, dtype=self.dtype,
+                             use_bias=not self.norm)
+    for i in range(2):
+      x = conv(name=f"conv{i + 1}")(x)
+      if self.norm:
+        x = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"bn{i + 1}")(x)
+      x = nn.relu(x)
+    return x
+
+
+class UNet(nn.Module):
+  """Ronneberger et al.'s U-Net with `depth` poolings; see the module docstring."""
+
+  num_classes: int = 2
+  features: int = 64
+  depth: int = 4
+  padded: bool = False
+  norm: bool = False
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    unet_output_size(x.shape[1], self.depth, self.padded)
+    unet_output_size(x.shape[2], self.depth, self.padded)
+    block = functools.partial(DoubleConv, padding="SAME" if self.padded else "VALID", norm=self.norm,
+                              dtype=self.dtype)
+    x = x.astype(self.dtype)
+    skips = []
+    for level in range(self.depth):
+      x = block(self.features * 2 ** level, name=f"down{level + 1}")(x, train)
+      skips.append(x)
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = block(self.features * 2 ** self.depth, name="bottleneck")(x, train)
+    for level in reversed(range(self.depth)):
+      width = self.features * 2 ** level
+      x = nn.ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype, name=f"upconv{level + 1}")(x)
+      skip = center_crop(skips[level], x.shape[1], x.shape[2])
+      x = block(width, name=f"up{level + 1}")(jnp.concatenate([skip, x], axis=-1), train)
+    return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="classifier")(x)
+
+
+unet = functools.partial(UNet, padded=False)
+unet_padded = functools.partial(UNet, padded=True)

@@ -13,7 +13,8 @@ import flax.linen as nn
 IntOrPair = int | Sequence[int]
 
 
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
+def pair(value: IntOrPair, name: str) -> tuple[int, int]:
+  """(v, v) for an int, the pair itself otherwise; `name` is the argument named in the error."""
   if isinstance(value, int):
     return (value, value)
   value = tuple(value)
@@ -86,6 +87,6 @@ def Conv(features: int,  # pylint: disable=invalid-name
     pad = ((padding, padding), (padding, padding))
   else:
     pad = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
-  return nn.Conv(features, _pair(kernel_size, "kernel_size"), strides=_pair(stride, "stride"),
-                 padding=pad, kernel_dilation=_pair(dilation, "dilation"), feature_group_count=groups,
+  return nn.Conv(features, pair(kernel_size, "kernel_size"), strides=pair(stride, "stride"),
+                 padding=pad, kernel_dilation=pair(dilation, "dilation"), feature_group_count=groups,
                  use_bias=use_bias, dtype=dtype, **kwargs)

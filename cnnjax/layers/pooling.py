@@ -12,16 +12,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-IntOrPair = int | Sequence[int]
-
-
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
-  if isinstance(value, int):
-    return (value, value)
-  value = tuple(value)
-  if len(value) != 2:
-    raise ValueError(f"{name}={value!r} must be an int or a pair of ints")
-  return value
+from cnnjax.layers.conv import IntOrPair, pair as _pair
 
 
 def _pool_geometry(size: int, window: int, stride: int, padding: int, ceil_mode: bool, axis: str):

@@ -4,7 +4,6 @@ The layer computes X^T a, where X is the matrix of the convolution with the same
 padding (the lecture's 1-D examples); FCN (Long et al. 2015) initialises it to bilinear upsampling.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -13,16 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-IntOrPair = int | Sequence[int]
-
-
-def _pair(value: IntOrPair, name: str) -> tuple[int, int]:
-  if isinstance(value, int):
-    return (value, value)
-  value = tuple(value)
-  if len(value) != 2:
-    raise ValueError(f"{name}={value!r} must be an int or a pair of ints")
-  return value
+from cnnjax.layers.conv import IntOrPair, pair as _pair
 
 
 def conv_transpose_output_size(n: int, f: int, stride: int = 1, padding: int = 0, output_padding: int = 0,

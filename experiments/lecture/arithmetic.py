@@ -10,7 +10,6 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from cnnjax.analysis import connectivity_weights, count_multiply_adds, count_params, layer_table
 from cnnjax.layers.conv import Conv, conv_output_size, same_padding

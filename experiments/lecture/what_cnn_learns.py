@@ -7,7 +7,6 @@ ReLU -> 2x2 max pool.
 
 from pathlib import Path
 
-import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 

@@ -114,6 +114,12 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
   if state is None:
     state = jax.jit(init_fn, out_shardings=replicated)(init_rng)
   start_step = int(jax.device_get(state.step))
+  finished = workdir / "results.json"
+  # A finished single-process run keeps its results (multi-host runs re-evaluate together instead).
+  if start_step >= total_steps and finished.exists() and jax.process_count() == 1:
+    ckpt.close()
+    print(f"{workdir} holds a finished run ({start_step} steps); its results are kept in {finished}")
+    return json.loads(finished.read_text())
 
   train_fn = data_parallel.compile_train_step(
       functools.partial(steps.train_step, task=task, l2_weight_decay=optim.l2_coefficient(config.optimizer),

@@ -113,3 +113,13 @@ def test_unknown_config_key_is_rejected_by_the_runner(tmp_path, mock_cifar_confi
   config.optimiser = 1
   with pytest.raises(KeyError, match="config.optimiser.*config.optimizer"):
     runner.train_and_evaluate(config, tmp_path)
+
+
+def test_rerunning_a_finished_run_keeps_its_results(tmp_path, mock_cifar_config):
+  config = mock_cifar_config(num_train_steps=2)
+  with tfds.testing.mock_data(num_examples=16):
+    first = runner.train_and_evaluate(config, tmp_path)
+    saved = (tmp_path / "results.json").read_text()
+    again = runner.train_and_evaluate(config, tmp_path)
+  assert again == json.loads(saved) and (tmp_path / "results.json").read_text() == saved
+  assert first["final"]["train_loss"] == again["final"]["train_loss"] is not None

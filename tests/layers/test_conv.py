@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from cnnjax.layers import Conv, conv_output_size, same_padding
+from tests.layers.parity import assert_close
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")
 F = torch.nn.functional
@@ -16,13 +17,6 @@ def random_variables(module, x, rng):
   """Variables of `module` with random normal values from numpy (no jax.random compile in tests)."""
   shapes = jax.eval_shape(module.init, jax.random.key(0), x)
   return jax.tree.map(lambda s: rng.standard_normal(s.shape, np.float32), shapes)
-
-
-def assert_close(actual, expected, tol=1e-5):
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape
-  scale = float(np.abs(expected).max()) or 1.0  # relative to the output scale
-  assert float(np.abs(actual - expected).max()) <= tol * scale
 
 
 @pytest.mark.parametrize("n, f, stride, padding, expected", [

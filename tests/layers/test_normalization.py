@@ -12,17 +12,11 @@ import numpy as np
 import pytest
 
 from cnnjax.layers import BatchNorm, LocalResponseNorm, flax_momentum, local_response_norm
+from tests.layers.parity import assert_close
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")
 F = torch.nn.functional
 REPO = Path(__file__).resolve().parents[2]
-
-
-def assert_close(actual, expected, tol=1e-5):
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape
-  scale = float(np.abs(expected).max()) or 1.0  # relative to the output scale
-  assert float(np.abs(actual - expected).max()) <= tol * scale
 
 
 @pytest.mark.parametrize("shape, size, alpha, beta, k, scale", [

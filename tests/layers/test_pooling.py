@@ -6,16 +6,10 @@ import numpy as np
 import pytest
 
 from cnnjax.layers import avg_pool, bed_of_nails_unpool, max_pool, max_pool_with_indices, max_unpool, nearest_unpool
+from tests.layers.parity import assert_close
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")
 F = torch.nn.functional
-
-
-def assert_close(actual, expected, tol=1e-5):
-  actual, expected = np.asarray(actual), np.asarray(expected)
-  assert actual.shape == expected.shape
-  scale = float(np.abs(expected).max()) or 1.0  # relative to the output scale
-  assert float(np.abs(actual - expected).max()) <= tol * scale
 
 
 def value_and_vjp(f, x, seed):

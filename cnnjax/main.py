@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     print(usage(), file=sys.stderr)
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
+  from cnnjax import runtime
+  runtime.prepare_process(argv[1:])  # XLA CPU flags, tcmalloc: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
   return command([f"cnnjax {name}", *argv[2:]])
 

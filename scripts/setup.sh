@@ -38,3 +38,13 @@ ensure_fashion_mnist_archives() {
     echo "note: run as root to install dataset-fashion-mnist, or tfds will try to download Fashion-MNIST" >&2
   fi
 }
+
+ensure_tcmalloc() {  # optional: the cnnjax command preloads it when present (cnnjax/runtime.py)
+  ls /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib*/libtcmalloc_minimal.so.4 >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1 \
+      || { apt-get update >/dev/null 2>&1 && apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1; } \
+      || echo "note: libtcmalloc-minimal4 unavailable; training steps use glibc malloc (slower on CPU)" >&2
+  fi
+  return 0
+}

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_venv "test"
 ensure_fashion_mnist_archives
+ensure_tcmalloc
 exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"

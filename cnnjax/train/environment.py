@@ -1,6 +1,7 @@
 """What a run ran on: package versions, devices, processes and the git commit."""
 
 import importlib.metadata
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -31,6 +32,10 @@ def git_commit(path: str | Path | None = None) -> str | None:
   return commit + ("-dirty" if dirty else "")
 
 
+# Environment variables that change speed or numerics; recorded so a run can be repeated as it ran.
+RUNTIME_ENV = ("XLA_FLAGS", "LD_PRELOAD", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES")
+
+
 def describe_environment() -> dict:
   devices = jax.devices()
   return {
@@ -44,4 +49,6 @@ def describe_environment() -> dict:
       "local_device_count": jax.local_device_count(),
       "process_count": jax.process_count(),
       "git_commit": git_commit(),
+      "cpu_count": os.cpu_count(),
+      "runtime_env": {k: os.environ[k] for k in RUNTIME_ENV if k in os.environ},
   }

@@ -1,0 +1,31 @@
+"""cnnjax.runtime: the XLA CPU flags and tcmalloc preload the cnnjax command applies."""
+
+from cnnjax import runtime
+
+
+def test_cpu_flags_are_added_once_and_user_flags_win():
+  flags = runtime.with_cpu_flags("")
+  for name, value in runtime.XLA_CPU_FLAGS.items():
+    assert f"{name}={value}" in flags.split()
+  assert runtime.with_cpu_flags(flags) == flags
+  user = "--xla_cpu_experimental_ynn_fusion_type=none --xla_force_host_platform_device_count=8"
+  merged = runtime.with_cpu_flags(user).split()
+  assert "--xla_cpu_experimental_ynn_fusion_type=none" in merged
+  assert "--xla_force_host_platform_device_count=8" in merged
+  assert sum(f.startswith("--xla_cpu_experimental_ynn_fusion_type") for f in merged) == 1
+
+
+def test_set_xla_flags_opt_out():
+  env = {"CNNJAX_XLA_CPU_FLAGS": "0", "XLA_FLAGS": "--a=1"}
+  runtime.set_xla_flags(env)
+  assert env["XLA_FLAGS"] == "--a=1"
+
+
+def test_tcmalloc_reexec_env(monkeypatch):
+  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: "/lib/libtcmalloc_minimal.so.4")
+  env = runtime.tcmalloc_reexec_env({"LD_PRELOAD": "/lib/other.so"})
+  assert env["LD_PRELOAD"] == "/lib/libtcmalloc_minimal.so.4 /lib/other.so"
+  assert runtime.tcmalloc_reexec_env(env) is None  # already preloaded: no second re-exec
+  assert runtime.tcmalloc_reexec_env({"CNNJAX_TCMALLOC": "0"}) is None
+  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: None)
+  assert runtime.tcmalloc_reexec_env({}) is None

@@ -4,7 +4,9 @@ Convention (that of the commonly published counts, e.g. torchvision's ResNet-50 
 15.47 G, GoogLeNet 1.50 G; VGG-16 is checked exactly in the tests): only convolutions and matrix products (conv_general_dilated, dot_general) count, one multiply-add per
 product of two numbers; bias additions, normalization, activations, pooling and elementwise products
 are not counted. Zero padding counts (every kernel tap of every output). A transpose convolution
-(input dilation > 1) counts every input value times every kernel tap, not the inserted zeros.
+lowered with input dilation counts every input value times every kernel tap, not the inserted zeros;
+cnnjax's sub-pixel lowering (layers.transpose_conv, groups 1) is an ordinary convolution and counts
+as one, its zero taps included (ceil(K/S)^2 S^2 taps per input position instead of K^2).
 """
 
 import math

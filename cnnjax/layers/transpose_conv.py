@@ -57,6 +57,49 @@ def bilinear_init(key, shape, dtype=jnp.float32):
   return bilinear_kernel(kh, cin, dtype)
 
 
+def dilated_conv_transpose(x, kernel, s, p, op, d=(1, 1), groups=1):
+  """The textbook lowering: a stride-1 convolution of the zero-dilated input with the flipped kernel.
+
+  Does s^2 times the necessary work (most products are with inserted zeros); any dilation, groups.
+  """
+  lo = [d[i] * (kernel.shape[i] - 1) - p[i] for i in range(2)]
+  pad = [(max(lo[i], 0), max(lo[i], 0) + op[i]) for i in range(2)]
+  y = lax.conv_general_dilated(
+      x, kernel[::-1, ::-1], window_strides=(1, 1), padding=pad, lhs_dilation=s, rhs_dilation=d,
+      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
+  crop = [max(-lo[i], 0) for i in range(2)]
+  if any(crop):
+    y = y[:, crop[0]:y.shape[1] - crop[0], crop[1]:y.shape[2] - crop[1], :]
+  return y
+
+
+def subpixel_conv_transpose(x, kernel, s, p, op):
+  """The same transpose convolution as one stride-1 convolution with s*s*C_out maps, then depth-to-space.
+
+  Why: output pixel s*q + r only ever meets kernel taps r, r + s, r + 2s, ...; grouping the taps by
+  phase r turns the transpose convolution into a small dense convolution (kernel ceil(K/s)) whose
+  s*s outputs per pixel are interleaved, with no products against inserted zeros (FCN's 16x16 stride-8
+  upsampling: ~60x fewer multiply-adds than dilated_conv_transpose). Groups 1, dilation 1.
+  """
+  kh, kw, cin, cout = kernel.shape
+  taps = [-(-kh // s[0]), -(-kw // s[1])]  # ceil(K / s) taps per phase
+  kernel = jnp.pad(kernel, ((0, taps[0] * s[0] - kh), (0, taps[1] * s[1] - kw), (0, 0), (0, 0)))
+  # [j_y * s_y + r_y, j_x * s_x + r_x, C_in, C_out] -> [j_y, j_x, C_in, (r_y, r_x, C_out)], j flipped
+  kernel = kernel.reshape(taps[0], s[0], taps[1], s[1], cin, cout)[::-1, :, ::-1]
+  kernel = kernel.transpose(0, 2, 4, 1, 3, 5).reshape(taps[0], taps[1], cin, s[0] * s[1] * cout)
+  z = lax.conv_general_dilated(x, kernel, window_strides=(1, 1),
+                               padding=[(taps[0] - 1, taps[0] - 1), (taps[1] - 1, taps[1] - 1)],
+                               dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  n, hq, wq, _ = z.shape
+  z = z.reshape(n, hq, wq, s[0], s[1], cout).transpose(0, 1, 3, 2, 4, 5).reshape(n, hq * s[0], wq * s[1], cout)
+  # z is the uncropped transpose convolution (zero beyond (H - 1) s + K); torch crops P each side.
+  out = [(x.shape[1 + i] - 1) * s[i] - 2 * p[i] + (kh, kw)[i] + op[i] for i in range(2)]
+  extra = [max(p[i] + out[i] - z.shape[1 + i], 0) for i in range(2)]
+  if any(extra):
+    z = jnp.pad(z, ((0, 0), (0, extra[0]), (0, extra[1]), (0, 0)))
+  return z[:, p[0]:p[0] + out[0], p[1]:p[1] + out[1], :]
+
+
 class ConvTranspose(nn.Module):
   """Transpose convolution matching torch.nn.ConvTranspose2d (stride, padding, output_padding, dilation, groups).
 
@@ -95,14 +138,10 @@ class ConvTranspose(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (*k, cin // self.groups, self.features), self.param_dtype)
     dtype = self.dtype or jnp.result_type(x, kernel)
     x, kernel = x.astype(dtype), kernel.astype(dtype)
-    lo = [d[i] * (k[i] - 1) - p[i] for i in range(2)]
-    pad = [(max(lo[i], 0), max(lo[i], 0) + op[i]) for i in range(2)]
-    y = lax.conv_general_dilated(
-        x, kernel[::-1, ::-1], window_strides=(1, 1), padding=pad, lhs_dilation=s, rhs_dilation=d,
-        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=self.groups)
-    crop = [max(-lo[i], 0) for i in range(2)]
-    if any(crop):
-      y = y[:, crop[0]:y.shape[1] - crop[0], crop[1]:y.shape[2] - crop[1], :]
+    if self.groups == 1 and d == (1, 1) and s != (1, 1):
+      y = subpixel_conv_transpose(x, kernel, s, p, op)
+    else:
+      y = dilated_conv_transpose(x, kernel, s, p, op, d, self.groups)
     if self.use_bias:
       y = y + self.param("bias", self.bias_init, (self.features,), self.param_dtype).astype(dtype)
     return y

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from cnnjax.layers import ConvTranspose, bilinear_init, bilinear_kernel
+from cnnjax.layers.transpose_conv import subpixel_conv_transpose
 from cnnjax.models import vgg
 
 
@@ -39,12 +40,9 @@ def bilinear_upsample(x: jax.Array, factor: int) -> jax.Array:
     raise ValueError(f"bilinear_upsample factor {factor} must be even (kernel 2*factor, padding factor/2)")
   channels = x.shape[-1]
   size = 2 * factor
-  kernel = bilinear_kernel(size, 1, x.dtype)  # [size, size, 1, 1], symmetric: no flip needed
-  kernel = jnp.broadcast_to(kernel, (size, size, 1, channels))
-  edge = size - 1 - factor // 2
-  return lax.conv_general_dilated(x, kernel, window_strides=(1, 1), padding=[(edge, edge), (edge, edge)],
-                                  lhs_dilation=(factor, factor), dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                  feature_group_count=channels)
+  kernel = jnp.broadcast_to(bilinear_kernel(size, 1, x.dtype), (size, size, 1, channels))
+  pad = (factor // 2, factor // 2)
+  return subpixel_conv_transpose(x, kernel, (factor, factor), pad, (0, 0), groups=channels)
 
 
 def scaled_vgg16_stages(width: float) -> tuple[tuple[int, ...], ...]:

@@ -23,7 +23,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from cnnjax.layers import ConvTranspose, bilinear_init, bilinear_kernel
 from cnnjax.layers.transpose_conv import subpixel_conv_transpose

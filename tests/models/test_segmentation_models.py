@@ -9,26 +9,7 @@ from cnnjax.analysis.counting import count_params
 from cnnjax.models import get_model
 from cnnjax.models.fcn import bilinear_upsample
 from cnnjax.models.unet import unet_output_size
-
-
-def numpy_variables(model, x, seed=0):
-  """Variables with the model's shapes filled by numpy (He-normal kernels, unit scales, zero biases).
-
-  Tests use it instead of model.init: compiling JAX's random initialisers costs tens of seconds here.
-  """
-  rng = np.random.default_rng(seed)
-  abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), x))
-
-  def fill(path, leaf):
-    name = str(path[-1].key)
-    if name in ("scale", "var"):
-      return jnp.ones(leaf.shape, leaf.dtype)
-    if name in ("bias", "mean"):
-      return jnp.zeros(leaf.shape, leaf.dtype)
-    fan_in = int(np.prod(leaf.shape[:-1]))
-    return jnp.asarray(rng.normal(0.0, np.sqrt(2.0 / fan_in), leaf.shape), leaf.dtype)
-
-  return jax.tree_util.tree_map_with_path(fill, abstract)
+from tests.models.variables import numpy_variables
 
 
 def _abstract_params(model, shape):

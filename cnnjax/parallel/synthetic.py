@@ -187,6 +187,7 @@ def run_point(spec: dict) -> dict:
       "host_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
       "jax_version": jax.__version__,
       "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # others sharing the host
+      "runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
   }
   if record:
     result["losses"] = losses

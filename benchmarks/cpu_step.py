@@ -61,15 +61,19 @@ class Worker:
     return peak
 
 
-def worker_env(framework: str, torch_tcmalloc: bool) -> dict[str, str]:
-  """cnnjax: the cnnjax command's XLA flags and tcmalloc; torch: the environment as given (optionally tcmalloc)."""
+def worker_env(framework: str, torch_tcmalloc: bool = False, xla_flags: str | None = None) -> dict[str, str]:
+  """jax: the cnnjax command's XLA flags (or exactly `xla_flags`) and tcmalloc; others: the environment as
+  given, with tcmalloc when `torch_tcmalloc`."""
   from cnnjax import runtime
   env = dict(os.environ)
   env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-  if framework == "jax" or torch_tcmalloc:
-    if framework == "jax":
+  if framework == "jax":
+    if xla_flags is None:
       runtime.set_xla_flags(env)
+    else:
+      env["XLA_FLAGS"] = xla_flags
+  if framework == "jax" or torch_tcmalloc:
     env = runtime.tcmalloc_reexec_env(env) or env
   return env
 
@@ -85,7 +89,7 @@ def compare(name: str, args, cpu: dict) -> dict:
   """Interleaved rounds of the cnnjax and PyTorch steps of one case."""
   case = CASES[name]
   request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps}
-  workers = {"cnnjax": Worker("jax", request, worker_env("jax", False), args.timeout)}
+  workers = {"cnnjax": Worker("jax", request, worker_env("jax", xla_flags=args.xla_flags), args.timeout)}
   workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_tcmalloc), args.timeout)
   seconds = {k: [] for k in workers}
   pair_ratios = []
@@ -113,7 +117,7 @@ def compare(name: str, args, cpu: dict) -> dict:
 
 def pipeline_vs_step(args, cpu: dict) -> dict:
   """Images/s of the fashion_mnist_resnet20 input pipeline alone, and of the step that consumes it."""
-  feed = Worker("pipeline", {"config": PIPELINE_CONFIG, "warmup": 10}, worker_env("torch", False), args.timeout)
+  feed = Worker("pipeline", {"config": PIPELINE_CONFIG, "warmup": 10}, worker_env("pipeline"), args.timeout)
   feed.run(50)  # drains what prefetch buffered while the worker waited: the timed batches are steady state
   batch_seconds = feed.run(args.pipeline_batches)
   feed_peak = feed.close()
@@ -121,7 +125,7 @@ def pipeline_vs_step(args, cpu: dict) -> dict:
   case = {"model": setup["model"], "model_kwargs": setup["model_kwargs"], "input_shape": setup["input_shape"],
           "batch": setup["batch"], "augment": setup["augment"], "optimizer": setup["optimizer"],
           "schedule": setup["schedule"], "warmup": args.warmup}
-  step = Worker("jax", case, worker_env("jax", False), args.timeout)
+  step = Worker("jax", case, worker_env("jax", xla_flags=args.xla_flags), args.timeout)
   step_seconds = step.run(args.steps * args.rounds)
   step_peak = step.close()
   feed_rate = setup["batch"] * len(batch_seconds) / sum(batch_seconds)
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--probe-steps", type=int, default=5, help="steps PyTorch times per layout to choose one")
   parser.add_argument("--pipeline-batches", type=int, default=300, help="0 skips the input-pipeline measurement")
   parser.add_argument("--torch-tcmalloc", action="store_true", help="preload tcmalloc for PyTorch too")
+  parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.runtime); "
+                      "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
   parser.add_argument("--timeout", type=float, default=600)
   parser.add_argument("--out", default="benchmarks/results/cpu_step.json")
   args = parser.parse_args(argv)
@@ -186,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
   results = {
       "command": "PYTHONPATH=. python benchmarks/cpu_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
-      "cnnjax_env": {k: worker_env("jax", False).get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
+      "cnnjax_env": {k: worker_env("jax", xla_flags=args.xla_flags).get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
+      "xla_flags_override": args.xla_flags,
       "torch_env": {k: worker_env("torch", args.torch_tcmalloc).get(k, "") for k in ("LD_PRELOAD",)},
       "steps": args.steps, "rounds": args.rounds, "warmup": args.warmup,
       "load_average_before": load_before, "models": rows,

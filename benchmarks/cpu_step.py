@@ -88,7 +88,7 @@ def _summary(seconds: list[float], batch: int, flops: float, peak_gflops: float)
 def compare(name: str, args, cpu: dict) -> dict:
   """Interleaved rounds of the cnnjax and PyTorch steps of one case."""
   case = CASES[name]
-  request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps}
+  request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps, "layout": args.torch_layout}
   workers = {"cnnjax": Worker("jax", request, worker_env("jax", xla_flags=args.xla_flags), args.timeout)}
   workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_tcmalloc), args.timeout)
   seconds = {k: [] for k in workers}
@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
   parser.add_argument("--probe-steps", type=int, default=5, help="steps PyTorch times per layout to choose one")
   parser.add_argument("--pipeline-batches", type=int, default=300, help="0 skips the input-pipeline measurement")
+  parser.add_argument("--torch-layout", choices=("auto", "nchw", "channels_last"), default="auto",
+                      help="auto: PyTorch times both and keeps the faster (both then count in its peak RSS)")
   parser.add_argument("--torch-tcmalloc", action="store_true", help="preload tcmalloc for PyTorch too")
   parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.runtime); "
                       "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
       "command": "PYTHONPATH=. python benchmarks/cpu_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
       "cnnjax_env": {k: worker_env("jax", xla_flags=args.xla_flags).get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
-      "xla_flags_override": args.xla_flags,
+      "xla_flags_override": args.xla_flags, "torch_layout_option": args.torch_layout,
       "torch_env": {k: worker_env("torch", args.torch_tcmalloc).get(k, "") for k in ("LD_PRELOAD",)},
       "steps": args.steps, "rounds": args.rounds, "warmup": args.warmup,
       "load_average_before": load_before, "models": rows,

@@ -73,7 +73,8 @@ class BasicBlockA(nn.Module):
     y = self.bn2(self.conv2(y))
     shortcut = x
     if self.stride != 1 or self.extra:
-      shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+      low, high = self.extra // 2, self.extra - self.extra // 2
+      shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, low, high))
     return F.relu(y + shortcut)
 
 

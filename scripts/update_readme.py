@@ -44,11 +44,13 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
             f"`{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`), then `scripts/update_readme.py`.")
   results = json.loads(path.read_text())
   versions = results["versions"]
+  flags_origin = (" (XLA flags overridden by --xla-flags)" if results.get("xla_flags_override") is not None
+                  else " as the `cnnjax` command sets them")
   header = (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} "
             f"(jax {versions.get('jax')}, flax {versions.get('flax')}, torch {versions.get('torch')}, "
             f"Python {versions.get('python')}); cnnjax with `XLA_FLAGS=\"{results['cnnjax_env']['XLA_FLAGS']}\"` "
             f"and `LD_PRELOAD={results['cnnjax_env']['LD_PRELOAD'] or '(none)'}`"
-            f"{' (XLA flags overridden by --xla-flags)' if results.get('xla_flags_override') is not None else ' as the `cnnjax` command sets them'}. "
+            f"{flags_origin}. "
             f"Median of {results['steps'] * results['rounds']} steps per framework, interleaved in "
             f"{results['rounds']} rounds; one fixed random batch; SGD momentum 0.9 + L2 weight decay. "
             f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")

@@ -126,7 +126,7 @@ def _blocking_folder(folder: Path) -> str:
 
 
 def run_side(side: str, settings: dict, timeout: float, block: str | None = None) -> dict:
-  """One side in a fresh process (`block`: a folder of stubs put first on the path); its last stdout line is its JSON."""
+  """One side in a fresh process (`block`: stubs put first on the path); its last stdout line is its JSON."""
   env = dict(os.environ)
   env["PYTHONPATH"] = os.pathsep.join(p for p in (block, str(REPO), env.get("PYTHONPATH", "")) if p)
   if settings["quick"]:

@@ -1,4 +1,5 @@
-"""Regenerates the README's results table from results/*/results.json (the recorded runs).
+"""Regenerates the README's results table from results/*/results.json (the recorded runs) and its
+"CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -11,6 +12,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
+CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
+CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3"
 
 
 def _row(path: Path) -> str | None:
@@ -33,11 +37,38 @@ def results_table() -> str:
   return "\n".join([header, *rows])
 
 
+def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
+  """The cnnjax-vs-PyTorch step table of benchmarks/cpu_step.py's JSON, or how to produce it."""
+  if not path.exists():
+    return (f"No measurement recorded yet: run `{CPU_COMMAND}` on a quiet machine (it writes "
+            f"`{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`), then `scripts/update_readme.py`.")
+  results = json.loads(path.read_text())
+  versions = results["versions"]
+  flags_origin = (" (XLA flags overridden by --xla-flags)" if results.get("xla_flags_override") is not None
+                  else " as the `cnnjax` command sets them")
+  header = (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} "
+            f"(jax {versions.get('jax')}, flax {versions.get('flax')}, torch {versions.get('torch')}, "
+            f"Python {versions.get('python')}); cnnjax with `XLA_FLAGS=\"{results['cnnjax_env']['XLA_FLAGS']}\"` "
+            f"and `LD_PRELOAD={results['cnnjax_env']['LD_PRELOAD'] or '(none)'}`"
+            f"{flags_origin}. "
+            f"Median of {results['steps'] * results['rounds']} steps per framework, interleaved in "
+            f"{results['rounds']} rounds; one fixed random batch; SGD momentum 0.9 + L2 weight decay. "
+            f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")
+  return f"{header}\n\n{results['markdown']}"
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+  pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+  if not pattern.search(text):
+    raise ValueError(f"README.md lacks the markers {start} ... {end}; add them where the table belongs")
+  return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
 def main() -> None:
   readme = REPO / "README.md"
-  text = readme.read_text()
-  pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-  readme.write_text(pattern.sub(f"{START}\n{results_table()}\n{END}", text))
+  text = _replace(readme.read_text(), START, END, results_table())
+  text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
+  readme.write_text(text)
 
 
 if __name__ == "__main__":

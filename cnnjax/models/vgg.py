@@ -15,13 +15,13 @@ Layer names follow the paper: conv{stage}_{index} (bn{stage}_{index}), fc6, fc7,
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import max_pool
+from cnnjax.layers import max_pool, small_conv
 
 # Channels per stage; each stage ends with a 2x2/2 max pool (torchvision's configurations A, B, D, E).
 STAGES = {
@@ -53,7 +53,12 @@ def adaptive_avg_pool(x, output_size: tuple[int, int]):
 
 
 class VGG(nn.Module):
-  """Five conv stages + three fully connected layers; `batch_norm` adds BN after every conv."""
+  """Five conv stages + three fully connected layers; `batch_norm` adds BN after every conv.
+
+  `conv_op` computes every convolution: by default cnnjax.layers.small_conv's, which is lax's except on
+  maps of at most 2x2 positions (the last stage of a 32x32 input), where XLA's CPU convolution is slow;
+  None uses lax.conv_general_dilated everywhere. Parameters are the same either way.
+  """
 
   stages: Sequence[Sequence[int]]
   batch_norm: bool = False
@@ -62,6 +67,7 @@ class VGG(nn.Module):
   dropout_rate: float = 0.5
   pool_size: tuple[int, int] = (7, 7)
   dtype: Any = jnp.float32
+  conv_op: Callable | None = small_conv.conv_general_dilated
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
@@ -70,7 +76,7 @@ class VGG(nn.Module):
     for i, channels in enumerate(self.stages, start=1):
       for j, width in enumerate(channels, start=1):
         x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_init, dtype=self.dtype,
-                    name=f"conv{i}_{j}")(x)
+                    conv_general_dilated=self.conv_op, name=f"conv{i}_{j}")(x)
         if self.batch_norm:
           x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
                            name=f"bn{i}_{j}")(x)

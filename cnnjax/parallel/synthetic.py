@@ -9,6 +9,7 @@ jax/flax/optax/numpy and cnnjax's model and step code: no tfds, no TensorFlow, n
 SPEC.json holds the fields of `DEFAULT_SPEC`; the result (JSON) goes to spec["output"].
 """
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -16,6 +17,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 import jax
 import numpy as np
@@ -79,8 +81,25 @@ def peak_memory_bytes(devices) -> tuple[int | None, str]:
   return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024, "peak RSS of the process"
 
 
-def run_point(spec: dict) -> dict:
-  """Builds the model and state, compiles the real train step and runs it; returns timings (and losses)."""
+@dataclasses.dataclass
+class Point:
+  """A compiled training step with its state, batch and key: what `run_steps` advances."""
+
+  spec: dict
+  model: Any
+  mesh: Any
+  compiled: Any
+  state: Any
+  batch: dict
+  step_rng: jax.Array
+  global_batch: int
+  input_shape: tuple[int, ...]
+  compile_seconds: float
+  metrics: dict | None = None
+
+
+def build_point(spec: dict) -> Point:
+  """Builds the model and state and compiles the real train step for `spec` (fields of DEFAULT_SPEC)."""
   from cnnjax.parallel import data_parallel, mesh as mesh_lib
   from cnnjax.train import optim, steps, tasks
   from cnnjax.train.state import create_train_state
@@ -125,23 +144,39 @@ def run_point(spec: dict) -> dict:
   start = time.perf_counter()
   compiled = train_fn.lower(state, batch, step_rng).compile()
   compile_seconds = time.perf_counter() - start
+  return Point(spec, model, mesh, compiled, state, batch, step_rng, global_batch, input_shape, compile_seconds)
 
-  losses, step_seconds = [], []
-  for i in range(total_steps):
+
+def run_steps(point: Point, count: int, record_losses: bool = False) -> tuple[list[float], list[float]]:
+  """Advances `point` by `count` steps, each waited for; returns their wall times (s) and losses (if recorded)."""
+  seconds, losses = [], []
+  for _ in range(count):
     start = time.perf_counter()
-    state, metrics = compiled(state, batch, step_rng)
-    jax.block_until_ready((state, metrics))
-    if i >= spec["warmup_steps"]:
-      step_seconds.append(time.perf_counter() - start)
-    if spec["record_losses"]:
-      losses.append(float(jax.device_get(metrics["loss"])))
+    point.state, point.metrics = point.compiled(point.state, point.batch, point.step_rng)
+    jax.block_until_ready((point.state, point.metrics))
+    seconds.append(time.perf_counter() - start)
+    if record_losses:
+      losses.append(float(jax.device_get(point.metrics["loss"])))
+  return seconds, losses
 
-  peak, peak_kind = peak_memory_bytes(mesh.devices.flat)
+
+def run_point(spec: dict) -> dict:
+  """Builds the model and state, compiles the real train step and runs it; returns timings (and losses)."""
+  point = build_point(spec)
+  spec, global_batch, input_shape = point.spec, point.global_batch, point.input_shape
+  all_devices = jax.devices()
+  record = spec["record_losses"]
+  warmup_seconds, warmup_losses = run_steps(point, spec["warmup_steps"], record)
+  step_seconds, step_losses = run_steps(point, spec["steps"], record)
+  losses = warmup_losses + step_losses
+  metrics, state = point.metrics, point.state
+
+  peak, peak_kind = peak_memory_bytes(point.mesh.devices.flat)
   result = {
       "model": spec["model"], "devices": spec["devices"], "processes": jax.process_count(),
       "per_device_batch": spec["per_device_batch"], "global_batch": global_batch,
       "input_shape": list(input_shape), "batch_norm_stats": spec["batch_norm_stats"],
-      "compile_seconds": compile_seconds, "step_seconds": step_seconds,
+      "compile_seconds": point.compile_seconds, "step_seconds": step_seconds,
       "step_seconds_median": float(np.median(step_seconds)) if step_seconds else None,
       "images_per_second": global_batch / float(np.median(step_seconds)) if step_seconds else None,
       "images_per_second_mean": global_batch * len(step_seconds) / sum(step_seconds) if step_seconds else None,
@@ -152,8 +187,9 @@ def run_point(spec: dict) -> dict:
       "host_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
       "jax_version": jax.__version__,
       "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # others sharing the host
+      "runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
   }
-  if spec["record_losses"]:
+  if record:
     result["losses"] = losses
   return result
 

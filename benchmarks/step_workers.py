@@ -1,0 +1,200 @@
+"""Long-lived benchmark workers: one process per (framework, case), driven over stdin/stdout by cpu_step.py.
+
+Why: one process per framework keeps each one's threads, allocator and peak RSS its own, and the
+parent can interleave "run N steps" requests between the two so machine noise falls on both alike.
+
+    python benchmarks/step_workers.py {jax|torch|pipeline} CASE_JSON
+
+Protocol: the worker builds and warms up, then prints `@@ {"ready": ...}`; for each request line
+`{"run": N}` it runs N timed steps and prints `@@ {"seconds": [...]}`; `{"exit": true}` makes it print
+`@@ {"peak_rss_mib": ...}` and leave. Other stdout lines are library chatter and are ignored.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+PREFIX = "@@ "
+REPO = Path(__file__).resolve().parents[1]
+
+# Every case: the cnnjax registry model and kwargs, one image [H, W, C], the batch, and the
+# optimizer both frameworks use (SGD momentum 0.9, L2 weight decay 5e-4 on weights, constant rate).
+VGG11_HALF_STAGES = ((32,), (64,), (128, 128), (256, 256), (256, 256))
+CASES = {
+    "lenet5": {"model": "lenet5", "model_kwargs": {}, "input_shape": (28, 28, 1), "batch": 256,
+               "torch_model": "lenet5"},
+    "cifar_resnet20": {"model": "cifar_resnet20", "model_kwargs": {}, "input_shape": (32, 32, 3), "batch": 128,
+                       "torch_model": "cifar_resnet20"},
+    "vgg11_bn_half": {"model": "vgg11_bn", "input_shape": (32, 32, 3), "batch": 128, "torch_model": "vgg11_bn_half",
+                      "model_kwargs": {"stages": VGG11_HALF_STAGES, "hidden_size": 512, "pool_size": (1, 1)}},
+}
+OPTIMIZER = {"learning_rate": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
+             "weight_decay_mode": "l2", "scale_by_batch": False}
+NUM_CLASSES = 10
+SEED = 0
+
+
+def send(message: dict) -> None:
+  print(PREFIX + json.dumps(message), flush=True)
+
+
+def peak_rss_mib() -> float:
+  """This process's peak resident set size (Linux reports ru_maxrss in KiB)."""
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def serve(run_steps) -> None:
+  """Answers run requests with `run_steps(n) -> [seconds]` until told to exit."""
+  for line in sys.stdin:
+    request = json.loads(line)
+    if request.get("exit"):
+      break
+    send({"seconds": run_steps(int(request["run"]))})
+  send({"peak_rss_mib": peak_rss_mib()})
+
+
+def jax_spec(case: dict) -> dict:
+  """The cnnjax.parallel.synthetic spec of a case: the runner's real step on one fixed random batch."""
+  spec = {"model": case["model"], "model_kwargs": case["model_kwargs"], "num_classes": NUM_CLASSES,
+          "input_shape": list(case["input_shape"]), "per_device_batch": case["batch"], "devices": 1,
+          "seed": SEED, "optimizer": case.get("optimizer", OPTIMIZER), "augment": case.get("augment", {}),
+          "steps": 10 ** 6, "warmup_steps": 0}
+  if "schedule" in case:
+    spec["schedule"] = case["schedule"]
+  return spec
+
+
+def jax_worker(case: dict, warmup: int) -> None:
+  """cnnjax's train_step as the runner compiles it, under whatever XLA_FLAGS / LD_PRELOAD the parent set."""
+  import jax
+
+  from cnnjax.analysis import count_multiply_adds
+  from cnnjax.parallel import synthetic
+
+  start = time.perf_counter()
+  point = synthetic.build_point(jax_spec(case))
+  build_seconds = time.perf_counter() - start
+  first, _ = synthetic.run_steps(point, 1)
+  synthetic.run_steps(point, warmup)
+  macs = count_multiply_adds(point.model, (1, *case["input_shape"]), train=False) * case["batch"]
+  send({"ready": {"compile_seconds": point.compile_seconds, "build_seconds": build_seconds,
+                  "first_step_seconds": first[0], "multiply_adds": macs,
+                  "params": int(sum(leaf.size for leaf in jax.tree.leaves(point.state.params))),
+                  "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "LD_PRELOAD": os.environ.get("LD_PRELOAD", ""),
+                  "backend": jax.default_backend()}})
+  serve(lambda n: synthetic.run_steps(point, n)[0])
+
+
+def _random_batch(batch: int, input_shape, seed: int):
+  """The batch of cnnjax.parallel.synthetic.synthetic_batch (same generator, same draws), without importing jax."""
+  import numpy as np
+  rs = np.random.RandomState(seed)
+  return (rs.standard_normal((batch, *input_shape)).astype(np.float32),
+          rs.randint(0, NUM_CLASSES, batch).astype(np.int64))
+
+
+def torch_worker(case: dict, warmup: int, probe_steps: int, layout: str = "auto") -> None:
+  """The PyTorch twin in eager mode on all cores; with layout "auto" it times NCHW and channels_last and keeps
+  the faster (both models stay in the peak RSS; name one layout to build only that)."""
+  import copy
+  import statistics
+
+  import torch
+
+  import torch_reference
+
+  cores = len(os.sched_getaffinity(0))
+  torch.set_num_threads(cores)
+  torch.manual_seed(SEED)
+  images, labels = _random_batch(case["batch"], case["input_shape"], SEED + 1)
+  images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+  labels = torch.from_numpy(labels)
+  base = torch_reference.build_model(case["torch_model"], NUM_CLASSES, case["input_shape"])
+  base.train()
+  optimizer_config = case.get("optimizer", OPTIMIZER)
+
+  def timed_steps(model, optimizer, x, n):
+    seconds = []
+    for _ in range(n):
+      start = time.perf_counter()
+      torch_reference.train_step(model, optimizer, x, labels)
+      seconds.append(time.perf_counter() - start)
+    return seconds
+
+  probes = {}
+  formats = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+  for name, memory_format in formats.items():
+    if layout not in ("auto", name):
+      continue
+    model = copy.deepcopy(base).to(memory_format=memory_format)
+    optimizer = torch_reference.make_optimizer(model, optimizer_config["learning_rate"],
+                                               optimizer_config["momentum"], optimizer_config["weight_decay"])
+    x = images.contiguous(memory_format=memory_format)
+    first = timed_steps(model, optimizer, x, 1)[0]
+    timed_steps(model, optimizer, x, warmup)
+    probes[name] = {"first_step_seconds": first, "median_seconds": statistics.median(timed_steps(
+        model, optimizer, x, probe_steps)), "model": model, "optimizer": optimizer, "x": x}
+  layout = min(probes, key=lambda k: probes[k]["median_seconds"])
+  chosen = probes[layout]
+  send({"ready": {"layout": layout, "first_step_seconds": chosen["first_step_seconds"],
+                  "probe_median_seconds": {k: v["median_seconds"] for k, v in probes.items()},
+                  "params": sum(p.numel() for p in base.parameters()), "threads": torch.get_num_threads(),
+                  "LD_PRELOAD": os.environ.get("LD_PRELOAD", ""), "torch": torch.__version__}})
+  for other in probes:
+    if other != layout:
+      probes[other].clear()
+  serve(lambda n: timed_steps(chosen["model"], chosen["optimizer"], chosen["x"], n))
+
+
+def pipeline_worker(case: dict, warmup: int) -> None:
+  """Images/s that cnnjax.data.pipeline delivers for a config's training data (tf.data, no model)."""
+  import importlib.util
+
+  from cnnjax.data import pipeline
+
+  spec = importlib.util.spec_from_file_location("bench_config", REPO / case["config"])
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  data = pipeline.make_train_data(config.dataset, config.batch_size, config.seed)
+  batches = data.batches(0)
+  start = time.perf_counter()
+  for _ in range(max(1, warmup)):
+    next(batches)
+  first_seconds = time.perf_counter() - start
+  send({"ready": {"input_shape": list(data.input_shape), "batch": config.batch_size, "model": config.model,
+                  "model_kwargs": config.model_kwargs.to_dict(), "augment": config.augment.to_dict(),
+                  "optimizer": config.optimizer.to_dict(), "schedule": config.schedule.to_dict(),
+                  "steps_per_epoch": data.steps_per_epoch, "warmup_seconds": first_seconds}})
+
+  def run(n):
+    seconds = []
+    for _ in range(n):
+      start = time.perf_counter()
+      next(batches)
+      seconds.append(time.perf_counter() - start)
+    return seconds
+
+  serve(run)
+
+
+def main(argv: list[str]) -> int:
+  kind, case = argv[1], json.loads(argv[2])
+  case = {**CASES.get(case.get("name"), {}), **case}  # named cases keep their tuples; others come whole
+  warmup = int(case.pop("warmup", 2))
+  if kind == "jax":
+    jax_worker(case, warmup)
+  elif kind == "torch":
+    torch_worker(case, warmup, int(case.pop("probe_steps", 5)), case.pop("layout", "auto"))
+  elif kind == "pipeline":
+    pipeline_worker(case, warmup)
+  else:
+    raise SystemExit(f"unknown worker kind {kind!r}; use jax, torch or pipeline")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main(sys.argv))

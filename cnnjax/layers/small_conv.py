@@ -1,0 +1,60 @@
+"""Convolutions over tiny feature maps computed as shifted slices and one matrix product.
+
+Why: XLA's CPU convolution runs at about 1-2 GFLOP/s when the output has only a few positions
+(VGG's last stage on a 32x32 input is 2x2: 180 ms forward, 220 ms input gradient for one 256->256
+3x3 layer at batch 128, against 12 and 7 ms as slices + matmul; benchmarks/cpu_step.py). Padding the
+input, stacking the kh*kw shifted views along channels and multiplying by the [kh*kw*C_in, C_out]
+kernel is the same sum in another order; its gradients are slices, pads and matmuls.
+
+`conv_general_dilated` has lax.conv_general_dilated's signature and is passed to flax's
+`nn.Conv(conv_general_dilated=...)`; it falls back to lax for anything but a stride-1, undilated,
+ungrouped NHWC/HWIO convolution with at most `MAX_POSITIONS` output positions per image.
+[N, H, W, C_in] x [kh, kw, C_in, C_out] -> [N, H', W', C_out].
+"""
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+MAX_POSITIONS = 4  # output positions per image up to which slices + matmul beat XLA's CPU conv (2x2 yes, 4x4 no)
+_NHWC = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+
+
+def _ones(values) -> bool:
+  return values is None or all(v == 1 for v in values)
+
+
+def _explicit_pads(padding, lhs_shape, rhs_shape) -> Sequence[tuple[int, int]] | None:
+  if isinstance(padding, str):
+    return lax.padtype_to_pads(lhs_shape[1:3], rhs_shape[:2], (1, 1), padding)
+  pads = [tuple(p) for p in padding]
+  return pads if all(lo >= 0 and hi >= 0 for lo, hi in pads) else None
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                         preferred_element_type=None) -> jax.Array:
+  """lax.conv_general_dilated; as slices + matmul when the output is at most MAX_POSITIONS per image."""
+
+  def fallback():
+    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+                                    feature_group_count, batch_group_count, precision, preferred_element_type)
+
+  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not _ones(window_strides)
+      or not _ones(lhs_dilation) or not _ones(rhs_dilation)
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != _NHWC):
+    return fallback()
+  pads = _explicit_pads(padding, lhs.shape, rhs.shape)
+  if pads is None:
+    return fallback()
+  kh, kw, c_in, c_out = rhs.shape
+  out_h = lhs.shape[1] + sum(pads[0]) - kh + 1
+  out_w = lhs.shape[2] + sum(pads[1]) - kw + 1
+  if out_h < 1 or out_w < 1 or out_h * out_w > MAX_POSITIONS:
+    return fallback()
+  padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
+  columns = jnp.concatenate([padded[:, i:i + out_h, j:j + out_w, :] for i in range(kh) for j in range(kw)], axis=-1)
+  return jnp.matmul(columns, rhs.reshape(kh * kw * c_in, c_out), precision=precision,
+                    preferred_element_type=preferred_element_type)

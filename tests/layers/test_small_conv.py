@@ -1,0 +1,58 @@
+"""cnnjax.layers.small_conv: slices + matmul on tiny maps equal lax's convolution, values and gradients."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from cnnjax.layers import small_conv
+
+DN = ("NHWC", "HWIO", "NHWC")
+
+
+def _primitives(fn, *args) -> set[str]:
+  return {eqn.primitive.name for eqn in jax.make_jaxpr(fn)(*args).eqns}
+
+
+@pytest.mark.parametrize("size, kernel, padding", [(2, 3, ((1, 1), (1, 1))), (1, 3, ((1, 1), (1, 1))),
+                                                   (2, 3, "SAME"), (3, 2, ((0, 0), (0, 0))), (2, 1, ((0, 0), (0, 0)))])
+def test_matches_lax_values_and_gradients(size, kernel, padding):
+  x = jax.random.normal(jax.random.key(0), (5, size, size, 7))
+  k = jax.random.normal(jax.random.key(1), (kernel, kernel, 7, 6))
+
+  def ours(x, k):
+    return small_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=DN)
+
+  def theirs(x, k):
+    return lax.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=DN)
+
+  assert "conv_general_dilated" not in _primitives(ours, x, k)  # the matmul path was taken
+  np.testing.assert_allclose(ours(x, k), theirs(x, k), rtol=1e-5, atol=1e-5)
+  probe = jax.random.normal(jax.random.key(2), theirs(x, k).shape)
+  grad = lambda f: jax.grad(lambda x, k: jnp.sum(f(x, k) * probe), argnums=(0, 1))(x, k)  # noqa: E731
+  for a, b in zip(grad(ours), grad(theirs)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape, strides, groups", [((2, 4, 4, 8), (1, 1), 1), ((2, 2, 2, 8), (2, 2), 1),
+                                                    ((2, 2, 2, 8), (1, 1), 2)])
+def test_falls_back_to_lax(shape, strides, groups):
+  """Larger maps (4x4 = 16 positions), strides and groups go to lax.conv_general_dilated unchanged."""
+  x = jax.random.normal(jax.random.key(0), shape)
+  k = jax.random.normal(jax.random.key(1), (3, 3, shape[-1] // groups, 8))
+  args = (x, k, strides, ((1, 1), (1, 1)))
+  kwargs = {"dimension_numbers": DN, "feature_group_count": groups}
+  ours = lambda x, k: small_conv.conv_general_dilated(x, k, *args[2:], **kwargs)  # noqa: E731
+  assert "conv_general_dilated" in _primitives(ours, x, k)
+  np.testing.assert_array_equal(ours(x, k), lax.conv_general_dilated(*args, **kwargs))
+
+
+def test_flax_conv_with_it_keeps_parameters_and_outputs():
+  x = jax.random.normal(jax.random.key(0), (3, 2, 2, 16))
+  plain = nn.Conv(32, (3, 3), padding=((1, 1), (1, 1)))
+  small = nn.Conv(32, (3, 3), padding=((1, 1), (1, 1)), conv_general_dilated=small_conv.conv_general_dilated)
+  variables = plain.init(jax.random.key(1), x)
+  assert jax.tree.structure(small.init(jax.random.key(1), x)) == jax.tree.structure(variables)
+  np.testing.assert_allclose(small.apply(variables, x), plain.apply(variables, x), rtol=1e-5, atol=1e-5)

@@ -94,13 +94,20 @@ def load_trained(workdir: str):
 
 
 def predict(model, variables, ds_config: dict, pixels: np.ndarray) -> np.ndarray:
-  """Class labels for uint8-valued images [N, H, W, C]: normalised as in training, padded to a multiple of 32.
+  """Class labels for uint8-valued images [N, H, W, C]: resized to config.dataset.image_size if the model
+  was trained at that size (labels mapped back by nearest neighbour), normalised as in training,
+  padded to a multiple of 32.
 
   -> [N, H', W'] (H' = H, or the centre an unpadded U-Net predicts).
   """
   import jax
   import jax.numpy as jnp
-  h, w = pixels.shape[1:3]
+  n, h, w, c = pixels.shape
+  size = ds_config.get("image_size")
+  if size and (h, w) != (size, size):  # the model was trained on resized scenes: predict there, map back
+    resized = jax.image.resize(jnp.asarray(pixels, jnp.float32), (n, size, size, c), "linear", antialias=True)
+    labels = predict(model, variables, {**ds_config, "image_size": None}, np.asarray(resized))
+    return labels[:, np.arange(h) * size // h][:, :, np.arange(w) * size // w]  # nearest neighbour
   pad_h, pad_w = -h % 32, -w % 32  # FCN / SegNet / padded U-Net need multiples of 32 (or 2**depth)
   padded = np.pad(np.asarray(pixels, np.float32), ((0, 0), (0, pad_h), (0, pad_w), (0, 0)))
   x = (padded / 255.0 - np.asarray(ds_config["mean"], np.float32)) / np.asarray(ds_config["std"], np.float32)

@@ -61,16 +61,18 @@ class Worker:
     return peak
 
 
-def worker_env(framework: str, torch_tcmalloc: bool = False, xla_flags: str | None = None) -> dict[str, str]:
-  """jax: the cnnjax command's XLA flags (or exactly `xla_flags`) and tcmalloc; others: the environment as
-  given, with tcmalloc when `torch_tcmalloc`."""
+def worker_env(framework: str, torch_tcmalloc: bool = False, xla_flags: str | None = None,
+               multi_output_fusion: bool = False) -> dict[str, str]:
+  """jax: the cnnjax command's XLA flags (with multi-output fusion when the case's config would set
+  config.xla_cpu_multi_output_fusion; or exactly `xla_flags`) and tcmalloc; others: the environment
+  as given, with tcmalloc when `torch_tcmalloc`."""
   from cnnjax import runtime
   env = dict(os.environ)
   env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if framework == "jax":
     if xla_flags is None:
-      runtime.set_xla_flags(env)
+      runtime.set_xla_flags(env, multi_output_fusion)
     else:
       env["XLA_FLAGS"] = xla_flags
   if framework == "jax" or torch_tcmalloc:
@@ -89,7 +91,8 @@ def compare(name: str, args, cpu: dict) -> dict:
   """Interleaved rounds of the cnnjax and PyTorch steps of one case."""
   case = CASES[name]
   request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps, "layout": args.torch_layout}
-  workers = {"cnnjax": Worker("jax", request, worker_env("jax", xla_flags=args.xla_flags), args.timeout)}
+  env = worker_env("jax", xla_flags=args.xla_flags, multi_output_fusion=case.get("multi_output_fusion", False))
+  workers = {"cnnjax": Worker("jax", request, env, args.timeout)}
   workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_tcmalloc), args.timeout)
   seconds = {k: [] for k in workers}
   pair_ratios = []
@@ -125,7 +128,8 @@ def pipeline_vs_step(args, cpu: dict) -> dict:
   case = {"model": setup["model"], "model_kwargs": setup["model_kwargs"], "input_shape": setup["input_shape"],
           "batch": setup["batch"], "augment": setup["augment"], "optimizer": setup["optimizer"],
           "schedule": setup["schedule"], "warmup": args.warmup}
-  step = Worker("jax", case, worker_env("jax", xla_flags=args.xla_flags), args.timeout)
+  step = Worker("jax", case, worker_env("jax", xla_flags=args.xla_flags,
+                                       multi_output_fusion=setup.get("multi_output_fusion", False)), args.timeout)
   step_seconds = step.run(args.steps * args.rounds)
   step_peak = step.close()
   feed_rate = setup["batch"] * len(batch_seconds) / sum(batch_seconds)
@@ -194,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
   results = {
       "command": "PYTHONPATH=. python benchmarks/cpu_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
-      "cnnjax_env": {k: worker_env("jax", xla_flags=args.xla_flags).get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
+      "cnnjax_env": {name: {k: worker_env("jax", xla_flags=args.xla_flags,
+                                          multi_output_fusion=CASES[name].get("multi_output_fusion", False)).get(k, "")
+                            for k in ("XLA_FLAGS", "LD_PRELOAD")} for name in args.models.split(",")},
       "xla_flags_override": args.xla_flags, "torch_layout_option": args.torch_layout,
       "torch_env": {k: worker_env("torch", args.torch_tcmalloc).get(k, "") for k in ("LD_PRELOAD",)},
       "steps": args.steps, "rounds": args.rounds, "warmup": args.warmup,

@@ -27,7 +27,7 @@ CASES = {
     "lenet5": {"model": "lenet5", "model_kwargs": {}, "input_shape": (28, 28, 1), "batch": 256,
                "torch_model": "lenet5"},
     "cifar_resnet20": {"model": "cifar_resnet20", "model_kwargs": {}, "input_shape": (32, 32, 3), "batch": 128,
-                       "torch_model": "cifar_resnet20"},
+                       "torch_model": "cifar_resnet20", "multi_output_fusion": True},  # as its configs set
     "vgg11_bn_half": {"model": "vgg11_bn", "input_shape": (32, 32, 3), "batch": 128, "torch_model": "vgg11_bn_half",
                       "model_kwargs": {"stages": VGG11_HALF_STAGES, "hidden_size": 512, "pool_size": (1, 1)}},
 }
@@ -168,7 +168,8 @@ def pipeline_worker(case: dict, warmup: int) -> None:
   send({"ready": {"input_shape": list(data.input_shape), "batch": config.batch_size, "model": config.model,
                   "model_kwargs": config.model_kwargs.to_dict(), "augment": config.augment.to_dict(),
                   "optimizer": config.optimizer.to_dict(), "schedule": config.schedule.to_dict(),
-                  "steps_per_epoch": data.steps_per_epoch, "warmup_seconds": first_seconds}})
+                  "steps_per_epoch": data.steps_per_epoch, "warmup_seconds": first_seconds,
+                  "multi_output_fusion": config.get("xla_cpu_multi_output_fusion", False)}})
 
   def run(n):
     seconds = []

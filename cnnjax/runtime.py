@@ -16,10 +16,15 @@ from collections.abc import MutableMapping, Sequence
 
 # Measured effect (benchmarks/cpu_step.py, results in benchmarks/results/): the ynn flag routes
 # convolutions through YNNPACK one at a time instead of Eigen's fused lowering, which lifts the
-# filter-gradient convolutions several-fold; multi-output fusion stops XLA duplicating the
-# batch-norm/ReLU/residual chain into every layout transpose of the backward pass.
+# filter-gradient convolutions several-fold and never measured slower here.
 XLA_CPU_FLAGS: dict[str, str] = {
     "--xla_cpu_experimental_ynn_fusion_type": "-individual_convolution",
+}
+# Multi-output fusion stops XLA duplicating the batch-norm/ReLU/residual chain into every layout
+# transpose of the backward pass: ResNet-20 ~1.4x faster, but wider nets (VGG, FCN) 1.6-3.5x slower
+# because it fuses convolutions with sibling transposes into plain loops. Opt-in per run:
+# config.xla_cpu_multi_output_fusion (cnnjax train) or multi_output_fusion=True here.
+MULTI_OUTPUT_FUSION_FLAGS: dict[str, str] = {
     "--xla_backend_extra_options": "xla_cpu_use_multi_output_fusion",
 }
 
@@ -31,10 +36,11 @@ TCMALLOC_CANDIDATES: tuple[str, ...] = (
 )
 
 
-def with_cpu_flags(xla_flags: str) -> str:
-  """`xla_flags` plus each of XLA_CPU_FLAGS whose name it does not already set."""
+def with_cpu_flags(xla_flags: str, multi_output_fusion: bool = False) -> str:
+  """`xla_flags` plus each of XLA_CPU_FLAGS (and MULTI_OUTPUT_FUSION_FLAGS) whose name it does not set."""
   present = {flag.split("=", 1)[0] for flag in xla_flags.split()}
-  added = [f"{name}={value}" for name, value in XLA_CPU_FLAGS.items() if name not in present]
+  wanted = {**XLA_CPU_FLAGS, **(MULTI_OUTPUT_FUSION_FLAGS if multi_output_fusion else {})}
+  added = [f"{name}={value}" for name, value in wanted.items() if name not in present]
   return " ".join([xla_flags, *added]).strip()
 
 
@@ -43,8 +49,8 @@ def tcmalloc_library() -> str | None:
   return next((path for path in TCMALLOC_CANDIDATES if os.path.exists(path)), None)
 
 
-def set_xla_flags(environ: MutableMapping[str, str]) -> None:
-  """Adds XLA_CPU_FLAGS to environ["XLA_FLAGS"] unless CNNJAX_XLA_CPU_FLAGS=0."""
+def set_xla_flags(environ: MutableMapping[str, str], multi_output_fusion: bool = False) -> None:
+  """Adds XLA_CPU_FLAGS (and MULTI_OUTPUT_FUSION_FLAGS) to environ["XLA_FLAGS"] unless CNNJAX_XLA_CPU_FLAGS=0."""
   if environ.get("CNNJAX_XLA_CPU_FLAGS", "1") == "0":
     return
   if "jax" in sys.modules:
@@ -53,7 +59,7 @@ def set_xla_flags(environ: MutableMapping[str, str]) -> None:
       print("cnnjax: JAX started before runtime.prepare_process; XLA CPU flags not applied",
             file=sys.stderr)
       return
-  environ["XLA_FLAGS"] = with_cpu_flags(environ.get("XLA_FLAGS", ""))
+  environ["XLA_FLAGS"] = with_cpu_flags(environ.get("XLA_FLAGS", ""), multi_output_fusion)
 
 
 def tcmalloc_reexec_env(environ: MutableMapping[str, str]) -> dict[str, str] | None:

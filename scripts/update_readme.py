@@ -48,9 +48,9 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
                   else " as the `cnnjax` command sets them")
   header = (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} "
             f"(jax {versions.get('jax')}, flax {versions.get('flax')}, torch {versions.get('torch')}, "
-            f"Python {versions.get('python')}); cnnjax with `XLA_FLAGS=\"{results['cnnjax_env']['XLA_FLAGS']}\"` "
-            f"and `LD_PRELOAD={results['cnnjax_env']['LD_PRELOAD'] or '(none)'}`"
-            f"{flags_origin}. "
+            f"Python {versions.get('python')}); cnnjax's environment per model{flags_origin}: "
+            + "; ".join(f"{name} `XLA_FLAGS=\"{env['XLA_FLAGS']}\"` `LD_PRELOAD={env['LD_PRELOAD'] or '(none)'}`"
+                        for name, env in results["cnnjax_env"].items()) + ". "
             f"Median of {results['steps'] * results['rounds']} steps per framework, interleaved in "
             f"{results['rounds']} rounds; one fixed random batch; SGD momentum 0.9 + L2 weight decay. "
             f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")

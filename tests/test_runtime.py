@@ -8,6 +8,9 @@ def test_cpu_flags_are_added_once_and_user_flags_win():
   for name, value in runtime.XLA_CPU_FLAGS.items():
     assert f"{name}={value}" in flags.split()
   assert runtime.with_cpu_flags(flags) == flags
+  assert "xla_cpu_use_multi_output_fusion" not in flags
+  fused = runtime.with_cpu_flags(flags, multi_output_fusion=True).split()
+  assert set(flags.split()) < set(fused) and "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion" in fused
   user = "--xla_cpu_experimental_ynn_fusion_type=none --xla_force_host_platform_device_count=8"
   merged = runtime.with_cpu_flags(user).split()
   assert "--xla_cpu_experimental_ynn_fusion_type=none" in merged

@@ -1,6 +1,7 @@
 """`cnnjax train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: run one experiment."""
 
 import json
+import os
 import sys
 
 from absl import flags
@@ -28,6 +29,9 @@ def run(argv: list[str]) -> int:
     print("cnnjax train: --workdir is required (a folder for checkpoints and results)", file=sys.stderr)
     return 2
 
+  from cnnjax import runtime
+  if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX has not started yet: flags still apply
+    runtime.set_xla_flags(os.environ, multi_output_fusion=True)
   from cnnjax.parallel import distributed
   try:
     distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,

@@ -47,7 +47,7 @@ def _start(spec_path, optimised: bool):
   env.update({"CNNJAX_XLA_CPU_FLAGS": "1" if optimised else "0", "CNNJAX_TCMALLOC": "1" if optimised else "0",
               "XLA_FLAGS": "", "LD_PRELOAD": ""})
   if optimised:
-    runtime.set_xla_flags(env)
+    runtime.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
     env = runtime.tcmalloc_reexec_env(env) or env
   return subprocess.Popen([sys.executable, "-m", "cnnjax.parallel.synthetic", str(spec_path)], env=env,
                           cwd=subprocesses.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -67,7 +67,7 @@ def test_optimised_step_follows_the_plain_loss_curve(tmp_path, case):
              for name, p in processes.items()}
   optimised, plain = results["optimised"], results["plain"]
 
-  for flag, value in runtime.XLA_CPU_FLAGS.items():
+  for flag, value in {**runtime.XLA_CPU_FLAGS, **runtime.MULTI_OUTPUT_FUSION_FLAGS}.items():
     assert f"{flag}={value}" in optimised["runtime_env"]["XLA_FLAGS"].split()
   assert plain["runtime_env"]["XLA_FLAGS"] == ""
   if runtime.tcmalloc_library():

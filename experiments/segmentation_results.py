@@ -53,21 +53,20 @@ def write_readme() -> None:
                  f"{final['params']:,} | {final['steps']} | {final['test_mean_iou']:.4f} | "
                  f"{final['test_accuracy']:.4f} | {final['examples_per_second'] or 0:.1f} |")
   lines += ["", "Each run folder holds results.json, config.json, metrics.jsonl and overlay.png (rows: test scene, "
-            "ground truth, prediction; colours are classes, black is background). The runs were trained in legs, "
-            "each resuming the previous checkpoint with a longer cosine schedule (see the config docstrings); "
-            "results_leg*.json keep each leg's evaluation on the whole test split:", ""]
+            "ground truth, prediction; colours are classes, black is background). Mean IoU is computed on the "
+            "whole test split from one confusion matrix, at the size the model was trained on "
+            "(config.dataset.image_size when set; masks resized by nearest neighbour).", ""]
   for folder in sorted(p.parent for p in RESULTS.glob("*/results.json")):
     legs = sorted(folder.glob("results_leg*.json"), key=lambda p: json.loads(p.read_text())["final"]["steps"])
     if legs:
       progress = ", ".join(f"{json.loads(p.read_text())['final']['steps']} steps: "
                            f"{json.loads(p.read_text())['final']['test_mean_iou']:.3f}" for p in legs)
-      lines.append(f"- {folder.name}: test mean IoU after {progress}")
+      lines.append(f"- {folder.name} was trained in legs: test mean IoU after {progress}")
   finals = {p.parent.name: json.loads(p.read_text()).get("final", {}).get("test_mean_iou")
             for p in RESULTS.glob("*/results.json")}
   below = sorted(name for name, value in finals.items() if value is not None and value < 0.75)
   if below:
-    lines += ["", f"Issue target (test mean IoU >= 0.75) not reached by: {', '.join(below)}. The runs were limited by "
-              "CPU time on a shared 2-core machine; mean IoU was still rising at each leg."]
+    lines += ["", f"Below the issue's target (test mean IoU >= 0.75): {', '.join(below)}."]
   classical = RESULTS / "classical" / "README.md"
   if classical.exists():
     lines += ["", "Classical methods: see [classical/README.md](classical/README.md)."]

@@ -5,7 +5,7 @@ Convention (that of the commonly published counts, e.g. torchvision's ResNet-50 
 product of two numbers; bias additions, normalization, activations, pooling and elementwise products
 are not counted. Zero padding counts (every kernel tap of every output). A transpose convolution
 lowered with input dilation counts every input value times every kernel tap, not the inserted zeros;
-cnnjax's sub-pixel lowering (layers.transpose_conv, groups 1) is an ordinary convolution and counts
+cnnjax's sub-pixel lowering (layers.transpose_conv.use_subpixel) is an ordinary convolution and counts
 as one, its zero taps included (ceil(K/S)^2 S^2 taps per input position instead of K^2).
 """
 

@@ -100,9 +100,9 @@ def test_grouped_and_transpose_convolutions():
   grouped = Conv(64, 3, padding=1, groups=4, use_bias=False)
   assert count_multiply_adds(grouped, (1, 8, 8, 64)) == 8 * 8 * 64 * 9 * 16
   up = ConvTranspose(4, 3, stride=2, padding=1, output_padding=1)
-  # Sub-pixel lowering: a dense conv with ceil(3/2)=2 taps per axis over the 6x6 "full" positions,
-  # 2*2 phases x 4 maps out.
-  assert count_multiply_adds(up, (2, 5, 5, 6)) == 2 * 36 * 4 * 6 * (4 * 4)
+  assert count_multiply_adds(up, (2, 5, 5, 6)) == 2 * 25 * 9 * 6 * 4  # inputs x taps x C_in x C_out
+  # Kernel no larger than the stride: sub-pixel lowering, a dense 1x1 conv with 2*2 phases x 4 maps out.
+  assert count_multiply_adds(ConvTranspose(4, 2, stride=2), (2, 5, 5, 6)) == 2 * 25 * 6 * (4 * 4)
   up_grouped = ConvTranspose(4, 2, stride=2, groups=2)
   assert count_multiply_adds(up_grouped, (1, 5, 5, 6)) == 25 * 4 * 3 * 4
 

@@ -32,3 +32,17 @@ def test_tcmalloc_reexec_env(monkeypatch):
   assert runtime.tcmalloc_reexec_env({"CNNJAX_TCMALLOC": "0"}) is None
   monkeypatch.setattr(runtime, "tcmalloc_library", lambda: None)
   assert runtime.tcmalloc_reexec_env({}) is None
+
+
+def test_main_called_in_process_never_reexecutes(monkeypatch, capsys):
+  import os
+
+  from cnnjax import main
+
+  def refuse(*args):
+    raise AssertionError("main(argv) must not re-execute the calling process")
+
+  monkeypatch.setattr(os, "execve", refuse)
+  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: "/lib/libtcmalloc_minimal.so.4")
+  monkeypatch.delenv("LD_PRELOAD", raising=False)
+  assert main.main(["cnnjax", "segment", "missing.png", "--method", "slic"]) == 2  # runs, fails cleanly

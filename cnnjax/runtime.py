@@ -53,7 +53,7 @@ def set_xla_flags(environ: MutableMapping[str, str], multi_output_fusion: bool =
   """Adds XLA_CPU_FLAGS (and MULTI_OUTPUT_FUSION_FLAGS) to environ["XLA_FLAGS"] unless CNNJAX_XLA_CPU_FLAGS=0."""
   if environ.get("CNNJAX_XLA_CPU_FLAGS", "1") == "0":
     return
-  if "jax" in sys.modules:
+  if environ is os.environ and "jax" in sys.modules:  # another process's environment is always fine
     import jax._src.xla_bridge as xla_bridge  # pylint: disable=import-outside-toplevel
     if xla_bridge.backends_are_initialized():
       print("cnnjax: JAX started before runtime.prepare_process; XLA CPU flags not applied",

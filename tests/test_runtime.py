@@ -46,3 +46,11 @@ def test_main_called_in_process_never_reexecutes(monkeypatch, capsys):
   monkeypatch.setattr(runtime, "tcmalloc_library", lambda: "/lib/libtcmalloc_minimal.so.4")
   monkeypatch.delenv("LD_PRELOAD", raising=False)
   assert main.main(["cnnjax", "segment", "missing.png", "--method", "slic"]) == 2  # runs, fails cleanly
+
+
+def test_flags_for_a_child_environment_apply_even_after_jax_started():
+  import jax
+  jax.devices()  # this process's backend is up: its own flags are settled, a child's are not
+  env = {"XLA_FLAGS": ""}
+  runtime.set_xla_flags(env)
+  assert env["XLA_FLAGS"] == runtime.with_cpu_flags("")

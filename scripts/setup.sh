@@ -40,7 +40,10 @@ ensure_fashion_mnist_archives() {
 }
 
 ensure_tcmalloc() {  # optional: the cnnjax command preloads it when present (cnnjax/runtime.py)
-  ls /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib*/libtcmalloc_minimal.so.4 >/dev/null 2>&1 && return 0
+  local lib
+  for lib in /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4; do
+    [ -e "$lib" ] && return 0
+  done
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1 \
       || { apt-get update >/dev/null 2>&1 && apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1; } \

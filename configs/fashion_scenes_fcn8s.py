@@ -13,6 +13,8 @@ Recorded run: results/segmentation/fashion_scenes_fcn8s/results.json. It was sto
 saves a checkpoint) and resumed with the same command twice, at steps 251 and 1001, to pick up two
 speed changes that leave the mathematics unchanged (tested): multi-output fusion off, and the dilated
 lowering for FCN's dense upsamplings; resume is exact, so the run is the uninterrupted schedule.
+That schedule ended at test mean IoU 0.748 (results_leg3500.json); a last leg of 500 steps at the
+cosine's tail (`--config.num_train_steps=4000`, lr 0.0038 -> 0) gives the recorded results.json.
 """
 
 from cnnjax.train.config import default_config

@@ -5,7 +5,7 @@ about 1.4-2x slower than it needs to be (benchmarks/cpu_step.py measures it). XL
 flags once, when the CPU client starts, and the allocator must be preloaded by whoever starts
 Python, so both have to be settled before any JAX import; `cnnjax.main` calls `prepare_process`
 first thing. Library users who import cnnjax directly can call it themselves, or set
-XLA_FLAGS / LD_PRELOAD as printed by `describe()`.
+XLA_FLAGS (with_cpu_flags) and LD_PRELOAD (tcmalloc_library) by hand.
 
 Opt out with CNNJAX_XLA_CPU_FLAGS=0 and CNNJAX_TCMALLOC=0. Flags the user already set win.
 """
@@ -85,12 +85,3 @@ def prepare_process(argv: Sequence[str]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "cnnjax.main", *argv], env)
-
-
-def describe() -> str:
-  """The environment a user would set by hand to get what prepare_process sets."""
-  lines = [f'XLA_FLAGS="{with_cpu_flags(os.environ.get("XLA_FLAGS", ""))}"']
-  library = tcmalloc_library()
-  lines.append(f"LD_PRELOAD={library}" if library else
-               "LD_PRELOAD=<libtcmalloc_minimal.so.4> (apt-get install libtcmalloc-minimal4)")
-  return "\n".join(lines)

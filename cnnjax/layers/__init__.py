@@ -11,7 +11,7 @@ from flax.linen import Dense, Dropout
 from cnnjax.layers.activation import ACTIVATIONS, activation
 from cnnjax.layers.conv import Conv, conv_output_size, same_padding
 from cnnjax.layers.normalization import BatchNorm, LocalResponseNorm, flax_momentum, local_response_norm
-from cnnjax.layers import small_conv
+from cnnjax.layers import cpu_conv, small_conv
 from cnnjax.layers.pooling import (avg_pool, bed_of_nails_unpool, max_pool, max_pool_with_indices, max_unpool,
                                    nearest_unpool)
 from cnnjax.layers.squeeze_excite import SqueezeExcite, se_hidden_features
@@ -22,4 +22,5 @@ __all__ = [
     "activation", "avg_pool", "bed_of_nails_unpool", "bilinear_init", "bilinear_kernel", "conv_output_size",
     "conv_transpose_output_size", "flax_momentum", "local_response_norm", "max_pool", "max_pool_with_indices",
     "max_unpool", "nearest_unpool", "same_padding", "se_hidden_features", "small_conv",
+    "cpu_conv",
 ]

@@ -7,8 +7,9 @@ input, stacking the kh*kw shifted views along channels and multiplying by the [k
 kernel is the same sum in another order; its gradients are slices, pads and matmuls.
 
 `conv_general_dilated` has lax.conv_general_dilated's signature and is passed to flax's
-`nn.Conv(conv_general_dilated=...)`; it falls back to lax for anything but a stride-1, undilated,
-ungrouped NHWC/HWIO convolution with at most `MAX_POSITIONS` output positions per image.
+`nn.Conv(conv_general_dilated=...)`; it falls back to cpu_conv (oneDNN on one CPU, else lax) for
+anything but a stride-1, undilated, ungrouped NHWC/HWIO convolution with at most `MAX_POSITIONS` output
+positions per image.
 [N, H, W, C_in] x [kh, kw, C_in, C_out] -> [N, H', W', C_out].
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from cnnjax.layers import cpu_conv
 
 MAX_POSITIONS = 4  # output positions per image up to which slices + matmul beat XLA's CPU conv (2x2 yes, 4x4 no)
 _NHWC = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
@@ -39,8 +42,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   """lax.conv_general_dilated; as slices + matmul when the output is at most MAX_POSITIONS per image."""
 
   def fallback():
-    return lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-                                    feature_group_count, batch_group_count, precision, preferred_element_type)
+    return cpu_conv.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                         dimension_numbers, feature_group_count, batch_group_count, precision,
+                                         preferred_element_type)
 
   if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not _ones(window_strides)
       or not _ones(lhs_dilation) or not _ones(rhs_dilation)

@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import LocalResponseNorm, max_pool
+from cnnjax.layers import LocalResponseNorm, cpu_conv, max_pool
 from cnnjax.models.vgg import adaptive_avg_pool
 
 dense_init = nn.initializers.normal(0.01)
@@ -54,7 +54,7 @@ class AlexNet(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = functools.partial(nn.Conv, dtype=self.dtype)
+    conv = functools.partial(nn.Conv, dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated)
     groups = (1, self.groups, 1, self.groups, self.groups)
     x = x.astype(self.dtype)
     x = nn.relu(conv(self.widths[0], (11, 11), strides=(4, 4), padding=self.conv1_padding, name="conv1")(x))

@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import ConvTranspose, bilinear_init, bilinear_kernel
+from cnnjax.layers import ConvTranspose, bilinear_init, bilinear_kernel, cpu_conv
 from cnnjax.layers.transpose_conv import subpixel_conv_transpose
 from cnnjax.models import vgg
 
@@ -70,7 +70,8 @@ class FCN(nn.Module):
     backbone = vgg.VGG(stages=scaled_vgg16_stages(self.width), batch_norm=self.batch_norm, dtype=self.dtype,
                        name="backbone")
     features = backbone.features(x, train)
-    conv = functools.partial(nn.Conv, dtype=self.dtype, padding="SAME")
+    conv = functools.partial(nn.Conv, dtype=self.dtype, padding="SAME",
+                             conv_general_dilated=cpu_conv.conv_general_dilated)
     h = nn.relu(conv(self.fc_features, (7, 7), name="fc6")(features["pool5"]))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     h = nn.relu(conv(self.fc_features, (1, 1), name="fc7")(h))

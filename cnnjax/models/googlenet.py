@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import max_pool
+from cnnjax.layers import cpu_conv, max_pool
 from cnnjax.models.vgg import adaptive_avg_pool
 
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), Table 1 of the paper.
@@ -50,7 +50,8 @@ class BasicConv(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-                padding=self.padding, use_bias=False, kernel_init=conv_init, dtype=self.dtype, name="conv")(x)
+                padding=self.padding, use_bias=False, kernel_init=conv_init, dtype=self.dtype,
+                conv_general_dilated=cpu_conv.conv_general_dilated, name="conv")(x)
     x = nn.BatchNorm(use_running_average=not self.train, momentum=0.9, epsilon=1e-3, dtype=self.dtype,
                      name="bn")(x)
     return nn.relu(x)

@@ -7,8 +7,10 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.layers import avg_pool, cpu_conv, max_pool
+
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "sigmoid": nn.sigmoid}
-POOLS = {"max": nn.max_pool, "avg": nn.avg_pool}
+POOLS = {"max": max_pool, "avg": avg_pool}
 
 
 class LeNet(nn.Module):
@@ -41,8 +43,8 @@ class LeNet(nn.Module):
       if i == 0:
         padding = self.conv1_padding if self.conv1_padding is not None else max(0, (32 - x.shape[1]) // 2)
       x = nn.Conv(features, (self.kernel_size, self.kernel_size), padding=padding,
-                  dtype=self.dtype, name=f"conv{i + 1}")(x)
-      x = pool(act(x), (2, 2), strides=(2, 2))
+                  dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated, name=f"conv{i + 1}")(x)
+      x = pool(act(x), 2, 2)
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden_sizes):
       x = act(nn.Dense(width, dtype=self.dtype, name=f"fc{i + 1}")(x))

@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import max_pool_with_indices, max_unpool
+from cnnjax.layers import cpu_conv, max_pool_with_indices, max_unpool
 from cnnjax.models import vgg
 from cnnjax.models.fcn import scaled_vgg16_stages
 
@@ -49,7 +49,8 @@ class SegNet(nn.Module):
       widths[0] = stages[i - 2][-1] if i > 1 else self.num_classes  # conv{i}_1_D, applied last
       for j, channels in reversed(list(enumerate(widths, start=1))):
         last = i == 1 and j == 1
-        h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv{i}_{j}_D")(h)
+        h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype,
+                    conv_general_dilated=cpu_conv.conv_general_dilated, name=f"conv{i}_{j}_D")(h)
         if last:
           break
         if self.batch_norm:

@@ -17,6 +17,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.layers import cpu_conv, max_pool
+
 
 def unet_output_size(size: int, depth: int = 4, padded: bool = False) -> int:
   """Output height/width of a U-Net for input `size`; raises ValueError when `size` does not fit."""
@@ -54,7 +56,7 @@ class DoubleConv(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False):
     conv = functools.partial(nn.Conv, self.features, (3, 3), padding=self.padding, dtype=self.dtype,
-                             use_bias=not self.norm)
+                             use_bias=not self.norm, conv_general_dilated=cpu_conv.conv_general_dilated)
     for i in range(2):
       x = conv(name=f"conv{i + 1}")(x)
       if self.norm:
@@ -84,14 +86,15 @@ class UNet(nn.Module):
     for level in range(self.depth):
       x = block(self.features * 2 ** level, name=f"down{level + 1}")(x, train)
       skips.append(x)
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = max_pool(x, 2, 2)
     x = block(self.features * 2 ** self.depth, name="bottleneck")(x, train)
     for level in reversed(range(self.depth)):
       width = self.features * 2 ** level
       x = nn.ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype, name=f"upconv{level + 1}")(x)
       skip = center_crop(skips[level], x.shape[1], x.shape[2])
       x = block(width, name=f"up{level + 1}")(jnp.concatenate([skip, x], axis=-1), train)
-    return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, name="classifier")(x)
+    return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated,
+                   name="classifier")(x)
 
 
 unet = functools.partial(UNet, padded=False)

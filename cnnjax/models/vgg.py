@@ -55,9 +55,10 @@ def adaptive_avg_pool(x, output_size: tuple[int, int]):
 class VGG(nn.Module):
   """Five conv stages + three fully connected layers; `batch_norm` adds BN after every conv.
 
-  `conv_op` computes every convolution: by default cnnjax.layers.small_conv's, which is lax's except on
-  maps of at most 2x2 positions (the last stage of a 32x32 input), where XLA's CPU convolution is slow;
-  None uses lax.conv_general_dilated everywhere. Parameters are the same either way.
+  `conv_op` computes every convolution: by default cnnjax.layers.small_conv's, which is cpu_conv's
+  (oneDNN on one CPU, else lax) except on maps of at most 2x2 positions (the last stage of a 32x32
+  input), where XLA's CPU convolution is slow; None uses lax.conv_general_dilated everywhere.
+  Parameters are the same either way.
   """
 
   stages: Sequence[Sequence[int]]

@@ -1,0 +1,91 @@
+"""2-D convolutions on the CPU through oneDNN, with their gradients, as JAX FFI calls.
+
+Why: XLA's CPU convolutions compute filter gradients 3-6x slower than oneDNN, the library behind
+PyTorch's CPU convolutions (benchmarks/conv_kernels.py), and that gap is most of a training step.
+`conv2d` computes the same values as lax.conv_general_dilated for float32 NHWC inputs and HWIO kernels
+with strides and explicit padding. The library is built by `python -m cnnjax.kernels.build` and
+loaded on first use; `available()` says whether it could be, and why not.
+"""
+
+import ctypes
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cnnjax.kernels import build
+
+TARGETS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
+           "filter_grad": "CnnjaxConvFilterGrad"}
+DISABLE_ENV = "CNNJAX_ONEDNN"  # "0" keeps XLA's convolutions
+
+
+@functools.cache
+def _load() -> str | None:
+  """Loads the library and registers its FFI targets once per process; None on success, else why not."""
+  if not build.LIBRARY.exists():
+    return f"{build.LIBRARY} is not built: run python -m cnnjax.kernels.build"
+  try:
+    library = ctypes.cdll.LoadLibrary(str(build.LIBRARY))
+  except OSError as error:
+    return f"{build.LIBRARY} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
+  for symbol in TARGETS.values():
+    jax.ffi.register_ffi_target(f"cnnjax_{symbol}", jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+  return None
+
+
+def unavailable_reason() -> str | None:
+  """Why oneDNN convolutions are off in this process (None when they are on)."""
+  if os.environ.get(DISABLE_ENV, "1") == "0":
+    return f"{DISABLE_ENV}=0"
+  return _load()
+
+
+def available() -> bool:
+  """True when the library is built, loads, and is not switched off with CNNJAX_ONEDNN=0."""
+  return unavailable_reason() is None
+
+
+def _attributes(strides, padding) -> dict:
+  (top, bottom), (left, right) = padding
+  return {name: np.int64(value) for name, value in
+          dict(stride_h=strides[0], stride_w=strides[1], pad_top=top, pad_left=left, pad_bottom=bottom,
+               pad_right=right).items()}
+
+
+def _call(target: str, shape, a, b, strides, padding):
+  out = jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
+  return jax.ffi.ffi_call(f"cnnjax_{TARGETS[target]}", out, vmap_method="sequential")(
+      a, b, **_attributes(strides, padding))
+
+
+def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int, int]:
+  """[N, H', W', C_out] with H' = floor((H + top + bottom - kh) / stride) + 1, as lax and torch."""
+  n, h, w, _ = x_shape
+  kh, kw, _, c_out = kernel_shape
+  (top, bottom), (left, right) = padding
+  return (n, (h + top + bottom - kh) // strides[0] + 1, (w + left + right - kw) // strides[1] + 1, c_out)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+           padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+  """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 -> [N, H', W', C_out] (see output_shape)."""
+  return _call("forward", output_shape(x.shape, kernel.shape, strides, padding), x, kernel, strides, padding)
+
+
+def _conv2d_fwd(x, kernel, strides, padding):
+  return conv2d(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv2d_bwd(strides, padding, residuals, cotangent):
+  x, kernel = residuals
+  cotangent = cotangent.astype(jnp.float32)
+  dx = _call("input_grad", x.shape, cotangent, kernel, strides, padding)
+  dkernel = _call("filter_grad", kernel.shape, x, cotangent, strides, padding)
+  return dx, dkernel
+
+
+conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)

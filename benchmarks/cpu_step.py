@@ -7,7 +7,7 @@ For each model one long-lived worker per framework (benchmarks/step_workers.py) 
 then the parent alternates "run --steps steps" requests between them for --rounds rounds (the
 framework that goes first alternates), so load from elsewhere falls on both. cnnjax runs the runner's
 real train_step (cnnjax.parallel.synthetic) with the `cnnjax` command's runtime settings
-(cnnjax.runtime: XLA CPU flags, tcmalloc preloaded); PyTorch runs benchmarks/torch_reference.py
+(cnnjax.runtime: XLA CPU flags, glibc malloc tunables); PyTorch runs benchmarks/torch_reference.py
 eagerly on all cores in NCHW or channels_last, whichever its probe found faster. Both train on one
 fixed random batch. Training FLOPs are taken as 3 x 2 x the forward multiply-adds counted by
 cnnjax.analysis.count_multiply_adds (backward ~ 2x forward). The input pipeline of the
@@ -61,11 +61,11 @@ class Worker:
     return peak
 
 
-def worker_env(framework: str, torch_tcmalloc: bool = False, xla_flags: str | None = None,
+def worker_env(framework: str, torch_hugepages: bool = False, xla_flags: str | None = None,
                multi_output_fusion: bool = False) -> dict[str, str]:
   """jax: the cnnjax command's XLA flags (with multi-output fusion when the case's config would set
-  config.xla_cpu_multi_output_fusion; or exactly `xla_flags`) and tcmalloc; others: the environment
-  as given, with tcmalloc when `torch_tcmalloc`."""
+  config.xla_cpu_multi_output_fusion; or exactly `xla_flags`) and glibc malloc tunables; others: the
+  environment as given, with the same malloc tunables when `torch_hugepages`."""
   from cnnjax import runtime
   env = dict(os.environ)
   env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
@@ -75,8 +75,8 @@ def worker_env(framework: str, torch_tcmalloc: bool = False, xla_flags: str | No
       runtime.set_xla_flags(env, multi_output_fusion)
     else:
       env["XLA_FLAGS"] = xla_flags
-  if framework == "jax" or torch_tcmalloc:
-    env = runtime.tcmalloc_reexec_env(env) or env
+  if framework == "jax" or torch_hugepages:
+    env = runtime.allocator_reexec_env(env) or env
   return env
 
 
@@ -93,7 +93,7 @@ def compare(name: str, args, cpu: dict) -> dict:
   request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps, "layout": args.torch_layout}
   env = worker_env("jax", xla_flags=args.xla_flags, multi_output_fusion=case.get("multi_output_fusion", False))
   workers = {"cnnjax": Worker("jax", request, env, args.timeout)}
-  workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_tcmalloc), args.timeout)
+  workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_hugepages), args.timeout)
   seconds = {k: [] for k in workers}
   pair_ratios = []
   for round_index in range(args.rounds):
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--pipeline-batches", type=int, default=300, help="0 skips the input-pipeline measurement")
   parser.add_argument("--torch-layout", choices=("auto", "nchw", "channels_last"), default="auto",
                       help="auto: PyTorch times both and keeps the faster (both then count in its peak RSS)")
-  parser.add_argument("--torch-tcmalloc", action="store_true", help="preload tcmalloc for PyTorch too")
+  parser.add_argument("--torch-hugepages", action="store_true",
+                      help="give PyTorch cnnjax's glibc malloc tunables too (huge pages for large allocations)")
   parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.runtime); "
                       "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
   parser.add_argument("--timeout", type=float, default=600)
@@ -200,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
       "cnnjax_env": {name: {k: worker_env("jax", xla_flags=args.xla_flags,
                                           multi_output_fusion=CASES[name].get("multi_output_fusion", False)).get(k, "")
-                            for k in ("XLA_FLAGS", "LD_PRELOAD")} for name in args.models.split(",")},
+                            for k in ("XLA_FLAGS", "GLIBC_TUNABLES")} for name in args.models.split(",")},
       "xla_flags_override": args.xla_flags, "torch_layout_option": args.torch_layout,
-      "torch_env": {k: worker_env("torch", args.torch_tcmalloc).get(k, "") for k in ("LD_PRELOAD",)},
+      "torch_env": {k: worker_env("torch", args.torch_hugepages).get(k, "") for k in ("GLIBC_TUNABLES",)},
       "steps": args.steps, "rounds": args.rounds, "warmup": args.warmup,
       "load_average_before": load_before, "models": rows,
   }

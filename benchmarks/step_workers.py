@@ -68,10 +68,11 @@ def jax_spec(case: dict) -> dict:
 
 
 def jax_worker(case: dict, warmup: int) -> None:
-  """cnnjax's train_step as the runner compiles it, under whatever XLA_FLAGS / LD_PRELOAD the parent set."""
+  """cnnjax's train_step as the runner compiles it, under whatever XLA_FLAGS / GLIBC_TUNABLES the parent set."""
   import jax
 
   from cnnjax.analysis import count_multiply_adds
+  from cnnjax.layers import cpu_conv
   from cnnjax.parallel import synthetic
 
   start = time.perf_counter()
@@ -83,7 +84,8 @@ def jax_worker(case: dict, warmup: int) -> None:
   send({"ready": {"compile_seconds": point.compile_seconds, "build_seconds": build_seconds,
                   "first_step_seconds": first[0], "multiply_adds": macs,
                   "params": int(sum(leaf.size for leaf in jax.tree.leaves(point.state.params))),
-                  "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "LD_PRELOAD": os.environ.get("LD_PRELOAD", ""),
+                  "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
+                  "onednn_convolutions": cpu_conv.onednn_status(),
                   "backend": jax.default_backend()}})
   serve(lambda n: synthetic.run_steps(point, n)[0])
 
@@ -142,7 +144,7 @@ def torch_worker(case: dict, warmup: int, probe_steps: int, layout: str = "auto"
   send({"ready": {"layout": layout, "first_step_seconds": chosen["first_step_seconds"],
                   "probe_median_seconds": {k: v["median_seconds"] for k, v in probes.items()},
                   "params": sum(p.numel() for p in base.parameters()), "threads": torch.get_num_threads(),
-                  "LD_PRELOAD": os.environ.get("LD_PRELOAD", ""), "torch": torch.__version__}})
+                  "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""), "torch": torch.__version__}})
   for other in probes:
     if other != layout:
       probes[other].clear()

@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_venv ""
 ensure_fashion_mnist_archives
-ensure_tcmalloc
+ensure_onednn
 exec .venv/bin/cnnjax train --config configs/fashion_mnist_lenet5.py \
   --workdir "${WORKDIR:-runs/fashion_mnist_lenet5}" "$@"

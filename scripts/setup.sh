@@ -1,6 +1,7 @@
 # Shared set-up for scripts/run.sh and scripts/test.sh (sourced, not run).
 # Creates .venv at the repo root when missing, installs cnnjax (with extras) when pyproject.toml
-# changed since the last install, and installs Debian's Fashion-MNIST archives when possible.
+# changed since the last install, installs Debian's Fashion-MNIST archives when possible, and builds
+# the oneDNN CPU convolutions (Debian's libdnnl-dev) when it can.
 
 PYTHON="${PYTHON:-python3}"
 
@@ -39,15 +40,16 @@ ensure_fashion_mnist_archives() {
   fi
 }
 
-ensure_tcmalloc() {  # optional: the cnnjax command preloads it when present (cnnjax/runtime.py)
-  local lib
-  for lib in /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4; do
-    [ -e "$lib" ] && return 0
-  done
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1 \
-      || { apt-get update >/dev/null 2>&1 && apt-get install -y libtcmalloc-minimal4 >/dev/null 2>&1; } \
-      || echo "note: libtcmalloc-minimal4 unavailable; training steps use glibc malloc (slower on CPU)" >&2
+ensure_onednn() {  # optional: builds cnnjax's oneDNN convolutions (cnnjax/kernels); without them XLA's are used
+  if [ ! -e /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing Debian's libdnnl-dev and g++ (oneDNN convolutions for CPU training) ..."
+      apt-get install -y libdnnl-dev g++ >/dev/null 2>&1 \
+        || { apt-get update >/dev/null 2>&1 && apt-get install -y libdnnl-dev g++ >/dev/null 2>&1; } \
+        || echo "note: libdnnl-dev unavailable; CPU convolutions use XLA's (slower gradients)" >&2
+    else
+      echo "note: run as root (or apt-get install libdnnl-dev g++) for the faster oneDNN CPU convolutions" >&2
+    fi
   fi
-  return 0
+  .venv/bin/python -m cnnjax.kernels.build
 }

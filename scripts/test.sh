@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 ensure_venv "test"
 ensure_fashion_mnist_archives
-ensure_tcmalloc
+ensure_onednn
 exec .venv/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" "$@"

@@ -1,4 +1,4 @@
-"""cnnjax.runtime: the XLA CPU flags and tcmalloc preload the cnnjax command applies."""
+"""cnnjax.runtime: the XLA CPU flags and glibc malloc tunables the cnnjax command applies."""
 
 from cnnjax import runtime
 
@@ -24,14 +24,35 @@ def test_set_xla_flags_opt_out():
   assert env["XLA_FLAGS"] == "--a=1"
 
 
-def test_tcmalloc_reexec_env(monkeypatch):
-  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: "/lib/libtcmalloc_minimal.so.4")
-  env = runtime.tcmalloc_reexec_env({"LD_PRELOAD": "/lib/other.so"})
-  assert env["LD_PRELOAD"] == "/lib/libtcmalloc_minimal.so.4 /lib/other.so"
-  assert runtime.tcmalloc_reexec_env(env) is None  # already preloaded: no second re-exec
-  assert runtime.tcmalloc_reexec_env({"CNNJAX_TCMALLOC": "0"}) is None
-  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: None)
-  assert runtime.tcmalloc_reexec_env({}) is None
+def test_glibc_tunables_are_added_once_and_user_tunables_win():
+  assert runtime.with_glibc_tunables("") == "glibc.malloc.hugetlb=1"
+  assert runtime.with_glibc_tunables("glibc.malloc.arena_max=2") == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+  assert runtime.with_glibc_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
+
+
+def test_allocator_reexec_env(monkeypatch):
+  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  env = runtime.allocator_reexec_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
+  assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "PATH": "/bin"}
+  assert runtime.allocator_reexec_env(env) is None  # already set: no second re-exec
+  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None
+  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
+  assert runtime.allocator_reexec_env({}) is None  # musl and others: nothing to tune
+
+
+def test_release_freed_memory_returns_heap_pages():
+  import numpy as np
+  blocks = [np.ones(1 << 13) for _ in range(4000)]  # 256 MiB in 64 KiB chunks: below mmap's threshold, on the heap
+  del blocks[:-1]  # freed, but the last block pins the heap's top: free() alone cannot shrink it
+  before = _resident_mib()
+  runtime.release_freed_memory()
+  assert _resident_mib() < before - 100
+
+
+def _resident_mib() -> float:
+  with open("/proc/self/statm", encoding="ascii") as statm:
+    import os
+    return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
 
 
 def test_main_called_in_process_never_reexecutes(monkeypatch, capsys):
@@ -43,8 +64,8 @@ def test_main_called_in_process_never_reexecutes(monkeypatch, capsys):
     raise AssertionError("main(argv) must not re-execute the calling process")
 
   monkeypatch.setattr(os, "execve", refuse)
-  monkeypatch.setattr(runtime, "tcmalloc_library", lambda: "/lib/libtcmalloc_minimal.so.4")
-  monkeypatch.delenv("LD_PRELOAD", raising=False)
+  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
   assert main.main(["cnnjax", "segment", "missing.png", "--method", "slic"]) == 2  # runs, fails cleanly
 
 

@@ -1,9 +1,10 @@
 """Parameter and multiply-add counting for any linen model, from its variables and its traced computation.
 
 Convention (that of the commonly published counts, e.g. torchvision's ResNet-50 4.09 G, VGG-16
-15.47 G, GoogLeNet 1.50 G; VGG-16 is checked exactly in the tests): only convolutions and matrix products (conv_general_dilated, dot_general) count, one multiply-add per
-product of two numbers; bias additions, normalization, activations, pooling and elementwise products
-are not counted. Zero padding counts (every kernel tap of every output). A transpose convolution
+15.47 G, GoogLeNet 1.50 G; VGG-16 is checked exactly in the tests): only convolutions and matrix
+products (conv_general_dilated, dot_general, cnnjax.kernels.onednn's convolution) count, one
+multiply-add per product of two numbers; bias additions, normalization, activations, pooling and
+elementwise products are not counted. Zero padding counts (every kernel tap of every output). A transpose convolution
 lowered with input dilation counts every input value times every kernel tap, not the inserted zeros;
 cnnjax's sub-pixel lowering (layers.transpose_conv.use_subpixel) is an ordinary convolution and counts
 as one, its zero taps included (ceil(K/S)^2 S^2 taps per input position instead of K^2).
@@ -17,6 +18,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from cnnjax.kernels import onednn
 
 
 def count_params(tree: Any) -> int:
@@ -40,6 +43,12 @@ def _conv_macs(eqn) -> int:
     positions = lhs.shape[lhs_spec[0]] * math.prod(lhs.shape[d] for d in lhs_spec[2:])
     return positions * taps * in_per_group * out_features
   return math.prod(out.shape) * taps * in_per_group
+
+
+def _onednn_conv_macs(eqn) -> int:
+  """cnnjax.kernels.onednn's forward convolution: every output value takes kh * kw * C_in products."""
+  kh, kw, c_in, _ = eqn.invars[1].aval.shape
+  return math.prod(eqn.outvars[0].aval.shape) * kh * kw * c_in
 
 
 def _dot_macs(eqn) -> int:
@@ -69,6 +78,8 @@ def _walk(jaxpr, prefix: str, tally: dict[str, int], scale: int = 1) -> None:
       tally[where] = tally.get(where, 0) + scale * _conv_macs(eqn)
     elif name == "dot_general":
       tally[where] = tally.get(where, 0) + scale * _dot_macs(eqn)
+    elif name == "ffi_call" and eqn.params["target_name"] == onednn.FORWARD_TARGET:
+      tally[where] = tally.get(where, 0) + scale * _onednn_conv_macs(eqn)
     elif name == "cond":
       branches = []
       for branch in eqn.params["branches"]:

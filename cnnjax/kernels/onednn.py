@@ -17,8 +17,10 @@ import numpy as np
 
 from cnnjax.kernels import build
 
-TARGETS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
-           "filter_grad": "CnnjaxConvFilterGrad"}
+SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
+           "filter_grad": "CnnjaxConvFilterGrad"}  # handler symbols in the library
+TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI target names
+FORWARD_TARGET = TARGETS["forward"]
 DISABLE_ENV = "CNNJAX_ONEDNN"  # "0" keeps XLA's convolutions
 
 
@@ -31,8 +33,8 @@ def _load() -> str | None:
     library = ctypes.cdll.LoadLibrary(str(build.LIBRARY))
   except OSError as error:
     return f"{build.LIBRARY} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
-  for symbol in TARGETS.values():
-    jax.ffi.register_ffi_target(f"cnnjax_{symbol}", jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+  for kind, symbol in SYMBOLS.items():
+    jax.ffi.register_ffi_target(TARGETS[kind], jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
   return None
 
 
@@ -57,7 +59,7 @@ def _attributes(strides, padding) -> dict:
 
 def _call(target: str, shape, a, b, strides, padding):
   out = jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
-  return jax.ffi.ffi_call(f"cnnjax_{TARGETS[target]}", out, vmap_method="sequential")(
+  return jax.ffi.ffi_call(TARGETS[target], out, vmap_method="sequential")(
       a, b, **_attributes(strides, padding))
 
 

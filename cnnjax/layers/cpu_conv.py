@@ -21,6 +21,16 @@ def _ones(values) -> bool:
   return values is None or all(v == 1 for v in values)
 
 
+def onednn_status() -> str:
+  """"on" when this process routes eligible convolutions to oneDNN, else "off: <why>"."""
+  if jax.default_backend() != "cpu":
+    return f"off: backend {jax.default_backend()}"
+  if jax.device_count() != 1:
+    return f"off: {jax.device_count()} devices"
+  reason = onednn.unavailable_reason()
+  return f"off: {reason}" if reason else "on"
+
+
 def uses_onednn(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
                 feature_group_count=1, batch_group_count=1, preferred_element_type=None) -> bool:
   """Whether `conv_general_dilated` with these arguments runs through oneDNN."""
@@ -31,7 +41,7 @@ def uses_onednn(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilati
     return False
   if not isinstance(padding, str) and any(lo < 0 or hi < 0 for lo, hi in padding):
     return False
-  return jax.default_backend() == "cpu" and jax.device_count() == 1 and onednn.available()
+  return onednn_status() == "on"
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,

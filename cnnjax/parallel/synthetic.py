@@ -22,6 +22,9 @@ from typing import Any
 import jax
 import numpy as np
 
+from cnnjax import runtime
+from cnnjax.layers import cpu_conv
+
 DEFAULT_SPEC = {
     "model": "lenet5",            # registry name, or "package.module:factory"
     "model_kwargs": {},
@@ -144,6 +147,7 @@ def build_point(spec: dict) -> Point:
   start = time.perf_counter()
   compiled = train_fn.lower(state, batch, step_rng).compile()
   compile_seconds = time.perf_counter() - start
+  runtime.release_freed_memory()  # the compiler's freed heap would otherwise stay in the peak RSS
   return Point(spec, model, mesh, compiled, state, batch, step_rng, global_batch, input_shape, compile_seconds)
 
 
@@ -187,7 +191,8 @@ def run_point(spec: dict) -> dict:
       "host_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
       "jax_version": jax.__version__,
       "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # others sharing the host
-      "runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "LD_PRELOAD")},
+      "runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
+      "onednn_convolutions": cpu_conv.onednn_status(),
   }
   if record:
     result["losses"] = losses

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import jax
 
+from cnnjax.layers import cpu_conv
+
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorflow-cpu",
             "ml-collections", "numpy")
 
@@ -33,7 +35,7 @@ def git_commit(path: str | Path | None = None) -> str | None:
 
 
 # Environment variables that change speed or numerics; recorded so a run can be repeated as it ran.
-RUNTIME_ENV = ("XLA_FLAGS", "LD_PRELOAD", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES")
+RUNTIME_ENV = ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD", "CNNJAX_ONEDNN", "JAX_PLATFORMS", "CUDA_VISIBLE_DEVICES")
 
 
 def describe_environment() -> dict:
@@ -51,4 +53,5 @@ def describe_environment() -> dict:
       "git_commit": git_commit(),
       "cpu_count": os.cpu_count(),
       "runtime_env": {k: os.environ[k] for k in RUNTIME_ENV if k in os.environ},
+      "onednn_convolutions": cpu_conv.onednn_status(),
   }

@@ -15,6 +15,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from cnnjax import runtime
 from cnnjax.data import augment as augment_lib
 from cnnjax.data import pipeline
 from cnnjax.models import get_model
@@ -173,6 +174,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
       save_now = done or stopping or step % config.checkpoint_every_steps == 0
       if step % config.log_every_steps == 0 or save_now or step == start_step + 1:
         last_train = flush(step)  # the first step's flush starts the clock after compilation
+        if step == start_step + 1:
+          runtime.release_freed_memory()  # the compiler's freed heap, out of the run's resident memory
       if save_now:
         ckpt.save(state, force=True)
         saved_step = step

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from cnnjax.layers import small_conv
+from cnnjax.layers import cpu_conv, small_conv
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -38,15 +38,17 @@ def test_matches_lax_values_and_gradients(size, kernel, padding):
 
 @pytest.mark.parametrize("shape, strides, groups", [((2, 4, 4, 8), (1, 1), 1), ((2, 2, 2, 8), (2, 2), 1),
                                                     ((2, 2, 2, 8), (1, 1), 2)])
-def test_falls_back_to_lax(shape, strides, groups):
-  """Larger maps (4x4 = 16 positions), strides and groups go to lax.conv_general_dilated unchanged."""
+def test_falls_back_to_cpu_conv(shape, strides, groups):
+  """Larger maps (4x4 = 16 positions), strides and groups go to cpu_conv (oneDNN on one CPU, else lax)."""
   x = jax.random.normal(jax.random.key(0), shape)
   k = jax.random.normal(jax.random.key(1), (3, 3, shape[-1] // groups, 8))
   args = (x, k, strides, ((1, 1), (1, 1)))
   kwargs = {"dimension_numbers": DN, "feature_group_count": groups}
   ours = lambda x, k: small_conv.conv_general_dilated(x, k, *args[2:], **kwargs)  # noqa: E731
-  assert "conv_general_dilated" in _primitives(ours, x, k)
-  np.testing.assert_array_equal(ours(x, k), lax.conv_general_dilated(*args, **kwargs))
+  fallback = lambda x, k: cpu_conv.conv_general_dilated(x, k, *args[2:], **kwargs)  # noqa: E731
+  assert _primitives(ours, x, k) == _primitives(fallback, x, k)
+  assert "dot_general" not in _primitives(ours, x, k)  # not the matmul path
+  np.testing.assert_allclose(ours(x, k), lax.conv_general_dilated(*args, **kwargs), rtol=1e-5, atol=1e-5)
 
 
 def test_flax_conv_with_it_keeps_parameters_and_outputs():

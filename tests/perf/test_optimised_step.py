@@ -1,10 +1,11 @@
 """cnnjax's CPU speed-ups change speed, not the mathematics of a training step.
 
-The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK convolutions one at a time,
-multi-output fusion) and preloads tcmalloc; VGG computes convolutions on maps of at most 2x2 as
-slices + matmul (cnnjax.layers.small_conv). Here the runner's real train step
-(cnnjax.parallel.synthetic) trains a model for 20 steps on one fixed batch twice, in two fresh
-processes: once optimised and once plain (no XLA flags, glibc malloc, lax convolutions only).
+The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
+and glibc's huge-page malloc tunable; on one CPU device convolutions run through oneDNN
+(cnnjax.kernels.onednn), and VGG computes convolutions on maps of at most 2x2 as slices + matmul
+(cnnjax.layers.small_conv). Here the runner's real train step (cnnjax.parallel.synthetic) trains a
+model for 20 steps on one fixed batch twice, in two fresh processes: once optimised and once plain
+(no XLA flags or malloc tunables, lax convolutions only: CNNJAX_ONEDNN=0).
 Models: a CIFAR ResNet-20 on 16x16 inputs, and a narrow VGG-11-BN on 32x32 (its last stage is 2x2).
 
 Tolerances: the two programs sum convolutions in different orders, so float32 rounding
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 
 from cnnjax import runtime
+from cnnjax.kernels import onednn
 from tests.parallel import subprocesses
 
 SPEC = {"num_classes": 10, "per_device_batch": 16, "steps": 20, "warmup_steps": 0, "record_losses": True, "seed": 0,
@@ -42,13 +44,19 @@ CASES = {
 TIMEOUT = 180
 
 
+def onednn_state() -> str:
+  """What the optimised run reports: "on" where the library is built (CI builds it), else why not."""
+  reason = onednn.unavailable_reason()
+  return f"off: {reason}" if reason else "on"
+
+
 def _start(spec_path, optimised: bool):
   env = subprocesses.cpu_env(1)
-  env.update({"CNNJAX_XLA_CPU_FLAGS": "1" if optimised else "0", "CNNJAX_TCMALLOC": "1" if optimised else "0",
-              "XLA_FLAGS": "", "LD_PRELOAD": ""})
+  env.update({"CNNJAX_XLA_CPU_FLAGS": "1" if optimised else "0", "CNNJAX_HUGEPAGES": "1" if optimised else "0",
+              "CNNJAX_ONEDNN": "1" if optimised else "0", "XLA_FLAGS": "", "GLIBC_TUNABLES": ""})
   if optimised:
     runtime.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
-    env = runtime.tcmalloc_reexec_env(env) or env
+    env = runtime.allocator_reexec_env(env) or env
   return subprocess.Popen([sys.executable, "-m", "cnnjax.parallel.synthetic", str(spec_path)], env=env,
                           cwd=subprocesses.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -70,8 +78,8 @@ def test_optimised_step_follows_the_plain_loss_curve(tmp_path, case):
   for flag, value in {**runtime.XLA_CPU_FLAGS, **runtime.MULTI_OUTPUT_FUSION_FLAGS}.items():
     assert f"{flag}={value}" in optimised["runtime_env"]["XLA_FLAGS"].split()
   assert plain["runtime_env"]["XLA_FLAGS"] == ""
-  if runtime.tcmalloc_library():
-    assert "tcmalloc" in optimised["runtime_env"]["LD_PRELOAD"]
+  assert "glibc.malloc.hugetlb=1" in optimised["runtime_env"]["GLIBC_TUNABLES"]
+  assert optimised["onednn_convolutions"] == onednn_state() and plain["onednn_convolutions"] == "off: CNNJAX_ONEDNN=0"
 
   fast, slow = np.array(optimised["losses"]), np.array(plain["losses"])
   assert len(fast) == len(slow) == 20

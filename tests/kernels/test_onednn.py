@@ -1,0 +1,132 @@
+"""cnnjax.kernels.onednn and the cpu_conv dispatcher: oneDNN convolutions equal lax's, values and gradients.
+
+The library is built by scripts/setup.sh (which CI runs); where it cannot be built these tests skip,
+except under CI, where a missing library is a failure (the speed claims of the README rest on it).
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from cnnjax.analysis import count_multiply_adds
+from cnnjax.kernels import build, onednn
+from cnnjax.layers import cpu_conv
+from cnnjax.models import get_model
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+# (batch, height, width, C_in, C_out, kernel, stride, padding): stride 2 on odd sizes and a 7x7/2 stem
+# floor like torch; asymmetric padding; one input channel (LeNet); 1x1 projections.
+CASES = [
+    (2, 8, 8, 3, 4, (3, 3), (1, 1), ((1, 1), (1, 1))),
+    (3, 9, 7, 5, 6, (3, 3), (2, 2), ((1, 1), (1, 1))),
+    (2, 15, 15, 3, 8, (7, 7), (2, 2), ((3, 3), (3, 3))),
+    (4, 12, 12, 1, 6, (5, 5), (1, 1), ((2, 2), (2, 2))),
+    (2, 10, 10, 6, 16, (5, 5), (1, 1), ((0, 0), (0, 0))),
+    (2, 8, 8, 16, 32, (1, 1), (2, 2), ((0, 0), (0, 0))),
+    (1, 6, 9, 4, 5, (2, 3), (1, 2), ((0, 1), (2, 0))),
+    (2, 5, 5, 8, 8, (3, 3), (1, 1), "SAME"),
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def library():
+  reason = onednn.unavailable_reason()
+  if reason and os.environ.get("CI"):
+    pytest.fail(f"oneDNN convolutions unavailable under CI: {reason}")
+  if reason:
+    pytest.skip(reason)
+
+
+def _inputs(case, seed=0):
+  n, h, w, c_in, c_out, kernel, *_ = case
+  rng = np.random.default_rng(seed)
+  x = jnp.asarray(rng.standard_normal((n, h, w, c_in)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((*kernel, c_in, c_out)) / np.sqrt(c_in * np.prod(kernel)), jnp.float32)
+  return x, k
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_values_and_gradients_match_lax(case):
+  *_, strides, padding = case
+  x, k = _inputs(case)
+  ours = lambda x, k: cpu_conv.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC)
+  reference = lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC,
+                                                    precision=lax.Precision.HIGHEST)
+  assert cpu_conv.uses_onednn(x, k, strides, padding, dimension_numbers=NHWC)
+  y, y_ref = jax.jit(ours)(x, k), reference(x, k)
+  assert y.shape == y_ref.shape
+  np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-5)
+  cotangent = jnp.asarray(np.random.default_rng(1).standard_normal(y.shape), jnp.float32)
+  grads = jax.jit(jax.grad(lambda x, k: jnp.sum(ours(x, k) * cotangent), argnums=(0, 1)))(x, k)
+  grads_ref = jax.grad(lambda x, k: jnp.sum(reference(x, k) * cotangent), argnums=(0, 1))(x, k)
+  for got, want in zip(grads, grads_ref):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_batched_with_vmap():
+  x, k = _inputs(CASES[0])
+  stacked = jnp.stack([x, 2 * x])
+  conv = lambda x: onednn.conv2d(x, k, (1, 1), ((1, 1), (1, 1)))
+  np.testing.assert_allclose(jax.vmap(conv)(stacked)[1], 2 * conv(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("why, kwargs", [
+    ("bfloat16", {"dtype": jnp.bfloat16}),
+    ("groups", {"feature_group_count": 2}),
+    ("dilation", {"rhs_dilation": (2, 2)}),
+    ("input dilation (transpose convolution)", {"lhs_dilation": (2, 2)}),
+    ("negative padding", {"padding": ((-1, 0), (0, 0))}),
+])
+def test_other_convolutions_go_to_lax_unchanged(why, kwargs):
+  kwargs = dict(kwargs)
+  dtype = kwargs.pop("dtype", jnp.float32)
+  groups = kwargs.get("feature_group_count", 1)
+  padding = kwargs.pop("padding", ((1, 1), (1, 1)))
+  x = jnp.ones((2, 8, 8, 4), dtype)
+  k = jnp.ones((3, 3, 4 // groups, 4), dtype)
+  assert not cpu_conv.uses_onednn(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs), why
+  got = cpu_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs)
+  want = lax.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs)
+  np.testing.assert_array_equal(got, want)
+  assert "ffi_call" not in str(jax.make_jaxpr(
+      lambda x, k: cpu_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs))(x, k))
+
+
+def test_switched_off_with_the_environment(monkeypatch):
+  monkeypatch.setenv(onednn.DISABLE_ENV, "0")
+  assert cpu_conv.onednn_status() == "off: CNNJAX_ONEDNN=0"
+  x, k = _inputs(CASES[0])
+  assert "ffi_call" not in str(jax.make_jaxpr(
+      lambda x, k: cpu_conv.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC))(x, k))
+
+
+def test_several_devices_use_lax(run_with_devices):
+  out = run_with_devices("""
+      import jax, jax.numpy as jnp
+      from cnnjax.layers import cpu_conv
+      x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
+      jaxpr = jax.make_jaxpr(lambda x, k: cpu_conv.conv_general_dilated(
+          x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))(x, k)
+      print(cpu_conv.onednn_status(), "ffi_call" in str(jaxpr))
+  """, 8)
+  assert out.split() == ["off:", "8", "devices", "False"]
+
+
+@pytest.mark.parametrize("name, input_shape", [("cifar_resnet20", (1, 32, 32, 3)), ("lenet5", (1, 28, 28, 1)),
+                                               ("resnet18", (1, 64, 64, 3))])
+def test_multiply_adds_are_counted_through_onednn(monkeypatch, name, input_shape):
+  model = get_model(name, num_classes=10)
+  assert "ffi_call" in str(jax.make_jaxpr(lambda x: model.init(jax.random.key(0), x))(jnp.zeros(input_shape)))
+  with_onednn = count_multiply_adds(model, input_shape, train=False)
+  monkeypatch.setenv(onednn.DISABLE_ENV, "0")
+  assert count_multiply_adds(model, input_shape, train=False) == with_onednn
+
+
+def test_build_names_what_is_missing(monkeypatch, tmp_path):
+  monkeypatch.setattr(build.shutil, "which", lambda name: None)
+  assert "apt-get install g++ libdnnl-dev" in build.build(tmp_path / "lib.so")
+  assert not (tmp_path / "lib.so").exists()

@@ -147,14 +147,15 @@ def markdown(results: dict) -> str:
   cpu = results["machine"]
   lines = [f"CPU: {cpu['model']}, {cpu['cores']} cores; fp32 peak {cpu['peak_derivation']}.",
            "Training FLOPs = 3 x 2 x forward multiply-adds (cnnjax.analysis.count_multiply_adds).", "",
-           "| model | batch | cnnjax ms/step | PyTorch ms/step (layout) | torch / cnnjax | cnnjax img/s | "
+           "| model | batch | cnnjax ms/step | PyTorch ms/step (layout) | torch / cnnjax (rounds) | cnnjax img/s | "
            "PyTorch img/s | cnnjax GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | peak RSS MiB cnnjax / torch | "
            "compile s cnnjax / first step s torch |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
   for r in results["models"]:
     j, t = r["cnnjax"], r["torch"]
     lines.append(f"| {r['model']} | {r['batch']} | {j['median_ms']:,.1f} | {t['median_ms']:,.1f} ({t['layout']}) | "
-                 f"{r['torch_over_cnnjax']:.2f} | {j['images_per_second']:,.0f} | {t['images_per_second']:,.0f} | "
+                 f"{r['torch_over_cnnjax']:.2f} ({min(r['round_ratios']):.2f}-{max(r['round_ratios']):.2f}) | "
+                 f"{j['images_per_second']:,.0f} | {t['images_per_second']:,.0f} | "
                  f"{j['gflops']:.1f} ({j['percent_of_peak']:.0f}%) | {t['gflops']:.1f} ({t['percent_of_peak']:.0f}%) | "
                  f"{j['peak_rss_mib']:,.0f} / {t['peak_rss_mib']:,.0f} | "
                  f"{j['compile_seconds']:.1f} / {t['first_step_seconds']:.1f} |")

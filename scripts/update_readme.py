@@ -49,8 +49,10 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
   header = (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} "
             f"(jax {versions.get('jax')}, flax {versions.get('flax')}, torch {versions.get('torch')}, "
             f"Python {versions.get('python')}); cnnjax's environment per model{flags_origin}: "
-            + "; ".join(f"{name} `XLA_FLAGS=\"{env['XLA_FLAGS']}\"` `LD_PRELOAD={env['LD_PRELOAD'] or '(none)'}`"
-                        for name, env in results["cnnjax_env"].items()) + ". "
+            + "; ".join(f"{name} `XLA_FLAGS=\"{env['XLA_FLAGS']}\"` `GLIBC_TUNABLES={env.get('GLIBC_TUNABLES') or '(none)'}`"
+                        for name, env in results["cnnjax_env"].items()) + "; "
+            + "oneDNN convolutions: " + ", ".join(f"{row['model']} {row['cnnjax'].get('onednn_convolutions', 'off')}"
+                                                  for row in results["models"]) + ". "
             f"Median of {results['steps'] * results['rounds']} steps per framework, interleaved in "
             f"{results['rounds']} rounds; one fixed random batch; SGD momentum 0.9 + L2 weight decay. "
             f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")

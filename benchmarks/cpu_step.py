@@ -1,11 +1,12 @@
 """cnnjax's training step against an equivalent PyTorch eager step on this CPU, timed side by side.
 
     PYTHONPATH=. python benchmarks/cpu_step.py [--models lenet5,cifar_resnet20,vgg11_bn_half]
-        [--steps 20] [--rounds 3] [--out benchmarks/results/cpu_step.json]
+        [--steps 20] [--rounds 3] [--processes 3] [--out benchmarks/results/cpu_step.json]
 
-For each model one long-lived worker per framework (benchmarks/step_workers.py) builds and warms up;
-then the parent alternates "run --steps steps" requests between them for --rounds rounds (the
-framework that goes first alternates), so load from elsewhere falls on both. cnnjax runs the runner's
+For each model, --processes times, one worker per framework (benchmarks/step_workers.py) builds and
+warms up; then the parent alternates "run --steps steps" requests between them for --rounds rounds
+(the framework that goes first alternates), so load from elsewhere falls on both, and the steps of
+all processes are pooled. cnnjax runs the runner's
 real train_step (cnnjax.parallel.synthetic) with the `cnnjax` command's runtime settings
 (cnnjax.runtime: XLA CPU flags, glibc malloc tunables); PyTorch runs benchmarks/torch_reference.py
 eagerly on all cores in NCHW or channels_last, whichever its probe found faster. Both train on one
@@ -88,21 +89,29 @@ def _summary(seconds: list[float], batch: int, flops: float, peak_gflops: float)
 
 
 def compare(name: str, args, cpu: dict) -> dict:
-  """Interleaved rounds of the cnnjax and PyTorch steps of one case."""
+  """Interleaved rounds of the cnnjax and PyTorch steps of one case, in --processes fresh worker pairs.
+
+  Why several processes: a step's speed differs between otherwise identical processes (thread
+  placement on the cores, buffer alignment), by up to 2x for LeNet-5 here; pooling the steps of
+  fresh workers measures the framework rather than one process's luck. Peak RSS is the largest.
+  """
   case = CASES[name]
   request = {"name": name, "warmup": args.warmup, "probe_steps": args.probe_steps, "layout": args.torch_layout}
   env = worker_env("jax", xla_flags=args.xla_flags, multi_output_fusion=case.get("multi_output_fusion", False))
-  workers = {"cnnjax": Worker("jax", request, env, args.timeout)}
-  workers["torch"] = Worker("torch", request, worker_env("torch", args.torch_hugepages), args.timeout)
-  seconds = {k: [] for k in workers}
+  seconds = {"cnnjax": [], "torch": []}
+  peaks = {"cnnjax": 0.0, "torch": 0.0}
   pair_ratios = []
-  for round_index in range(args.rounds):
-    order = list(workers) if round_index % 2 == 0 else list(reversed(workers))
-    times = {k: workers[k].run(args.steps) for k in order}
-    for k, t in times.items():
-      seconds[k] += t
-    pair_ratios.append(statistics.median(times["torch"]) / statistics.median(times["cnnjax"]))
-  peaks = {k: w.close() for k, w in workers.items()}
+  for process_index in range(args.processes):
+    workers = {"cnnjax": Worker("jax", request, env, args.timeout),
+               "torch": Worker("torch", request, worker_env("torch", args.torch_hugepages), args.timeout)}
+    for round_index in range(args.rounds):
+      order = list(workers) if (process_index + round_index) % 2 == 0 else list(reversed(workers))
+      times = {k: workers[k].run(args.steps) for k in order}
+      for k, t in times.items():
+        seconds[k] += t
+      pair_ratios.append(statistics.median(times["torch"]) / statistics.median(times["cnnjax"]))
+    for k, worker in workers.items():
+      peaks[k] = max(peaks[k], worker.close())
   macs = workers["cnnjax"].ready["multiply_adds"]
   flops = 6 * macs
   row = {"model": name, "cnnjax_model": case["model"], "torch_model": case["torch_model"], "batch": case["batch"],
@@ -171,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
   parser.add_argument("--steps", type=int, default=20, help="timed steps per framework per round")
-  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per worker process")
+  parser.add_argument("--processes", type=int, default=3, help="fresh cnnjax + PyTorch worker pairs per model")
   parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
   parser.add_argument("--probe-steps", type=int, default=5, help="steps PyTorch times per layout to choose one")
   parser.add_argument("--pipeline-batches", type=int, default=300, help="0 skips the input-pipeline measurement")
@@ -205,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                             for k in ("XLA_FLAGS", "GLIBC_TUNABLES")} for name in args.models.split(",")},
       "xla_flags_override": args.xla_flags, "torch_layout_option": args.torch_layout,
       "torch_env": {k: worker_env("torch", args.torch_hugepages).get(k, "") for k in ("GLIBC_TUNABLES",)},
-      "steps": args.steps, "rounds": args.rounds, "warmup": args.warmup,
+      "steps": args.steps, "rounds": args.rounds, "processes": args.processes, "warmup": args.warmup,
       "load_average_before": load_before, "models": rows,
   }
   if args.pipeline_batches > 0:

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
-CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3"
+CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
 
 
 def _row(path: Path) -> str | None:
@@ -53,8 +53,10 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
                         for name, env in results["cnnjax_env"].items()) + "; "
             + "oneDNN convolutions: " + ", ".join(f"{row['model']} {row['cnnjax'].get('onednn_convolutions', 'off')}"
                                                   for row in results["models"]) + ". "
-            f"Median of {results['steps'] * results['rounds']} steps per framework, interleaved in "
-            f"{results['rounds']} rounds; one fixed random batch; SGD momentum 0.9 + L2 weight decay. "
+            f"Median of {results['steps'] * results['rounds'] * results.get('processes', 1)} steps per framework: "
+            f"{results.get('processes', 1)} fresh worker processes each, {results['rounds']} interleaved rounds of "
+            f"{results['steps']} steps per process (ratio range over rounds in brackets); one fixed random batch; "
+            "SGD momentum 0.9 + L2 weight decay. "
             f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")
   return f"{header}\n\n{results['markdown']}"
 

@@ -1,7 +1,8 @@
 """2-D convolutions on the CPU through oneDNN, with their gradients, as JAX FFI calls.
 
-Why: XLA's CPU convolutions compute filter gradients 3-6x slower than oneDNN, the library behind
-PyTorch's CPU convolutions (benchmarks/conv_kernels.py), and that gap is most of a training step.
+Why: XLA's CPU convolutions are slower than those of oneDNN, the library behind PyTorch's CPU
+convolutions, most of all in filter gradients (benchmarks/conv_kernels.py times each part side by
+side), and that gap was most of a training step's time.
 `conv2d` computes the same values as lax.conv_general_dilated for float32 NHWC inputs and HWIO kernels
 with strides and explicit padding. The library is built by `python -m cnnjax.kernels.build` and
 loaded on first use; `available()` says whether it could be, and why not.
@@ -82,12 +83,21 @@ def _conv2d_fwd(x, kernel, strides, padding):
   return conv2d(x, kernel, strides, padding), (x, kernel)
 
 
+def input_grad(cotangent: jax.Array, kernel: jax.Array, x_shape, strides, padding) -> jax.Array:
+  """Gradient of conv2d with respect to its input: [N, H', W', C_out] -> [N, H, W, C_in] (x_shape)."""
+  return _call("input_grad", x_shape, cotangent, kernel, strides, padding)
+
+
+def filter_grad(x: jax.Array, cotangent: jax.Array, kernel_shape, strides, padding) -> jax.Array:
+  """Gradient of conv2d with respect to its kernel: -> [kh, kw, C_in, C_out] (kernel_shape)."""
+  return _call("filter_grad", kernel_shape, x, cotangent, strides, padding)
+
+
 def _conv2d_bwd(strides, padding, residuals, cotangent):
   x, kernel = residuals
   cotangent = cotangent.astype(jnp.float32)
-  dx = _call("input_grad", x.shape, cotangent, kernel, strides, padding)
-  dkernel = _call("filter_grad", kernel.shape, x, cotangent, strides, padding)
-  return dx, dkernel
+  return (input_grad(cotangent, kernel, x.shape, strides, padding),
+          filter_grad(x, cotangent, kernel.shape, strides, padding))
 
 
 conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)

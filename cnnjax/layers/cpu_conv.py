@@ -5,7 +5,8 @@ Why: on the CPU, oneDNN computes convolution gradients several times faster than
 It uses oneDNN for float32, ungrouped, undilated NHWC/HWIO convolutions when the default backend is a
 single CPU device and the library is built; everything else (GPUs, several devices, whose sharding
 the custom call does not know, bfloat16, groups, dilation, 1-D and 3-D) goes to lax unchanged.
-Set CNNJAX_ONEDNN=0 to use lax everywhere.
+Reverse-mode gradients (jax.grad, jax.vjp) are defined; forward mode (jax.jvp, jax.jacfwd) and
+second derivatives are not: set CNNJAX_ONEDNN=0 (lax everywhere) for those.
 """
 
 import jax

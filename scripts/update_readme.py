@@ -1,5 +1,6 @@
-"""Regenerates the README's results table from results/*/results.json (the recorded runs) and its
-"CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py).
+"""Regenerates the README's results tables from results/*/results.json and
+results/segmentation/*/results.json (the recorded runs) and its "CPU speed vs PyTorch" table from
+benchmarks/results/cpu_step.json (benchmarks/cpu_step.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -13,6 +14,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
+SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
 
@@ -33,6 +35,26 @@ def _row(path: Path) -> str | None:
 def results_table() -> str:
   rows = [r for p in sorted((REPO / "results").glob("*/results.json")) if (r := _row(p))]
   header = ("| run | model | dataset | params | epochs | accuracy | train img/s | devices | commit |\n"
+            "|---|---|---|---:|---:|---:|---:|---|---|")
+  return "\n".join([header, *rows])
+
+
+def segmentation_table() -> str:
+  """One row per recorded segmentation run: test mean IoU and pixel accuracy, with its overlay."""
+  rows = []
+  for path in sorted((REPO / "results" / "segmentation").glob("*/results.json")):
+    results = json.loads(path.read_text())
+    if "test_mean_iou" not in results.get("final", {}):
+      continue  # e.g. classical/results.json, the validation of the classical methods
+    final, config = results["final"], results["config"]
+    folder = path.parent.relative_to(REPO)
+    overlay = f"[overlay]({folder}/overlay.png)" if (path.parent / "overlay.png").exists() else ""
+    size = config["dataset"].get("image_size")
+    rows.append(f"| [{path.parent.name}]({folder}/results.json) | {config['model']} | {config['dataset']['name']}, "
+                f"{f'{size}x{size}' if size else 'native size'} | {final['params']:,} | {final['steps']:,} | "
+                f"{final['test_mean_iou']:.4f} | {final['test_accuracy']:.4f} | {overlay} | "
+                f"{str(results['environment'].get('git_commit'))[:12]} |")
+  header = ("| run | model | dataset, size | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
             "|---|---|---|---:|---:|---:|---:|---|---|")
   return "\n".join([header, *rows])
 
@@ -71,6 +93,7 @@ def _replace(text: str, start: str, end: str, body: str) -> str:
 def main() -> None:
   readme = REPO / "README.md"
   text = _replace(readme.read_text(), START, END, results_table())
+  text = _replace(text, SEG_START, SEG_END, segmentation_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
   readme.write_text(text)
 

@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
   rows = measure(args.repeats)
   table = markdown(rows)
   print(table)
-  results = {"command": "PYTHONPATH=. python benchmarks/conv_kernels.py " + " ".join(sys.argv[1:] if argv is None
-                                                                                     else argv),
+  command = " ".join(["PYTHONPATH=. python benchmarks/conv_kernels.py", *(sys.argv[1:] if argv is None else argv)])
+  results = {"command": command,
              "machine": machine.cpu_description(), "versions": machine.versions(), "git_commit": machine.git_commit(),
              "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "repeats": args.repeats, "rows": rows, "markdown": table}
   out = Path(args.out)

@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
+CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
+CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
 
@@ -83,6 +85,17 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
   return f"{header}\n\n{results['markdown']}"
 
 
+def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
+  """The lax-vs-oneDNN convolution table of benchmarks/conv_kernels.py's JSON, or how to produce it."""
+  if not path.exists():
+    return "No measurement recorded yet: run `PYTHONPATH=. .venv/bin/python benchmarks/conv_kernels.py`."
+  results = json.loads(path.read_text())
+  versions = results["versions"]
+  return (f"Measured by `{results['command'].strip()}` at commit {str(results.get('git_commit'))[:12]} (jax "
+          f"{versions.get('jax')}; `XLA_FLAGS=\"{results['XLA_FLAGS']}\"`), median of {results['repeats']} calls:"
+          f"\n\n{results['markdown']}")
+
+
 def _replace(text: str, start: str, end: str, body: str) -> str:
   pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
   if not pattern.search(text):
@@ -95,6 +108,7 @@ def main() -> None:
   text = _replace(readme.read_text(), START, END, results_table())
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
+  text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
   readme.write_text(text)
 
 

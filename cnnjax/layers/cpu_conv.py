@@ -15,10 +15,11 @@ from jax import lax
 
 from cnnjax.kernels import onednn
 
-_NHWC = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
+NHWC = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))  # NHWC input, HWIO kernel, NHWC output
 
 
-def _ones(values) -> bool:
+def all_ones(values) -> bool:
+  """True for None (lax's default) or a stride / dilation of all ones."""
   return values is None or all(v == 1 for v in values)
 
 
@@ -36,9 +37,9 @@ def uses_onednn(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilati
                 feature_group_count=1, batch_group_count=1, preferred_element_type=None) -> bool:
   """Whether `conv_general_dilated` with these arguments runs through oneDNN."""
   if (lhs.ndim != 4 or rhs.ndim != 4 or lhs.dtype != jnp.float32 or rhs.dtype != jnp.float32
-      or feature_group_count != 1 or batch_group_count != 1 or not _ones(lhs_dilation) or not _ones(rhs_dilation)
+      or feature_group_count != 1 or batch_group_count != 1 or not all_ones(lhs_dilation) or not all_ones(rhs_dilation)
       or preferred_element_type not in (None, jnp.float32)
-      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != _NHWC):
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != NHWC):
     return False
   if not isinstance(padding, str) and any(lo < 0 or hi < 0 for lo, hi in padding):
     return False

@@ -22,11 +22,6 @@ from jax import lax
 from cnnjax.layers import cpu_conv
 
 MAX_POSITIONS = 4  # output positions per image up to which slices + matmul beat XLA's CPU conv (2x2 yes, 4x4 no)
-_NHWC = lax.ConvDimensionNumbers((0, 3, 1, 2), (3, 2, 0, 1), (0, 3, 1, 2))
-
-
-def _ones(values) -> bool:
-  return values is None or all(v == 1 for v in values)
 
 
 def _explicit_pads(padding, lhs_shape, rhs_shape) -> Sequence[tuple[int, int]] | None:
@@ -46,9 +41,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
                                          dimension_numbers, feature_group_count, batch_group_count, precision,
                                          preferred_element_type)
 
-  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not _ones(window_strides)
-      or not _ones(lhs_dilation) or not _ones(rhs_dilation)
-      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != _NHWC):
+  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not cpu_conv.all_ones(window_strides)
+      or not cpu_conv.all_ones(lhs_dilation) or not cpu_conv.all_ones(rhs_dilation)
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != cpu_conv.NHWC):
     return fallback()
   pads = _explicit_pads(padding, lhs.shape, rhs.shape)
   if pads is None:

@@ -47,23 +47,44 @@ dnnl::engine& Engine() {
   return engine;
 }
 
+// Scratchpads are ours ("user" mode): XLA calls a handler from whichever of its threads is free, and
+// oneDNN's own ("library") scratchpad is shared by all primitives and only safe when each primitive
+// stays on the thread that created it. Each calling thread keeps one buffer, grown as needed.
+dnnl::primitive_attr UserScratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void* ThreadScratchpad(size_t bytes) {
+  thread_local std::unique_ptr<char[]> buffer;
+  thread_local size_t capacity = 0;
+  if (bytes > capacity) {
+    buffer.reset(new char[bytes]);
+    capacity = bytes;
+  }
+  return buffer.get();
+}
+
 dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
 #if DNNL_VERSION_MAJOR >= 3
   return {Engine(), prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any),
-          g.dst(), g.strides(), g.pad_l(), g.pad_r()};
+          g.dst(), g.strides(), g.pad_l(), g.pad_r(), UserScratchpad()};
 #else
   return {{prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(),
            g.strides(), g.pad_l(), g.pad_r()},
-          Engine()};
+          UserScratchpad(), Engine()};
 #endif
 }
 
 // One cached convolution: its primitive, and reorders between JAX's HWIO kernel and oneDNN's own.
 struct Plan {
   dnnl::primitive conv;
+  memory::desc conv_scratchpad;
   memory::desc wei_md;  // the kernel layout the primitive wants
   bool reorder;         // wei_md differs from HWIO
   dnnl::reorder to_hwio_or_from;
+  memory::desc reorder_scratchpad;
 };
 
 Plan MakePlan(const Geometry& g, char kind) {
@@ -71,37 +92,42 @@ Plan MakePlan(const Geometry& g, char kind) {
   Plan plan;
   if (kind == 'f') {
     plan.conv = dnnl::convolution_forward(fwd);
+    plan.conv_scratchpad = fwd.scratchpad_desc();
     plan.wei_md = fwd.weights_desc();
   } else if (kind == 'd') {
 #if DNNL_VERSION_MAJOR >= 3
     dnnl::convolution_backward_data::primitive_desc pd(Engine(), algorithm::convolution_direct, g.src(),
                                                        g.wei(tag::any), g.dst(), g.strides(), g.pad_l(),
-                                                       g.pad_r(), fwd);
+                                                       g.pad_r(), fwd, UserScratchpad());
 #else
     dnnl::convolution_backward_data::primitive_desc pd(
         {algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(), g.pad_l(), g.pad_r()},
-        Engine(), fwd);
+        UserScratchpad(), Engine(), fwd);
 #endif
     plan.conv = dnnl::convolution_backward_data(pd);
+    plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.weights_desc();
   } else {
 #if DNNL_VERSION_MAJOR >= 3
     dnnl::convolution_backward_weights::primitive_desc pd(Engine(), algorithm::convolution_direct, g.src(),
                                                           g.wei(tag::any), g.dst(), g.strides(), g.pad_l(),
-                                                          g.pad_r(), fwd);
+                                                          g.pad_r(), fwd, UserScratchpad());
 #else
     dnnl::convolution_backward_weights::primitive_desc pd(
         {algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(), g.pad_l(), g.pad_r()},
-        Engine(), fwd);
+        UserScratchpad(), Engine(), fwd);
 #endif
     plan.conv = dnnl::convolution_backward_weights(pd);
+    plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.diff_weights_desc();
   }
   plan.reorder = plan.wei_md != g.wei();
   if (plan.reorder) {
     memory::desc from = kind == 'w' ? plan.wei_md : g.wei();
     memory::desc to = kind == 'w' ? g.wei() : plan.wei_md;
-    plan.to_hwio_or_from = dnnl::reorder(dnnl::reorder::primitive_desc(Engine(), from, Engine(), to));
+    dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpad());
+    plan.to_hwio_or_from = dnnl::reorder(pd);
+    plan.reorder_scratchpad = pd.scratchpad_desc();
   }
   return plan;
 }
@@ -115,24 +141,40 @@ const Plan& GetPlan(const Geometry& g, char kind) {
   return *slot;
 }
 
+// Runs a reorder or convolution with this thread's scratchpad.
+void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, dnnl::stream& stream,
+             std::unordered_map<int, memory> args) {
+  args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine(), ThreadScratchpad(scratchpad.get_size()))});
+  primitive.execute(stream, args);
+}
+
 // Runs one convolution. `x` NHWC input (or its gradient), `k` HWIO kernel (or its gradient),
 // `y` NHWC output (or its gradient); which are read and which written depends on `kind`.
+// One convolution at a time: each already uses every core through OpenMP, and XLA, which may start
+// independent convolutions on two of its threads at once, gains nothing from overlapping them.
 ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y) {
   try {
     const Plan& plan = GetPlan(g, kind);
+    static std::mutex one_at_a_time;
+    std::lock_guard<std::mutex> lock(one_at_a_time);
     dnnl::stream stream(Engine());
     memory x_mem(g.src(), Engine(), x), y_mem(g.dst(), Engine(), y), k_user(g.wei(), Engine(), k);
     memory k_mem = plan.reorder ? memory(plan.wei_md, Engine()) : k_user;
-    if (plan.reorder && kind != 'w') plan.to_hwio_or_from.execute(stream, k_user, k_mem);
+    if (plan.reorder && kind != 'w') {
+      Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_user}, {DNNL_ARG_TO, k_mem}});
+    }
     if (kind == 'f') {
-      plan.conv.execute(stream, {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}});
+      Execute(plan.conv, plan.conv_scratchpad, stream,
+              {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}});
     } else if (kind == 'd') {
-      plan.conv.execute(stream,
-                        {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
+      Execute(plan.conv, plan.conv_scratchpad, stream,
+              {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
     } else {
-      plan.conv.execute(stream,
-                        {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
-      if (plan.reorder) plan.to_hwio_or_from.execute(stream, k_mem, k_user);
+      Execute(plan.conv, plan.conv_scratchpad, stream,
+              {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
+      if (plan.reorder) {
+        Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_mem}, {DNNL_ARG_TO, k_user}});
+      }
     }
     stream.wait();
   } catch (const dnnl::error& e) {

@@ -130,3 +130,32 @@ def test_build_names_what_is_missing(monkeypatch, tmp_path):
   monkeypatch.setattr(build.shutil, "which", lambda name: None)
   assert "apt-get install g++ libdnnl-dev" in build.build(tmp_path / "lib.so")
   assert not (tmp_path / "lib.so").exists()
+
+
+def test_concurrent_calls_from_xla_threads():
+  """Independent convolutions in one program may start on several XLA threads at once; all stay correct.
+
+  oneDNN's library-managed scratchpad is unsafe once primitives move between threads, as XLA's calls
+  do (a worker crashed once in the suite); the kernels use per-thread scratchpads and run one
+  convolution at a time.
+  """
+  rng = np.random.default_rng(3)
+  # (C_in, C_out, map size): ResNet-101's late stages on a small input (many channels, 1x1 and 2x2 maps,
+  # whose filter gradients reduce over threads in scratchpad memory) next to wide early ones
+  branches = [(256, 256, 2), (512, 128, 1), (128, 512, 1), (64, 64, 8), (16, 32, 16), (1024, 64, 1)]
+  xs = [jnp.asarray(rng.standard_normal((4, size, size, c_in)), jnp.float32) for c_in, _, size in branches]
+  ks = [jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
+        for c_in, c_out, _ in branches]
+
+  def total(xs, ks, conv):
+    return sum(jnp.sum(conv(x, k) ** 2) for x, k in zip(xs, ks))
+
+  ours = jax.jit(jax.value_and_grad(lambda xs, ks: total(xs, ks, lambda x, k: cpu_conv.conv_general_dilated(
+      x, k, (1, 1), "SAME", dimension_numbers=NHWC)), argnums=(0, 1)))
+  want, (want_dx, want_dk) = jax.value_and_grad(lambda xs, ks: total(xs, ks, lambda x, k: lax.conv_general_dilated(
+      x, k, (1, 1), "SAME", dimension_numbers=NHWC, precision=lax.Precision.HIGHEST)), argnums=(0, 1))(xs, ks)
+  for _ in range(30):
+    got, (dx, dk) = ours(xs, ks)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    for a, b in zip(dx + dk, want_dx + want_dk):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -5,7 +5,7 @@ convolutions, most of all in filter gradients (benchmarks/conv_kernels.py times 
 side), and that gap was most of a training step's time.
 `conv2d` computes the same values as lax.conv_general_dilated for float32 NHWC inputs and HWIO kernels
 with strides and explicit padding. The library is built by `python -m cnnjax.kernels.build` and
-loaded on first use; `available()` says whether it could be, and why not.
+loaded on first use; `unavailable_reason()` says why it is not in use, if it is not.
 """
 
 import ctypes
@@ -44,11 +44,6 @@ def unavailable_reason() -> str | None:
   if os.environ.get(DISABLE_ENV, "1") == "0":
     return f"{DISABLE_ENV}=0"
   return _load()
-
-
-def available() -> bool:
-  """True when the library is built, loads, and is not switched off with CNNJAX_ONEDNN=0."""
-  return unavailable_reason() is None
 
 
 def _attributes(strides, padding) -> dict:

@@ -77,6 +77,22 @@ dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
 #endif
 }
 
+// The input-gradient or filter-gradient convolution of `g` (both take the same arguments), given
+// the forward one as oneDNN's hint.
+template <typename Primitive>
+typename Primitive::primitive_desc BackwardDesc(const Geometry& g,
+                                                const dnnl::convolution_forward::primitive_desc& fwd) {
+#if DNNL_VERSION_MAJOR >= 3
+  return typename Primitive::primitive_desc(Engine(), algorithm::convolution_direct, g.src(), g.wei(tag::any),
+                                            g.dst(), g.strides(), g.pad_l(), g.pad_r(), fwd, UserScratchpad());
+#else
+  return typename Primitive::primitive_desc(
+      typename Primitive::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(),
+                               g.pad_l(), g.pad_r()),
+      UserScratchpad(), Engine(), fwd);
+#endif
+}
+
 // One cached convolution: its primitive, and reorders between JAX's HWIO kernel and oneDNN's own.
 struct Plan {
   dnnl::primitive conv;
@@ -95,28 +111,12 @@ Plan MakePlan(const Geometry& g, char kind) {
     plan.conv_scratchpad = fwd.scratchpad_desc();
     plan.wei_md = fwd.weights_desc();
   } else if (kind == 'd') {
-#if DNNL_VERSION_MAJOR >= 3
-    dnnl::convolution_backward_data::primitive_desc pd(Engine(), algorithm::convolution_direct, g.src(),
-                                                       g.wei(tag::any), g.dst(), g.strides(), g.pad_l(),
-                                                       g.pad_r(), fwd, UserScratchpad());
-#else
-    dnnl::convolution_backward_data::primitive_desc pd(
-        {algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(), g.pad_l(), g.pad_r()},
-        UserScratchpad(), Engine(), fwd);
-#endif
+    auto pd = BackwardDesc<dnnl::convolution_backward_data>(g, fwd);
     plan.conv = dnnl::convolution_backward_data(pd);
     plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.weights_desc();
   } else {
-#if DNNL_VERSION_MAJOR >= 3
-    dnnl::convolution_backward_weights::primitive_desc pd(Engine(), algorithm::convolution_direct, g.src(),
-                                                          g.wei(tag::any), g.dst(), g.strides(), g.pad_l(),
-                                                          g.pad_r(), fwd, UserScratchpad());
-#else
-    dnnl::convolution_backward_weights::primitive_desc pd(
-        {algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(), g.pad_l(), g.pad_r()},
-        UserScratchpad(), Engine(), fwd);
-#endif
+    auto pd = BackwardDesc<dnnl::convolution_backward_weights>(g, fwd);
     plan.conv = dnnl::convolution_backward_weights(pd);
     plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.diff_weights_desc();

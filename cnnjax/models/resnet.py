@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import SqueezeExcite, cpu_conv
+from cnnjax.layers import BatchNormReLU, SqueezeExcite, cpu_conv
 
 ModuleDef = Any
 
@@ -55,6 +56,7 @@ class BasicBlock(nn.Module):
   base_width: int = 64
   attention: ModuleDef | None = None
   zero_init_last: bool = False
+  norm_relu: ModuleDef | None = None  # fused norm + ReLU (+ shortcut); None composes norm and act
   expansion = 1
 
   @nn.compact
@@ -62,12 +64,13 @@ class BasicBlock(nn.Module):
     if self.cardinality != 1 or self.base_width != 64:
       raise ValueError("BasicBlock supports only cardinality=1 and base_width=64; use Bottleneck for ResNeXt")
     y = self.conv(self.filters, (3, 3), strides=(self.strides, self.strides), name="conv1")(x)
-    y = self.act(self.norm(name="bn1")(y))
+    y = _norm_act(self, "bn1", y)
     y = self.conv(self.filters, (3, 3), name="conv2")(y)
+    shortcut = _shortcut(x, self.filters, self.strides, self.shortcut, self.conv, self.norm)
+    if self.attention is None:
+      return _norm_act(self, "bn2", y, shortcut, _last_scale_init(self.zero_init_last))
     y = self.norm(name="bn2", scale_init=_last_scale_init(self.zero_init_last))(y)
-    if self.attention is not None:
-      y = self.attention(name="se")(y)
-    return self.act(y + _shortcut(x, self.filters, self.strides, self.shortcut, self.conv, self.norm))
+    return self.act(self.attention(name="se")(y) + shortcut)
 
 
 class Bottleneck(nn.Module):
@@ -83,25 +86,35 @@ class Bottleneck(nn.Module):
   base_width: int = 64
   attention: ModuleDef | None = None
   zero_init_last: bool = False
+  norm_relu: ModuleDef | None = None  # fused norm + ReLU (+ shortcut); None composes norm and act
   expansion = 4
 
   @nn.compact
   def __call__(self, x):
     width = int(self.filters * self.base_width / 64) * self.cardinality
     out = self.filters * self.expansion
-    y = self.act(self.norm(name="bn1")(self.conv(width, (1, 1), name="conv1")(x)))
+    y = _norm_act(self, "bn1", self.conv(width, (1, 1), name="conv1")(x))
     y = self.conv(width, (3, 3), strides=(self.strides, self.strides), feature_group_count=self.cardinality,
                   name="conv2")(y)
-    y = self.act(self.norm(name="bn2")(y))
+    y = _norm_act(self, "bn2", y)
     y = self.conv(out, (1, 1), name="conv3")(y)
+    shortcut = _shortcut(x, out, self.strides, self.shortcut, self.conv, self.norm)
+    if self.attention is None:
+      return _norm_act(self, "bn3", y, shortcut, _last_scale_init(self.zero_init_last))
     y = self.norm(name="bn3", scale_init=_last_scale_init(self.zero_init_last))(y)
-    if self.attention is not None:
-      y = self.attention(name="se")(y)
-    return self.act(y + _shortcut(x, out, self.strides, self.shortcut, self.conv, self.norm))
+    return self.act(self.attention(name="se")(y) + shortcut)
 
 
 def _last_scale_init(zero: bool):
   return nn.initializers.zeros if zero else nn.initializers.ones
+
+
+def _norm_act(block, name: str, y, residual=None, scale_init=nn.initializers.ones):
+  """act(norm(y) [+ residual]): one BatchNormReLU when the block has one (ReLU models), else composed."""
+  if block.norm_relu is not None:
+    return block.norm_relu(name=name, scale_init=scale_init)(y, residual)
+  y = block.norm(name=name, scale_init=scale_init)(y)
+  return block.act(y if residual is None else y + residual)
 
 
 class ResNet(nn.Module):
@@ -109,7 +122,8 @@ class ResNet(nn.Module):
 
   `stem="imagenet"`: 7x7/2 conv + 3x3/2 max pool, widths 64,128,256,512 (x expansion).
   `stem="cifar"`: one 3x3 conv (stride `stem_stride`, 1 in the paper), widths 16,32,64 and usually
-  `shortcut="zero_pad"`.
+  `shortcut="zero_pad"`. With ReLU, each BN + ReLU (+ residual add) is one `BatchNormReLU`, whose
+  backward pass keeps less; `fused_norm_relu=False` composes nn.BatchNorm and `act` (same variables).
   """
 
   stage_sizes: Sequence[int]
@@ -126,6 +140,7 @@ class ResNet(nn.Module):
   act: Callable = nn.relu
   bn_momentum: float = 0.9
   dtype: Any = jnp.float32
+  fused_norm_relu: bool = True  # BatchNormReLU for each BN + ReLU (less memory); False: nn.BatchNorm, then act
 
   def _check(self):
     if self.stem not in STEMS:
@@ -143,6 +158,10 @@ class ResNet(nn.Module):
                              conv_general_dilated=cpu_conv.conv_general_dilated)
     norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
                              epsilon=1e-5, dtype=self.dtype)
+    norm_relu = None
+    if self.fused_norm_relu and self.act in (nn.relu, jax.nn.relu):
+      norm_relu = functools.partial(BatchNormReLU, use_running_average=not train, momentum=self.bn_momentum,
+                                    epsilon=1e-5, dtype=self.dtype)
     attention = None
     if self.attention is not None:
       attention = functools.partial(self.attention, dtype=self.dtype)
@@ -150,17 +169,17 @@ class ResNet(nn.Module):
     x = x.astype(self.dtype)
     if self.stem == "imagenet":
       x = conv(self.widths[0], (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), name="conv1")(x)
-      x = self.act(norm(name="bn1")(x))
+      x = norm_relu(name="bn1")(x) if norm_relu else self.act(norm(name="bn1")(x))
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     else:
       x = conv(self.widths[0], (3, 3), strides=(self.stem_stride, self.stem_stride), name="conv1")(x)
-      x = self.act(norm(name="bn1")(x))
+      x = norm_relu(name="bn1")(x) if norm_relu else self.act(norm(name="bn1")(x))
     features["stem"] = x
     for i, (num_blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
       for j in range(num_blocks):
         x = self.block(width, strides=2 if i > 0 and j == 0 else 1, conv=conv, norm=norm, act=self.act,
                        shortcut=self.shortcut, cardinality=self.cardinality, base_width=self.base_width,
-                       attention=attention, zero_init_last=self.zero_init_last_bn,
+                       attention=attention, zero_init_last=self.zero_init_last_bn, norm_relu=norm_relu,
                        name=f"layer{i + 1}_block{j}")(x)
       features[f"layer{i + 1}"] = x
     if return_features:

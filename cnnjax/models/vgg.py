@@ -21,7 +21,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import max_pool, small_conv
+from cnnjax.layers import BatchNormReLU, max_pool, small_conv
 
 # Channels per stage; each stage ends with a 2x2/2 max pool (torchvision's configurations A, B, D, E).
 STAGES = {
@@ -58,7 +58,8 @@ class VGG(nn.Module):
   `conv_op` computes every convolution: by default cnnjax.layers.small_conv's, which is cpu_conv's
   (oneDNN on one CPU, else lax) except on maps of at most 2x2 positions (the last stage of a 32x32
   input), where XLA's CPU convolution is slow; None uses lax.conv_general_dilated everywhere.
-  Parameters are the same either way.
+  Parameters are the same either way, and so are they with `fused_norm_relu` (BN + ReLU as one
+  cnnjax.layers.batch_norm_relu.BatchNormReLU, whose backward pass keeps less) on or off.
   """
 
   stages: Sequence[Sequence[int]]
@@ -69,6 +70,7 @@ class VGG(nn.Module):
   pool_size: tuple[int, int] = (7, 7)
   dtype: Any = jnp.float32
   conv_op: Callable | None = small_conv.conv_general_dilated
+  fused_norm_relu: bool = True  # each BN + ReLU as one BatchNormReLU (less memory); False: nn.BatchNorm, relu
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
@@ -78,10 +80,14 @@ class VGG(nn.Module):
       for j, width in enumerate(channels, start=1):
         x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_init, dtype=self.dtype,
                     conv_general_dilated=self.conv_op, name=f"conv{i}_{j}")(x)
-        if self.batch_norm:
-          x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                           name=f"bn{i}_{j}")(x)
-        x = nn.relu(x)
+        if self.batch_norm and self.fused_norm_relu:
+          x = BatchNormReLU(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                            name=f"bn{i}_{j}")(x)
+        else:
+          if self.batch_norm:
+            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
+                             name=f"bn{i}_{j}")(x)
+          x = nn.relu(x)
       features[f"conv{i}"] = x
       if x.shape[1] < 2 or x.shape[2] < 2:
         raise ValueError(f"VGG input is too small: stage {i} sees {x.shape[1]}x{x.shape[2]}, which a 2x2 pool "

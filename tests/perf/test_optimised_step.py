@@ -37,9 +37,9 @@ NARROW_VGG = {"stages": [[8], [16], [16, 16], [32, 32], [32, 32]], "hidden_size"
               "dropout_rate": 0.0}
 # name -> (spec of the optimised run, model_kwargs that turn the model's own speed-ups off for the plain run)
 CASES = {
-    "cifar_resnet20": ({"model": "cifar_resnet20", "input_shape": [16, 16, 3]}, {}),
+    "cifar_resnet20": ({"model": "cifar_resnet20", "input_shape": [16, 16, 3]}, {"fused_norm_relu": False}),
     "vgg11_bn_narrow": ({"model": "vgg11_bn", "input_shape": [32, 32, 3], "model_kwargs": NARROW_VGG,
-                         "optimizer": {**SPEC["optimizer"], "learning_rate": 0.2}}, {"conv_op": None}),
+                         "optimizer": {**SPEC["optimizer"], "learning_rate": 0.2}}, {"conv_op": None, "fused_norm_relu": False}),
 }
 TIMEOUT = 180
 

@@ -3,7 +3,8 @@
 The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
 and glibc's huge-page malloc tunable; on one CPU device convolutions run through oneDNN
 (cnnjax.kernels.onednn), and VGG computes convolutions on maps of at most 2x2 as slices + matmul
-(cnnjax.layers.small_conv). Here the runner's real train step (cnnjax.parallel.synthetic) trains a
+(cnnjax.layers.small_conv). ResNet and VGG-BN run each batch norm + ReLU as one BatchNormReLU
+(cnnjax.layers.batch_norm_relu); the plain run composes nn.BatchNorm and ReLU. Here the runner's real train step (cnnjax.parallel.synthetic) trains a
 model for 20 steps on one fixed batch twice, in two fresh processes: once optimised and once plain
 (no XLA flags or malloc tunables, lax convolutions only: CNNJAX_ONEDNN=0).
 Models: a CIFAR ResNet-20 on 16x16 inputs, and a narrow VGG-11-BN on 32x32 (its last stage is 2x2).
@@ -39,7 +40,8 @@ NARROW_VGG = {"stages": [[8], [16], [16, 16], [32, 32], [32, 32]], "hidden_size"
 CASES = {
     "cifar_resnet20": ({"model": "cifar_resnet20", "input_shape": [16, 16, 3]}, {"fused_norm_relu": False}),
     "vgg11_bn_narrow": ({"model": "vgg11_bn", "input_shape": [32, 32, 3], "model_kwargs": NARROW_VGG,
-                         "optimizer": {**SPEC["optimizer"], "learning_rate": 0.2}}, {"conv_op": None, "fused_norm_relu": False}),
+                         "optimizer": {**SPEC["optimizer"], "learning_rate": 0.2}},
+                        {"conv_op": None, "fused_norm_relu": False}),
 }
 TIMEOUT = 180
 

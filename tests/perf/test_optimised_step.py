@@ -4,9 +4,10 @@ The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK fusions, multi
 and glibc's huge-page malloc tunable; on one CPU device convolutions run through oneDNN
 (cnnjax.kernels.onednn), and VGG computes convolutions on maps of at most 2x2 as slices + matmul
 (cnnjax.layers.small_conv). ResNet and VGG-BN run each batch norm + ReLU as one BatchNormReLU
-(cnnjax.layers.batch_norm_relu); the plain run composes nn.BatchNorm and ReLU. Here the runner's real train step (cnnjax.parallel.synthetic) trains a
-model for 20 steps on one fixed batch twice, in two fresh processes: once optimised and once plain
-(no XLA flags or malloc tunables, lax convolutions only: CNNJAX_ONEDNN=0).
+(cnnjax.layers.batch_norm_relu). Here the runner's real train step (cnnjax.parallel.synthetic)
+trains a model for 20 steps on one fixed batch twice, in two fresh processes: once optimised and
+once plain (no XLA flags or malloc tunables, lax convolutions only: CNNJAX_ONEDNN=0, nn.BatchNorm
+then ReLU).
 Models: a CIFAR ResNet-20 on 16x16 inputs, and a narrow VGG-11-BN on 32x32 (its last stage is 2x2).
 
 Tolerances: the two programs sum convolutions in different orders, so float32 rounding

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--torch-layout", choices=("auto", "nchw", "channels_last"), default="auto",
                       help="auto: PyTorch times both and keeps the faster (both then count in its peak RSS)")
   parser.add_argument("--torch-hugepages", action="store_true",
-                      help="give PyTorch cnnjax's glibc malloc tunables too (huge pages for large allocations)")
+                      help="give PyTorch cnnjax's allocator settings too (glibc huge pages, the scratch cache)")
   parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.runtime); "
                       "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
   parser.add_argument("--timeout", type=float, default=600)
@@ -212,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
       "cnnjax_env": {name: {k: worker_env("jax", xla_flags=args.xla_flags,
                                           multi_output_fusion=CASES[name].get("multi_output_fusion", False)).get(k, "")
-                            for k in ("XLA_FLAGS", "GLIBC_TUNABLES")} for name in args.models.split(",")},
+                            for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")}
+                     for name in args.models.split(",")},
       "xla_flags_override": args.xla_flags, "torch_layout_option": args.torch_layout,
-      "torch_env": {k: worker_env("torch", args.torch_hugepages).get(k, "") for k in ("GLIBC_TUNABLES",)},
+      "torch_env": {k: worker_env("torch", args.torch_hugepages).get(k, "") for k in ("GLIBC_TUNABLES", "LD_PRELOAD")},
       "steps": args.steps, "rounds": args.rounds, "processes": args.processes, "warmup": args.warmup,
       "load_average_before": load_before, "models": rows,
   }

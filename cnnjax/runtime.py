@@ -1,14 +1,15 @@
-"""Process settings the `cnnjax` command applies before JAX starts: XLA CPU flags and malloc tunables.
+"""Process settings the `cnnjax` command applies before JAX starts: XLA CPU flags and the allocator.
 
-Why: on CPU, XLA's default fusion choices and glibc malloc's 4 KiB page faults leave a training
+Why: on CPU, XLA's default fusion choices and page faults on freshly mapped memory leave a training
 step about 1.5x slower than it needs to be (benchmarks/cpu_step.py measures it). XLA reads its
-flags once, when the CPU client starts, and glibc reads GLIBC_TUNABLES when a process starts, so
-both have to be settled before any JAX import; `cnnjax.main` calls `prepare_process` first thing
-(re-executing Python once when the tunables are missing). Library users who import cnnjax
-directly can call it themselves, or set XLA_FLAGS (with_cpu_flags) and GLIBC_TUNABLES
-(with_glibc_tunables) by hand.
+flags once, when the CPU client starts; glibc reads GLIBC_TUNABLES, and the dynamic loader
+LD_PRELOAD, when a process starts. So all are settled before any JAX import: `cnnjax.main` calls
+`prepare_process` first thing (re-executing Python once when the allocator settings are missing).
+Library users who import cnnjax directly can call it themselves, or set XLA_FLAGS
+(with_cpu_flags), GLIBC_TUNABLES (with_glibc_tunables) and LD_PRELOAD (scratch_cache_library) by hand.
 
-Opt out with CNNJAX_XLA_CPU_FLAGS=0 and CNNJAX_HUGEPAGES=0. Settings the user already made win.
+Opt out with CNNJAX_XLA_CPU_FLAGS=0, CNNJAX_HUGEPAGES=0 and CNNJAX_SCRATCH_CACHE=0. Settings the
+user already made win.
 """
 
 import ctypes
@@ -36,6 +37,11 @@ MULTI_OUTPUT_FUSION_FLAGS: dict[str, str] = {
 # step, and faulting it in 2 MiB pages instead of 4 KiB ones cut that step by about a third in an
 # ad-hoc measurement. tcmalloc, tried before, was as fast but kept two such buffers resident.
 GLIBC_TUNABLES: dict[str, str] = {"glibc.malloc.hugetlb": "1"}
+
+# The scratch cache (cnnjax/kernels/scratch_cache.c, preloaded) keeps that scratch buffer mapped
+# from one step to the next, so its pages are not faulted in and zeroed again every step (about
+# 40 ms per step for ResNet-20 before BatchNormReLU shrank the buffer), while never holding two.
+SCRATCH_CACHE_ENV = "CNNJAX_SCRATCH_CACHE"
 
 
 def with_cpu_flags(xla_flags: str, multi_output_fusion: bool = False) -> str:
@@ -66,17 +72,30 @@ def set_xla_flags(environ: MutableMapping[str, str], multi_output_fusion: bool =
   environ["XLA_FLAGS"] = with_cpu_flags(environ.get("XLA_FLAGS", ""), multi_output_fusion)
 
 
-def allocator_reexec_env(environ: MutableMapping[str, str]) -> dict[str, str] | None:
-  """The environment to re-execute under with GLIBC_TUNABLES added, or None when not needed.
+def scratch_cache_library(environ: MutableMapping[str, str]) -> str | None:
+  """The built scratch cache library to preload, or None (CNNJAX_SCRATCH_CACHE=0, not built, not glibc)."""
+  from cnnjax.kernels import build  # pylint: disable=import-outside-toplevel  (paths only; no JAX)
+  if environ.get(SCRATCH_CACHE_ENV, "1") == "0" or platform.libc_ver()[0] != "glibc":
+    return None
+  return str(build.SCRATCH_CACHE_LIBRARY) if build.SCRATCH_CACHE_LIBRARY.exists() else None
 
-  None when CNNJAX_HUGEPAGES=0, off glibc, or when the tunables are already set.
+
+def allocator_reexec_env(environ: MutableMapping[str, str]) -> dict[str, str] | None:
+  """The environment to re-execute under with GLIBC_TUNABLES and the scratch cache added, or None.
+
+  None when there is nothing to add: both are already set, opted out of (CNNJAX_HUGEPAGES=0,
+  CNNJAX_SCRATCH_CACHE=0), unavailable, or the C library is not glibc.
   """
-  if environ.get("CNNJAX_HUGEPAGES", "1") == "0" or platform.libc_ver()[0] != "glibc":
+  if platform.libc_ver()[0] != "glibc":
     return None
-  tunables = with_glibc_tunables(environ.get("GLIBC_TUNABLES", ""))
-  if tunables == environ.get("GLIBC_TUNABLES", ""):
-    return None
-  return {**environ, "GLIBC_TUNABLES": tunables}
+  env = dict(environ)
+  if environ.get("CNNJAX_HUGEPAGES", "1") != "0":
+    env["GLIBC_TUNABLES"] = with_glibc_tunables(environ.get("GLIBC_TUNABLES", ""))
+  library = scratch_cache_library(environ)
+  preloads = environ.get("LD_PRELOAD", "").replace(":", " ").split()
+  if library is not None and library not in preloads:
+    env["LD_PRELOAD"] = " ".join([library, *preloads])
+  return None if env == dict(environ) else env
 
 
 def release_freed_memory() -> None:
@@ -91,7 +110,7 @@ def release_freed_memory() -> None:
 
 
 def prepare_process(argv: Sequence[str]) -> None:
-  """Sets XLA flags and, when GLIBC_TUNABLES lacks cnnjax's, re-executes Python with them.
+  """Sets XLA flags and, when the allocator settings are missing, re-executes Python with them.
 
   `argv` are the command's arguments after the program name; the re-executed process runs
   `python -m cnnjax.main *argv`. Does not return when it re-executes.

@@ -40,15 +40,16 @@ ensure_fashion_mnist_archives() {
   fi
 }
 
-ensure_onednn() {  # optional: builds cnnjax's oneDNN convolutions (cnnjax/kernels); without them XLA's are used
-  if [ ! -e /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null; then
+ensure_onednn() {  # optional: builds cnnjax's native CPU libraries (cnnjax/kernels: oneDNN convolutions, scratch
+                   # cache); without them XLA's convolutions and glibc's malloc alone are used
+  if [ ! -e /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null || ! command -v gcc >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "installing Debian's libdnnl-dev and g++ (oneDNN convolutions for CPU training) ..."
-      apt-get install -y libdnnl-dev g++ >/dev/null 2>&1 \
-        || { apt-get update >/dev/null 2>&1 && apt-get install -y libdnnl-dev g++ >/dev/null 2>&1; } \
+      echo "installing Debian's libdnnl-dev, gcc and g++ (oneDNN convolutions for CPU training) ..."
+      apt-get install -y libdnnl-dev gcc g++ >/dev/null 2>&1 \
+        || { apt-get update >/dev/null 2>&1 && apt-get install -y libdnnl-dev gcc g++ >/dev/null 2>&1; } \
         || echo "note: libdnnl-dev unavailable; CPU convolutions use XLA's (slower gradients)" >&2
     else
-      echo "note: run as root (or apt-get install libdnnl-dev g++) for the faster oneDNN CPU convolutions" >&2
+      echo "note: run as root (or apt-get install libdnnl-dev gcc g++) for the faster oneDNN CPU convolutions" >&2
     fi
   fi
   .venv/bin/python -m cnnjax.kernels.build

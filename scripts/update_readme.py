@@ -75,6 +75,8 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
             f"Python {versions.get('python')}); cnnjax's environment per model{flags_origin}: "
             + "; ".join(f"{name} `XLA_FLAGS=\"{env['XLA_FLAGS']}\"` `GLIBC_TUNABLES={env.get('GLIBC_TUNABLES') or '(none)'}`"
                         for name, env in results["cnnjax_env"].items()) + "; "
+            + "scratch cache: " + ", ".join(f"{name} {'on' if 'scratch_cache' in env.get('LD_PRELOAD', '') else 'off'}"
+                                            for name, env in results["cnnjax_env"].items()) + "; "
             + "oneDNN convolutions: " + ", ".join(f"{row['model']} {row['cnnjax'].get('onednn_convolutions', 'off')}"
                                                   for row in results["models"]) + ". "
             f"Median of {results['steps'] * results['rounds'] * results.get('processes', 1)} steps per framework: "

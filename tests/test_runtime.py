@@ -32,12 +32,28 @@ def test_glibc_tunables_are_added_once_and_user_tunables_win():
 
 def test_allocator_reexec_env(monkeypatch):
   monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(runtime, "scratch_cache_library", lambda environ: None)
   env = runtime.allocator_reexec_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
   assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "PATH": "/bin"}
   assert runtime.allocator_reexec_env(env) is None  # already set: no second re-exec
   assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None
   monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
   assert runtime.allocator_reexec_env({}) is None  # musl and others: nothing to tune
+
+
+def test_allocator_reexec_env_preloads_the_scratch_cache_once(monkeypatch, tmp_path):
+  from cnnjax.kernels import build
+  library = tmp_path / "libcnnjax_scratch_cache.so"
+  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(build, "SCRATCH_CACHE_LIBRARY", library)
+  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None  # not built: nothing to preload
+  library.touch()
+  env = runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", "LD_PRELOAD": "/opt/other.so"})
+  assert env["LD_PRELOAD"] == f"{library} /opt/other.so" and "GLIBC_TUNABLES" not in env
+  assert runtime.allocator_reexec_env(env) is None  # already preloaded: no second re-exec
+  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", runtime.SCRATCH_CACHE_ENV: "0"}) is None
+  both = runtime.allocator_reexec_env({})
+  assert both == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "LD_PRELOAD": str(library)}
 
 
 def test_release_freed_memory_returns_heap_pages():

@@ -1,1 +1,2 @@
-"""Native CPU kernels bound into XLA through JAX's FFI (built by `python -m cnnjax.kernels.build`)."""
+"""Native CPU libraries, built by `python -m cnnjax.kernels.build`: oneDNN convolutions bound into XLA
+through JAX's FFI (`onednn`), and the scratch cache that cnnjax.runtime preloads (scratch_cache.c)."""

@@ -1,17 +1,23 @@
-"""Compiles the native kernels: `python -m cnnjax.kernels.build` (scripts/setup.sh runs it).
+"""Compiles the native CPU libraries: `python -m cnnjax.kernels.build` (scripts/setup.sh runs it).
 
 Why a build step: the oneDNN convolution (onednn_conv.cc) links Debian's libdnnl (`apt-get install
-libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib. Where either is missing the build
-prints why and cnnjax keeps XLA's own convolutions, which compute the same values.
+libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the scratch cache (scratch_cache.c,
+see cnnjax.runtime) needs only a C compiler. Where something is missing the build prints why and
+cnnjax runs without that library: XLA's convolutions and glibc's malloc compute the same values.
 """
 
+import dataclasses
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("onednn_conv.cc")
-LIBRARY = Path(__file__).with_name("_build") / "libcnnjax_onednn.so"
+HERE = Path(__file__).parent
+SOURCE = HERE / "onednn_conv.cc"
+LIBRARY = HERE / "_build" / "libcnnjax_onednn.so"
+SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
+SCRATCH_CACHE_LIBRARY = HERE / "_build" / "libcnnjax_scratch_cache.so"
 ONEDNN_HEADER = "oneapi/dnnl/dnnl.hpp"
 
 
@@ -22,15 +28,46 @@ def compile_command(output: Path = LIBRARY) -> list[str]:
           "-o", str(output), "-ldnnl"]
 
 
-def build(output: Path = LIBRARY, force: bool = False) -> str | None:
-  """Builds the library unless it is newer than its source; returns None on success, else the reason."""
-  if not force and output.exists() and output.stat().st_mtime >= SOURCE.stat().st_mtime:
+def scratch_cache_command(output: Path = SCRATCH_CACHE_LIBRARY) -> list[str]:
+  """The gcc command that builds `output` from scratch_cache.c."""
+  return ["gcc", "-O2", "-std=gnu11", "-shared", "-fPIC", str(SCRATCH_CACHE_SOURCE), "-o", str(output), "-ldl",
+          "-lpthread"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+  """One library: what it is for, its source and default output, and how to compile it."""
+
+  purpose: str
+  source: Path
+  library: Path
+  command: Callable[[Path], list[str]]
+  compiler: str
+  install_hint: str
+
+
+TARGETS = {
+    "onednn": Target("oneDNN convolutions", SOURCE, LIBRARY, compile_command, "g++",
+                     "apt-get install g++ libdnnl-dev"),
+    "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, SCRATCH_CACHE_LIBRARY, scratch_cache_command,
+                            "gcc", "apt-get install gcc"),
+}
+
+
+def build(output: Path | None = None, force: bool = False, target: str = "onednn") -> str | None:
+  """Builds `target`'s library (at `output`, default its own path) unless it is newer than its source.
+
+  Returns None on success, else the reason it was not built.
+  """
+  spec = TARGETS[target]
+  output = output or spec.library
+  if not force and output.exists() and output.stat().st_mtime >= spec.source.stat().st_mtime:
     return None
-  if shutil.which("g++") is None:
-    return "g++ not found: apt-get install g++ libdnnl-dev"
+  if shutil.which(spec.compiler) is None:
+    return f"{spec.compiler} not found: {spec.install_hint}"
   output.parent.mkdir(parents=True, exist_ok=True)
   partial = output.with_suffix(".partial")
-  result = subprocess.run(compile_command(partial), capture_output=True, text=True, check=False)
+  result = subprocess.run(spec.command(partial), capture_output=True, text=True, check=False)
   if result.returncode:
     missing = ONEDNN_HEADER in result.stderr
     hint = "oneDNN headers not found: apt-get install libdnnl-dev" if missing else result.stderr.strip()[-2000:]
@@ -41,13 +78,16 @@ def build(output: Path = LIBRARY, force: bool = False) -> str | None:
 
 
 def main() -> int:
-  reason = build(force="--force" in sys.argv[1:])
-  if reason:
-    print(f"cnnjax.kernels.build: oneDNN convolutions not built ({reason}); XLA's convolutions will be used",
-          file=sys.stderr)
-    return 0 if "--strict" not in sys.argv[1:] else 1
-  print(f"cnnjax.kernels.build: {LIBRARY}")
-  return 0
+  failed = False
+  for name, spec in TARGETS.items():
+    reason = build(force="--force" in sys.argv[1:], target=name)
+    if reason:
+      failed = True
+      print(f"cnnjax.kernels.build: {spec.purpose} not built ({reason}); cnnjax runs without it",
+            file=sys.stderr)
+    else:
+      print(f"cnnjax.kernels.build: {spec.library}")
+  return 1 if failed and "--strict" in sys.argv[1:] else 0
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """cnnjax's CPU speed-ups change speed, not the mathematics of a training step.
 
 The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
-and glibc's huge-page malloc tunable; on one CPU device convolutions run through oneDNN
-(cnnjax.kernels.onednn), and VGG computes convolutions on maps of at most 2x2 as slices + matmul
-(cnnjax.layers.small_conv). ResNet and VGG-BN run each batch norm + ReLU as one BatchNormReLU
-(cnnjax.layers.batch_norm_relu). Here the runner's real train step (cnnjax.parallel.synthetic)
-trains a model for 20 steps on one fixed batch twice, in two fresh processes: once optimised and
-once plain (no XLA flags or malloc tunables, lax convolutions only: CNNJAX_ONEDNN=0, nn.BatchNorm
-then ReLU).
+and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU device
+convolutions run through oneDNN (cnnjax.kernels.onednn), and VGG computes convolutions on maps of
+at most 2x2 as slices + matmul (cnnjax.layers.small_conv). ResNet and VGG-BN run each batch norm +
+ReLU as one BatchNormReLU (cnnjax.layers.batch_norm_relu). Here the runner's real train step
+(cnnjax.parallel.synthetic) trains a model for 20 steps on one fixed batch twice, in two fresh
+processes: once optimised and once plain (no XLA flags, malloc tunables or scratch cache, lax
+convolutions only: CNNJAX_ONEDNN=0, nn.BatchNorm then ReLU).
 Models: a CIFAR ResNet-20 on 16x16 inputs, and a narrow VGG-11-BN on 32x32 (its last stage is 2x2).
 
 Tolerances: the two programs sum convolutions in different orders, so float32 rounding
@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 from cnnjax import runtime
-from cnnjax.kernels import onednn
+from cnnjax.kernels import build, onednn
 from tests.parallel import subprocesses
 
 SPEC = {"num_classes": 10, "per_device_batch": 16, "steps": 20, "warmup_steps": 0, "record_losses": True, "seed": 0,
@@ -55,8 +55,9 @@ def onednn_state() -> str:
 
 def _start(spec_path, optimised: bool):
   env = subprocesses.cpu_env(1)
-  env.update({"CNNJAX_XLA_CPU_FLAGS": "1" if optimised else "0", "CNNJAX_HUGEPAGES": "1" if optimised else "0",
-              "CNNJAX_ONEDNN": "1" if optimised else "0", "XLA_FLAGS": "", "GLIBC_TUNABLES": ""})
+  switch = "1" if optimised else "0"
+  env.update({"CNNJAX_XLA_CPU_FLAGS": switch, "CNNJAX_HUGEPAGES": switch, runtime.SCRATCH_CACHE_ENV: switch,
+              "CNNJAX_ONEDNN": switch, "XLA_FLAGS": "", "GLIBC_TUNABLES": "", "LD_PRELOAD": ""})
   if optimised:
     runtime.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
     env = runtime.allocator_reexec_env(env) or env
@@ -82,6 +83,9 @@ def test_optimised_step_follows_the_plain_loss_curve(tmp_path, case):
     assert f"{flag}={value}" in optimised["runtime_env"]["XLA_FLAGS"].split()
   assert plain["runtime_env"]["XLA_FLAGS"] == ""
   assert "glibc.malloc.hugetlb=1" in optimised["runtime_env"]["GLIBC_TUNABLES"]
+  scratch_cache = str(build.SCRATCH_CACHE_LIBRARY)
+  assert (scratch_cache in optimised["runtime_env"]["LD_PRELOAD"]) == build.SCRATCH_CACHE_LIBRARY.exists()
+  assert scratch_cache not in plain["runtime_env"]["LD_PRELOAD"]
   assert optimised["onednn_convolutions"] == onednn_state() and plain["onednn_convolutions"] == "off: CNNJAX_ONEDNN=0"
 
   fast, slow = np.array(optimised["losses"]), np.array(plain["losses"])

@@ -62,9 +62,13 @@ ALLOCATOR_PROBE = textwrap.dedent("""
     r["realloc_keeps_bytes"] = ctypes.string_at(e, 7) == b"scratch"
     r["realloc_unmapped_block_kept"] = mapped(d)  # freed into the cache
     libc.free(e)
+    held = alloc(40 * MiB)  # while a block is live, free() looks up page-aligned pointers
     small = alloc(1 * MiB)
-    r["small_is_glibc"] = small > 0 and not mapped(small)
+    page = alloc(1 * MiB, alignment=4096)  # glibc's, and page-aligned like ours
+    r["small_is_glibc"] = small > 0 and not mapped(small) and page % 4096 == 0 and not mapped(page)
     libc.free(small)
+    libc.free(page)
+    libc.free(held)
     r["einval"] = alloc(40 * MiB, alignment=3)
     print(json.dumps(r))
     """)

@@ -57,7 +57,7 @@ def usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
   """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.runtime's XLA
-  flags and tcmalloc, which may re-execute Python; called in-process with an argv it never does."""
+  flags and allocator settings, which may re-execute Python; called in-process with an argv it never does."""
   as_program = argv is None
   argv = list(sys.argv if argv is None else argv)
   if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
   if as_program:
     from cnnjax import runtime
-    runtime.prepare_process(argv[1:])  # XLA CPU flags, tcmalloc: must precede any JAX import
+    runtime.prepare_process(argv[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
   return command([f"cnnjax {name}", *argv[2:]])
 

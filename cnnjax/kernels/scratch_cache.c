@@ -123,14 +123,20 @@ void free(void *p) {
   if (unmap.ptr != NULL) munmap(unmap.ptr, unmap.bytes);
 }
 
-void *realloc(void *p, size_t size) {
-  size_t old_bytes = 0;
+// The size of our live block at p, or 0 when p is glibc's.
+static size_t live_bytes(const void *p) {
+  size_t bytes = 0;
   if (maybe_ours(p)) {
     pthread_mutex_lock(&lock);
     int i = find_live(p);
-    if (i >= 0) old_bytes = live[i].bytes;
+    if (i >= 0) bytes = live[i].bytes;
     pthread_mutex_unlock(&lock);
   }
+  return bytes;
+}
+
+void *realloc(void *p, size_t size) {
+  size_t old_bytes = live_bytes(p);
   if (old_bytes == 0) return __libc_realloc(p, size);
   void *q = __libc_malloc(size);
   if (q == NULL) return NULL;
@@ -140,13 +146,7 @@ void *realloc(void *p, size_t size) {
 }
 
 size_t malloc_usable_size(void *p) {
-  size_t bytes = 0;
-  if (maybe_ours(p)) {
-    pthread_mutex_lock(&lock);
-    int i = find_live(p);
-    if (i >= 0) bytes = live[i].bytes;
-    pthread_mutex_unlock(&lock);
-  }
+  size_t bytes = live_bytes(p);
   if (bytes != 0) return bytes;
   static size_t (*glibc_usable_size)(void *);
   if (glibc_usable_size == NULL) glibc_usable_size = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");

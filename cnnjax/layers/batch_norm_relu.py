@@ -4,7 +4,7 @@ relu(BN(x) [+ residual]) is what every ResNet block computes. Composed from `nn.
 `nn.relu`, autodiff keeps three full-size arrays per layer for the backward pass (x - mean,
 the normalized x and the pre-ReLU sum). `batch_norm_relu`'s custom VJP keeps two, x and the output
 z, and takes the ReLU mask from z > 0 (the same as y > 0). That is less memory for XLA's per-step
-scratch buffer and fewer passes over memory: the training step is a lot of bandwidth-bound elementwise work.
+scratch buffer and fewer passes over memory, which bounds this elementwise work.
 
 `BatchNormReLU` has nn.BatchNorm's variables (params scale, bias; batch_stats mean, var), names,
 initialisers and update rule, so a model can swap one for the other without changing its checkpoints.
@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax import lax
+
 
 def _stats(x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Per-channel mean and biased variance, E[x^2] - E[x]^2 clipped at 0 (flax's use_fast_variance)."""

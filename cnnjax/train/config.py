@@ -62,6 +62,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.log_every_steps = 100
   c.checkpoint_every_steps = 1000
   c.keep_checkpoints = 3
+  c.resume_from_step = -1           # -1: the newest good checkpoint; 0: start afresh; N: checkpoint N
   c.eval_every_epochs = 1.0         # 0: evaluate only at the end
   c.progress_bar = True
   # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/runtime.py): ~1.4x

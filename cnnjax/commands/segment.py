@@ -70,9 +70,8 @@ def segment_classical(image: np.ndarray, args) -> np.ndarray:
 
 def load_trained(workdir: str):
   """(model, variables, config dict) from the newest checkpoint of a segmentation run in `workdir`."""
-  import orbax.checkpoint as ocp
-
   from cnnjax.models import get_model
+  from cnnjax.train.checkpoint import Checkpointer
   workdir = Path(workdir)
   config_path = workdir / "config.json"
   if not config_path.exists():
@@ -81,11 +80,13 @@ def load_trained(workdir: str):
   if config.get("task") != "segmentation":
     raise ValueError(f"{workdir} holds a {config.get('task')!r} run; `cnnjax segment --workdir` needs a "
                      "segmentation run (config.task='segmentation')")
-  manager = ocp.CheckpointManager((workdir / "checkpoints").absolute())
-  step = manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir / 'checkpoints'}; train first (cnnjax train ...)")
-  state = manager.restore(step, args=ocp.args.StandardRestore())
+  checkpointer = Checkpointer(workdir)
+  try:
+    state = checkpointer.restore()
+  finally:
+    checkpointer.close()
+  if state is None:
+    raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first (cnnjax train ...)")
   variables = {"params": state["params"]}
   if state.get("batch_stats"):
     variables["batch_stats"] = state["batch_stats"]

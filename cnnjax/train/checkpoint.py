@@ -1,58 +1,246 @@
-"""Orbax checkpoints in the workdir: save every N steps, keep the last k, resume from the newest good one."""
+"""Orbax checkpoints in the workdir that cannot lie: every step carries sha256 digests of its arrays.
 
+A step whose data no longer matches its digests (or cannot be read at all) is moved aside into
+`rejected_checkpoints/`, never deleted, and the previous good step is used; training then writes
+that step afresh when it reaches it again. Interrupted saves leave only orbax's temporary folders,
+which are removed on start.
+"""
+
+import collections
+import contextlib
+import datetime
+import gc
+import hashlib
 import logging
+import shutil
+import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+
+from cnnjax.errors import InputError, RunFailure
 
 log = logging.getLogger(__name__)
 
+STATE_ITEM = "default"    # orbax's name for a single item: checkpoints written before digests restore too
+DIGESTS_ITEM = "digests"
+_TMP_MARKER = ".orbax-checkpoint-tmp"
 
-class CheckpointError(RuntimeError):
-  """No checkpoint in the workdir could be restored."""
+
+class CheckpointError(InputError):
+  """No checkpoint in the workdir can be used (corrupt, or saved by a different model)."""
+
+
+class CheckpointSaveError(RunFailure):
+  """A checkpoint could not be written (disk full, permissions); earlier steps are intact."""
+
+
+def array_digests(state) -> dict[str, str]:
+  """sha256 of every array in `state` (its dtype, shape and bytes), keyed by tree path."""
+  digests = {}
+  for path, leaf in jax.tree_util.tree_leaves_with_path(state):
+    value = _host_copy(leaf)
+    h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
+    h.update(np.ascontiguousarray(value).tobytes())
+    digests[jax.tree_util.keystr(path)] = h.hexdigest()
+  return digests
+
+
+def _host_copy(leaf) -> np.ndarray:
+  """This process's full copy of a replicated (or fully addressable) array."""
+  if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+    return np.asarray(leaf.addressable_shards[0].data)
+  return np.asarray(jax.device_get(leaf))
+
+
+def _one_line(error: BaseException) -> str:
+  text = str(error).strip().splitlines()
+  return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+
+
+def _is_orbax_error_report_dropped(record: logging.LogRecord) -> bool:
+  """A logging filter: False (drop) for orbax's own ERROR records, whose failure we report ourselves."""
+  return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+
+@contextlib.contextmanager
+def _unraisable_silenced():
+  """Drops the reports of orbax's read coroutines that die with a failure we handle and are
+  garbage-collected later ("Exception ignored in: <coroutine ...>"); the caller reports it in one line."""
+  previous_hook = sys.unraisablehook
+  sys.unraisablehook = lambda unraisable: None
+  try:
+    yield
+  finally:
+    gc.collect()
+    sys.unraisablehook = previous_hook
 
 
 class Checkpointer:
-  """Saves and restores the whole TrainState; the data position is the state's step."""
+  """Saves and restores the whole TrainState with digests; the data position is the state's step."""
 
   def __init__(self, workdir: str | Path, keep: int = 3):
-    self.directory = Path(workdir).absolute() / "checkpoints"
-    self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    workdir = Path(workdir).absolute()
+    self.directory = workdir / "checkpoints"
+    self.rejected_directory = workdir / "rejected_checkpoints"
+    # orbax logs the tracebacks of failed background saves itself; check_saves() reports them in one line
+    logging.getLogger("absl").addFilter(_is_orbax_error_report_dropped)
+    try:
+      self.manager = ocp.CheckpointManager(
+          self.directory,
+          item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler(), DIGESTS_ITEM: ocp.JsonCheckpointHandler()},
+          options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    except OSError as e:
+      logging.getLogger("absl").removeFilter(_is_orbax_error_report_dropped)
+      raise CheckpointSaveError(f"cannot create {self.directory}: {_one_line(e)}; "
+                                "choose a --workdir on a writable disk with free space") from e
+
+  def remove_interrupted_saves(self) -> None:
+    """Deletes the temporary folders of saves that never finished; only for the run holding the workdir."""
+    if jax.process_index() == 0:
+      for partial in self.directory.glob(f"*{_TMP_MARKER}*"):
+        shutil.rmtree(partial, ignore_errors=True)
+        log.info("removed %s, left by a save that was interrupted", partial)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices("cnnjax interrupted saves removed")
+    self.manager.reload()
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
 
-  def save(self, state, force: bool = False) -> None:
+  def save(self, state) -> None:
+    """Starts writing `state` at its step (in the background); a no-op if that step exists."""
+    self.check_saves()
     step = int(jax.device_get(state.step))
     if step in self.manager.all_steps():
       return
-    self.manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    args = ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardSave(state),
+                                 DIGESTS_ITEM: ocp.args.JsonSave(array_digests(state))})
+    try:
+      self.manager.save(step, args=args, force=True)
+    except Exception as e:  # orbax and tensorstore raise many types for failed writes
+      raise self._save_error(step, e) from e
 
-  def restore_latest(self, abstract_state):
-    """Restores the newest checkpoint that loads; a broken one is skipped with a warning.
+  def check_saves(self) -> None:
+    """Raises CheckpointSaveError if a background save has failed since the last check."""
+    try:
+      self.manager.check_for_errors()
+    except Exception as e:
+      raise self._save_error(None, e) from e
 
-    `abstract_state` gives shapes, dtypes and shardings (e.g. from jax.eval_shape). Returns
-    None when the workdir holds no checkpoint; raises CheckpointError if none loads.
+  def _save_error(self, step, error) -> CheckpointSaveError:
+    good = self.steps()
+    what = f"step {step}" if step is not None else "a checkpoint"
+    return CheckpointSaveError(
+        f"could not save {what} in {self.directory} ({_one_line(error)}); "
+        + (f"earlier checkpoints are intact (newest: step {good[-1]}). " if good else "")
+        + "Free disk space or fix permissions, then run the same command again to resume.")
+
+  def restore(self, abstract_state=None, step: int = -1):
+    """Restores a verified checkpoint: the newest good one (step -1) or `step`; None to start afresh.
+
+    `abstract_state` gives shapes, dtypes and shardings (e.g. from jax.eval_shape); without it the
+    arrays come back as saved, in nested dicts (for reading a run's weights). Steps that fail
+    verification are moved aside. step 0 moves every checkpoint aside and returns None; step N
+    moves the steps after N aside. Raises CheckpointError when nothing usable is left.
     """
     steps = self.steps()
+    if step == 0:
+      for s in steps:
+        self.set_aside(s, "config.resume_from_step=0 starts afresh")
+      return None
+    if step > 0:
+      if step not in steps:
+        raise CheckpointError(f"config.resume_from_step={step}: {self.directory} has no step {step} "
+                              f"(it has {', '.join(map(str, steps)) or 'none'}); choose one of those, "
+                              "0 to start afresh or -1 for the newest")
+      for s in steps:
+        if s > step:
+          self.set_aside(s, f"newer than config.resume_from_step={step}")
+      steps = [step]
     if not steps:
       return None
-    errors = []
-    for step in reversed(steps):
+    failures = {}
+    for s in reversed(steps):
+      self._check_structure(s, abstract_state)
       try:
-        return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-      except Exception as e:  # orbax raises many types for unreadable data
-        log.warning("checkpoint at step %d in %s could not be restored (%s: %s); trying an older one",
-                    step, self.directory, type(e).__name__, str(e)[:200])
-        errors.append(f"step {step}: {type(e).__name__}: {str(e)[:200]}")
+        state = self._restore_verified(s, abstract_state)
+      except Exception as e:  # orbax and tensorstore raise many types for unreadable data
+        failures[s] = _one_line(e)
+        continue
+      for bad, cause in failures.items():  # set aside only once a good step shows the reading works
+        self.set_aside(bad, cause)
+      return state
     raise CheckpointError(
-        f"no checkpoint in {self.directory} could be restored ({'; '.join(errors)}). They are left in place; "
-        "move the folder away to start afresh, or fix the config so it matches the saved model.")
+        f"no checkpoint in {self.directory} is readable ({'; '.join(f'step {k}: {v}' for k, v in failures.items())}); "
+        "nothing was moved or deleted. Move the folder away to start afresh, or fix the config to match them")
+
+  def _check_structure(self, step: int, abstract_state) -> None:
+    """Refuses a checkpoint of another model or optimizer before anything is moved or read."""
+    if abstract_state is None:
+      return
+    try:
+      with _unraisable_silenced():
+        saved = self.manager.item_metadata(step)[STATE_ITEM]
+    except Exception:  # unreadable metadata: corrupt, which the restore reports and handles
+      return
+    if saved is None:
+      return
+    expected = collections.Counter(tuple(a.shape) for a in jax.tree.leaves(abstract_state))
+    found = collections.Counter(tuple(m.shape) for m in jax.tree.leaves(saved) if hasattr(m, "shape"))
+    if expected != found:
+      missing, extra = list((expected - found).elements()), list((found - expected).elements())
+      raise CheckpointError(
+          f"checkpoint step {step} in {self.directory} holds a different model or optimizer than the config "
+          f"(arrays the config needs but the checkpoint lacks: {missing[:3]}; arrays it has in excess: {extra[:3]}); "
+          "use a new --workdir for a changed config")
+
+  def _restore_verified(self, step: int, abstract_state):
+    has_digests = (self.directory / str(step) / DIGESTS_ITEM).exists()
+    items = {STATE_ITEM: ocp.args.StandardRestore(abstract_state)}
+    if has_digests:
+      items[DIGESTS_ITEM] = ocp.args.JsonRestore()
+    with _unraisable_silenced():
+      restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    state = restored[STATE_ITEM]
+    if not has_digests:
+      log.warning("checkpoint step %d in %s has no digests (written by an older cnnjax): not verified",
+                  step, self.directory)
+      return state
+    expected, actual = restored[DIGESTS_ITEM], array_digests(state)
+    wrong = sorted(k for k in expected if expected[k] != actual.get(k))
+    if wrong or set(actual) != set(expected):
+      raise ValueError(f"{len(wrong) or 'some'} arrays differ from their saved sha256 digests "
+                       f"({', '.join(wrong[:3])})")
+    return state
+
+  def set_aside(self, step: int, cause: str) -> None:
+    """Moves a step's folder into rejected_checkpoints/ (kept, never deleted), with one warning line."""
+    if jax.process_index() == 0:
+      self.rejected_directory.mkdir(parents=True, exist_ok=True)
+      stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+      target = self.rejected_directory / f"step_{step}_{stamp}"
+      (self.directory / str(step)).rename(target)
+      log.warning("checkpoint step %d set aside as %s: %s", step, target, cause)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils
+      multihost_utils.sync_global_devices(f"cnnjax checkpoint {step} set aside")
+    self.manager.reload()
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    """Blocks until background saves finish; raises CheckpointSaveError if one failed."""
+    try:
+      self.manager.wait_until_finished()
+    except Exception as e:
+      raise self._save_error(None, e) from e
+    self.check_saves()
 
   def close(self) -> None:
-    self.manager.close()
+    try:
+      self.wait()
+    finally:
+      self.manager.close()
+      logging.getLogger("absl").removeFilter(_is_orbax_error_report_dropped)

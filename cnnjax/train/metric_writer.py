@@ -1,11 +1,19 @@
-"""Run outputs: metrics.jsonl, TensorBoard event files and a progress bar, all from process 0."""
+"""Run outputs: metrics.jsonl, TensorBoard event files and a progress bar, all from process 0.
+
+A run resumed at step c first drops what was logged after checkpoint c was saved (rows after c, and
+evaluations at c, which the runner repeats), in metrics.jsonl and through TensorBoard's purge step,
+so every step is logged once however often the run was killed and resumed.
+"""
 
 import json
 import math
+import os
 from pathlib import Path
 
 import jax
 from tqdm import tqdm
+
+from cnnjax.errors import RunFailure
 
 
 class MetricWriter:
@@ -16,10 +24,16 @@ class MetricWriter:
     self.path = Path(workdir) / "metrics.jsonl"
     self._tb = None
     self._bar = None
+    self.last_train_row = {}
     if not self.active:
       return
+    kept = self._drop_rows_after(initial_step)
+    self.last_train_row = next((r for r in reversed(kept) if r["split"] == "train"), {})
     from tensorboardX import SummaryWriter  # event files without TensorFlow's summary ops
-    self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"))
+    self._tb = SummaryWriter(str(Path(workdir) / "tensorboard"), purge_step=initial_step)
+    for record in kept:
+      if record["step"] == initial_step:  # the purge hides step `initial_step` too: log its kept rows again
+        self._add_scalars(record)
     if progress:
       self._bar = tqdm(total=total_steps, initial=initial_step, unit="step", dynamic_ncols=True,
                        desc="train", mininterval=2.0)
@@ -28,15 +42,32 @@ class MetricWriter:
     if not self.active:
       return
     record = {"step": step, "split": prefix, **{k: _plain(v) for k, v in metrics.items()}}
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-    for key, value in record.items():
-      if key != "step" and isinstance(value, (int, float)) and math.isfinite(value):
-        self._tb.add_scalar(f"{prefix}/{key}", value, step)
+    try:
+      with self.path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    except OSError as e:
+      raise RunFailure(f"could not write {self.path} ({e.strerror or e}); free disk space or fix permissions, "
+                       "then run the same command again to resume from the last checkpoint") from e
+    self._add_scalars(record)
     self._tb.flush()
     if self._bar is not None and prefix == "train":
       self._bar.set_postfix(loss=f"{metrics.get('loss', float('nan')):.4f}",
                             img_s=f"{metrics.get('examples_per_second', 0):.0f}", refresh=False)
+
+  def _add_scalars(self, record: dict) -> None:
+    for key, value in record.items():
+      if key not in ("step", "split") and isinstance(value, (int, float)) and math.isfinite(value):
+        self._tb.add_scalar(f"{record['split']}/{key}", value, record["step"])
+
+  def _drop_rows_after(self, step: int) -> list[dict]:
+    """Keeps the rows logged up to checkpoint `step` (its training row, not its evaluations)."""
+    lines = self.path.read_text().splitlines() if self.path.exists() else []
+    kept = [r for r in read_rows(self.path) if r["step"] < step or (r["step"] == step and r["split"] == "train")]
+    if len(kept) != len(lines):
+      tmp = self.path.with_suffix(".jsonl.tmp")
+      tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+      os.replace(tmp, self.path)
+    return kept
 
   def advance(self, steps: int) -> None:
     if self._bar is not None:
@@ -51,6 +82,20 @@ class MetricWriter:
       self._bar.close()
     if self._tb is not None:
       self._tb.close()
+
+
+def read_rows(path: str | Path) -> list[dict]:
+  """The rows of a metrics.jsonl; a last line cut short by a crash is ignored."""
+  path = Path(path)
+  if not path.exists():
+    return []
+  rows = []
+  for line in path.read_text().splitlines():
+    try:
+      rows.append(json.loads(line))
+    except ValueError:
+      continue
+  return rows
 
 
 def _plain(value):

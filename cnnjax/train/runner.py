@@ -16,21 +16,27 @@ import jax
 import numpy as np
 
 from cnnjax import runtime
+from cnnjax.errors import RunFailure
 from cnnjax.data import augment as augment_lib
 from cnnjax.data import pipeline
 from cnnjax.models import get_model
 from cnnjax.parallel import data_parallel, mesh as mesh_lib
 from cnnjax.train import checkpoint, config as config_lib, environment, optim, steps, tasks
-from cnnjax.train.metric_writer import MetricWriter
+from cnnjax.train import metric_writer
 from cnnjax.train.state import create_train_state
+from cnnjax.train.workdir_lock import WorkdirLock
+
+# A logged training loss above this multiple of the run's first one counts as diverging: such a
+# checkpoint is finite but resuming from it explodes again.
+DIVERGENCE_FACTOR = 4.0
 
 
 class TrainingInterrupted(RuntimeError):
   """SIGTERM or SIGINT arrived; a checkpoint of the last finished step was saved."""
 
 
-class NonFiniteLossError(FloatingPointError):
-  """The training loss became NaN or Inf; the last good checkpoint is kept."""
+class NonFiniteLossError(RunFailure):
+  """The training loss became NaN or Inf; the checkpoints are kept."""
 
 
 class _StopSignals:
@@ -76,15 +82,52 @@ def _mean_metrics(pending: list[dict]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
 
 
+def last_healthy_checkpoint(checkpoint_steps: list[int], rows: list[dict]) -> tuple[int, float] | None:
+  """The newest checkpoint whose logged training loss was finite and not diverging, with that loss.
+
+  Diverging: above DIVERGENCE_FACTOR times the run's first logged training loss.
+  """
+  losses = {r["step"]: r.get("loss") for r in rows if r.get("split") == "train"}
+  if not losses:
+    return None
+  first = losses[min(losses)]
+  limit = DIVERGENCE_FACTOR * first if first is not None and math.isfinite(first) else math.inf
+  for step in sorted(checkpoint_steps, reverse=True):
+    loss = losses.get(step)
+    if loss is not None and math.isfinite(loss) and loss <= limit:
+      return step, loss
+  return None
+
+
+def _divergence_advice(ckpt, writer) -> str:
+  ckpt.wait()
+  healthy = last_healthy_checkpoint(ckpt.steps(), metric_writer.read_rows(writer.path))
+  if healthy is None:
+    return ("No checkpoint was saved before the loss diverged: start afresh with --config.resume_from_step=0 "
+            "and a lower config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
+  step, loss = healthy
+  return (f"The last checkpoint with a finite, non-diverging training loss is step {step} (loss {loss:.4g}) in "
+          f"{ckpt.directory}: resume from it with --config.resume_from_step={step} and a lower "
+          "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
+
+
 def train_and_evaluate(config, workdir: str | Path) -> dict:
   """Trains `config`'s model on its dataset, evaluates it and writes results.json in `workdir`.
 
-  Returns the results dictionary. Raises TrainingInterrupted after saving on SIGTERM/SIGINT
-  and NonFiniteLossError (without saving) when the loss stops being finite.
+  Returns the results dictionary. One run at a time per workdir: raises WorkdirLockedError while
+  another live run holds it, TrainingInterrupted after saving on SIGTERM/SIGINT, NonFiniteLossError
+  (without saving) when the loss stops being finite and CheckpointSaveError when a save fails.
   """
   config_lib.check_config(config)
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
+  if jax.process_index() != 0:
+    return _train_and_evaluate(config, workdir)
+  with WorkdirLock(workdir):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config, workdir: Path) -> dict:
   is_main = jax.process_index() == 0
   run_environment = environment.describe_environment()  # at the start: the code that actually ran
   if is_main:
@@ -111,7 +154,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
   abstract_state = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
                                 jax.eval_shape(init_fn, init_rng))
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
-  state = ckpt.restore_latest(abstract_state)
+  ckpt.remove_interrupted_saves()
+  state = ckpt.restore(abstract_state, config.resume_from_step)
   if state is None:
     state = jax.jit(init_fn, out_shardings=replicated)(init_rng)
   start_step = int(jax.device_get(state.step))
@@ -132,15 +176,21 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
                                      batch_size=config.eval_batch_size, mesh=mesh, task=task)
   eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
 
-  writer = MetricWriter(workdir, total_steps, start_step, progress=config.progress_bar)
+  def evaluate_and_log(step: int, state) -> dict[str, float]:
+    evaluation = run_evaluation(state)
+    writer.write(step, evaluation, prefix=_split_name(config.dataset.eval_split))
+    if step < total_steps:
+      writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
+    return evaluation
+
+  writer = metric_writer.MetricWriter(workdir, total_steps, start_step, progress=config.progress_bar)
   writer.message(f"training {config.model} on {config.dataset.name}: {total_steps} steps "
                  f"({steps_per_epoch}/epoch), global batch {config.batch_size} on {mesh.devices.size} device(s)"
                  + (f", resumed at step {start_step}" if start_step else ""))
   batches = train_data.batches(start_step)
   pending: list[dict] = []
-  last_train = {}
+  last_train = writer.last_train_row  # a run resumed at its end has no step left to log
   window_start, window_steps, timed_steps, timed_seconds = None, 0, 0, 0.0
-  saved_step = start_step if ckpt.steps() else None
 
   def flush(step: int) -> dict[str, float]:
     """Fetches pending metrics, stops on a non-finite loss, and logs their mean."""
@@ -148,11 +198,9 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
     metrics = _mean_metrics(pending)
     now = time.perf_counter()
     if not math.isfinite(metrics["loss"]):
-      ckpt.wait()
       raise NonFiniteLossError(
           f"training loss became {metrics['loss']} between steps {step - len(pending) + 1} and {step}; "
-          f"stopped without saving. The last good checkpoint (step {saved_step}) is kept in {ckpt.directory}. "
-          "Lower config.optimizer.learning_rate or add warmup (config.schedule.warmup_epochs).")
+          f"stopped without saving. {_divergence_advice(ckpt, writer)}")
     if window_start is not None and window_steps:
       elapsed = now - window_start
       metrics["examples_per_second"] = window_steps * config.batch_size / elapsed
@@ -166,6 +214,8 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
   # for it lets the step free its scratch buffer before the next allocates one, which the scratch
   # cache (cnnjax.runtime) then reuses instead of the kernel zeroing fresh pages.
   one_step_in_flight = jax.default_backend() == "cpu"
+  if start_step and eval_every and start_step % eval_every == 0 and start_step < total_steps:
+    evaluate_and_log(start_step, state)  # logged after checkpoint `start_step` was saved: dropped, so repeated
   with _StopSignals() as stop:
     for step in range(start_step + 1, total_steps + 1):
       batch = mesh_lib.shard_batch(next(batches), mesh)
@@ -175,29 +225,28 @@ def train_and_evaluate(config, workdir: str | Path) -> dict:
       pending.append(metrics)
       window_steps += 1
       writer.advance(1)
+      ckpt.check_saves()
       done = step == total_steps
       stopping = stop.received is not None and not done  # read once: a signal may land mid-iteration
       save_now = done or stopping or step % config.checkpoint_every_steps == 0
-      if step % config.log_every_steps == 0 or save_now or step == start_step + 1:
-        last_train = flush(step)  # the first step's flush starts the clock after compilation
-        if step == start_step + 1:
-          runtime.release_freed_memory()  # the compiler's freed heap, out of the run's resident memory
+      if step % config.log_every_steps == 0 or save_now or step == 1:
+        last_train = flush(step)
+      if step == start_step + 1:  # the clock starts after compilation
+        jax.block_until_ready(metrics)
+        window_start, window_steps = time.perf_counter(), 0
+        runtime.release_freed_memory()  # the compiler's freed heap, out of the run's resident memory
       if save_now:
-        ckpt.save(state, force=True)
-        saved_step = step
+        ckpt.save(state)
       if stopping:
         ckpt.wait()
         writer.close()
         raise TrainingInterrupted(f"signal {stop.received} received: saved step {step} in {ckpt.directory}; "
                                   "run the same command again to resume")
       if eval_every and step % eval_every == 0 and not done:
-        evaluation = run_evaluation(state)
-        writer.write(step, evaluation, prefix=_split_name(config.dataset.eval_split))
-        writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
+        evaluate_and_log(step, state)
 
   ckpt.wait()
-  evaluation = run_evaluation(state)
-  writer.write(total_steps, evaluation, prefix=_split_name(config.dataset.eval_split))
+  evaluation = evaluate_and_log(total_steps, state)
   writer.close()
   ckpt.close()
   split = _split_name(config.dataset.eval_split)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
 from cnnjax.train import config as config_lib
 from cnnjax.train.checkpoint import Checkpointer
@@ -68,7 +67,7 @@ def train(config, workdir: Path) -> Run:
     shutil.rmtree(workdir)
   results = train_and_evaluate(config, workdir)
   ckpt = Checkpointer(workdir, keep=1)
-  state = ckpt.manager.restore(ckpt.steps()[-1], args=ocp.args.StandardRestore())
+  state = ckpt.restore()
   ckpt.close()
   history = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
   state = jax.tree.map(np.asarray, state)

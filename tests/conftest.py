@@ -29,7 +29,7 @@ def run_with_devices():
   return _run_with_devices
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mock_cifar_config():
   """A tiny classification config on cifar10-shaped tfds mock data (run inside tfds.testing.mock_data)."""
   from cnnjax.train.config import default_config

@@ -7,13 +7,13 @@ which are removed on start.
 """
 
 import collections
-import contextlib
 import datetime
 import gc
 import hashlib
 import logging
 import shutil
 import sys
+import traceback
 from pathlib import Path
 
 import jax
@@ -56,26 +56,40 @@ def _host_copy(leaf) -> np.ndarray:
 
 
 def _one_line(error: BaseException) -> str:
-  text = str(error).strip().splitlines()
-  return f"{type(error).__name__}: {text[0][:200] if text else ''}"
+  """The gist of an error: its type and the system's reason (e.g. 'No space left') or its first 200 characters."""
+  text = " ".join(str(error).split())
+  reason = text.rsplit(": ", 1)[-1]
+  return f"{type(error).__name__}: {reason if 0 < len(reason) < 80 else text[:200]}"
 
 
-def _is_orbax_error_report_dropped(record: logging.LogRecord) -> bool:
-  """A logging filter: False (drop) for orbax's own ERROR records, whose failure we report ourselves."""
-  return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+class _OrbaxNoiseFilter:
+  """Keeps orbax's own reports of failures that the Checkpointer reports in one line off the terminal:
+  its logged tracebacks of failed saves, and the asyncio leftovers of failed reads ("Exception ignored
+  in: <coroutine ...>", "Event loop is closed") that surface later, when they are garbage-collected.
+  Everything else passes through."""
 
+  def __init__(self):
+    self._previous_hook = None
 
-@contextlib.contextmanager
-def _unraisable_silenced():
-  """Drops the reports of orbax's read coroutines that die with a failure we handle and are
-  garbage-collected later ("Exception ignored in: <coroutine ...>"); the caller reports it in one line."""
-  previous_hook = sys.unraisablehook
-  sys.unraisablehook = lambda unraisable: None
-  try:
-    yield
-  finally:
-    gc.collect()
-    sys.unraisablehook = previous_hook
+  @staticmethod
+  def _keep_record(record: logging.LogRecord) -> bool:
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
+
+  def _unraisable(self, unraisable) -> None:
+    frames = traceback.extract_tb(unraisable.exc_traceback) if unraisable.exc_traceback else []
+    if "Event loop is closed" in str(unraisable.exc_value) or any("orbax" in f.filename for f in frames):
+      return
+    self._previous_hook(unraisable)
+
+  def install(self) -> None:
+    logging.getLogger("absl").addFilter(self._keep_record)
+    self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+
+  def uninstall(self) -> None:
+    gc.collect()  # reports of objects already dead arrive now, while filtered
+    logging.getLogger("absl").removeFilter(self._keep_record)
+    if sys.unraisablehook == self._unraisable:
+      sys.unraisablehook = self._previous_hook
 
 
 class Checkpointer:
@@ -85,15 +99,16 @@ class Checkpointer:
     workdir = Path(workdir).absolute()
     self.directory = workdir / "checkpoints"
     self.rejected_directory = workdir / "rejected_checkpoints"
-    # orbax logs the tracebacks of failed background saves itself; check_saves() reports them in one line
-    logging.getLogger("absl").addFilter(_is_orbax_error_report_dropped)
+    self._newest_save = None  # the step of the save started last, to name it if it fails
+    self._noise = _OrbaxNoiseFilter()
+    self._noise.install()
     try:
       self.manager = ocp.CheckpointManager(
           self.directory,
           item_handlers={STATE_ITEM: ocp.StandardCheckpointHandler(), DIGESTS_ITEM: ocp.JsonCheckpointHandler()},
           options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
     except OSError as e:
-      logging.getLogger("absl").removeFilter(_is_orbax_error_report_dropped)
+      self._noise.uninstall()
       raise CheckpointSaveError(f"cannot create {self.directory}: {_one_line(e)}; "
                                 "choose a --workdir on a writable disk with free space") from e
 
@@ -119,23 +134,26 @@ class Checkpointer:
       return
     args = ocp.args.Composite(**{STATE_ITEM: ocp.args.StandardSave(state),
                                  DIGESTS_ITEM: ocp.args.JsonSave(array_digests(state))})
+    self._newest_save = step
     try:
       self.manager.save(step, args=args, force=True)
     except Exception as e:  # orbax and tensorstore raise many types for failed writes
-      raise self._save_error(step, e) from e
+      raise self._save_error(e) from e
 
   def check_saves(self) -> None:
-    """Raises CheckpointSaveError if a background save has failed since the last check."""
+    """Raises CheckpointSaveError if the last background save has failed (cheap: it waits for nothing)."""
+    if self.manager.is_saving_in_progress():
+      return
     try:
-      self.manager.check_for_errors()
+      self.manager.wait_until_finished()  # returns at once, raising the failure of a finished save
     except Exception as e:
-      raise self._save_error(None, e) from e
+      raise self._save_error(e) from e
 
-  def _save_error(self, step, error) -> CheckpointSaveError:
+  def _save_error(self, error) -> CheckpointSaveError:
+    self.manager.reload()
     good = self.steps()
-    what = f"step {step}" if step is not None else "a checkpoint"
     return CheckpointSaveError(
-        f"could not save {what} in {self.directory} ({_one_line(error)}); "
+        f"could not save step {self._newest_save} in {self.directory} ({_one_line(error)}); "
         + (f"earlier checkpoints are intact (newest: step {good[-1]}). " if good else "")
         + "Free disk space or fix permissions, then run the same command again to resume.")
 
@@ -183,8 +201,7 @@ class Checkpointer:
     if abstract_state is None:
       return
     try:
-      with _unraisable_silenced():
-        saved = self.manager.item_metadata(step)[STATE_ITEM]
+      saved = self.manager.item_metadata(step)[STATE_ITEM]
     except Exception:  # unreadable metadata: corrupt, which the restore reports and handles
       return
     if saved is None:
@@ -203,8 +220,10 @@ class Checkpointer:
     items = {STATE_ITEM: ocp.args.StandardRestore(abstract_state)}
     if has_digests:
       items[DIGESTS_ITEM] = ocp.args.JsonRestore()
-    with _unraisable_silenced():
+    try:
       restored = self.manager.restore(step, args=ocp.args.Composite(**items))
+    finally:
+      gc.collect()  # the failed read's coroutines report now, while orbax's noise is filtered
     state = restored[STATE_ITEM]
     if not has_digests:
       log.warning("checkpoint step %d in %s has no digests (written by an older cnnjax): not verified",
@@ -235,7 +254,7 @@ class Checkpointer:
     try:
       self.manager.wait_until_finished()
     except Exception as e:
-      raise self._save_error(None, e) from e
+      raise self._save_error(e) from e
     self.check_saves()
 
   def close(self) -> None:
@@ -243,4 +262,4 @@ class Checkpointer:
       self.wait()
     finally:
       self.manager.close()
-      logging.getLogger("absl").removeFilter(_is_orbax_error_report_dropped)
+      self._noise.uninstall()

@@ -83,19 +83,23 @@ def _mean_metrics(pending: list[dict]) -> dict[str, float]:
 
 
 def last_healthy_checkpoint(checkpoint_steps: list[int], rows: list[dict]) -> tuple[int, float] | None:
-  """The newest checkpoint whose logged training loss was finite and not diverging, with that loss.
+  """The newest checkpoint that training went on from with a finite, non-diverging loss, and that loss.
 
-  Diverging: above DIVERGENCE_FACTOR times the run's first logged training loss.
+  The loss logged at step s comes from the parameters of step s - 1, so checkpoint s is judged by
+  the first training row after it (and its own). Diverging: above DIVERGENCE_FACTOR times the run's
+  first logged training loss.
   """
-  losses = {r["step"]: r.get("loss") for r in rows if r.get("split") == "train"}
-  if not losses:
+  train = sorted((r["step"], r.get("loss")) for r in rows if r.get("split") == "train")
+  if not train:
     return None
-  first = losses[min(losses)]
+  first = train[0][1]
   limit = DIVERGENCE_FACTOR * first if first is not None and math.isfinite(first) else math.inf
+  healthy = lambda loss: loss is not None and math.isfinite(loss) and loss <= limit
+  logged = dict(train)
   for step in sorted(checkpoint_steps, reverse=True):
-    loss = losses.get(step)
-    if loss is not None and math.isfinite(loss) and loss <= limit:
-      return step, loss
+    after = next((loss for s, loss in train if s > step), None)
+    if healthy(logged.get(step)) and healthy(after):
+      return step, after
   return None
 
 
@@ -106,7 +110,7 @@ def _divergence_advice(ckpt, writer) -> str:
     return ("No checkpoint was saved before the loss diverged: start afresh with --config.resume_from_step=0 "
             "and a lower config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
   step, loss = healthy
-  return (f"The last checkpoint with a finite, non-diverging training loss is step {step} (loss {loss:.4g}) in "
+  return (f"The last checkpoint that trained on with a finite, non-diverging loss is step {step} (loss {loss:.4g} after it) in "
           f"{ckpt.directory}: resume from it with --config.resume_from_step={step} and a lower "
           "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
 
@@ -177,6 +181,9 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
   eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
 
   def evaluate_and_log(step: int, state) -> dict[str, float]:
+    # The step's checkpoint is committed first, so a crash during evaluation resumes from this step
+    # (and tfds.testing.mock_data, which patches file paths while building a dataset, cannot touch the save).
+    ckpt.wait()
     evaluation = run_evaluation(state)
     writer.write(step, evaluation, prefix=_split_name(config.dataset.eval_split))
     if step < total_steps:
@@ -245,7 +252,6 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
       if eval_every and step % eval_every == 0 and not done:
         evaluate_and_log(step, state)
 
-  ckpt.wait()
   evaluation = evaluate_and_log(total_steps, state)
   writer.close()
   ckpt.close()

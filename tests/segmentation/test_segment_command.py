@@ -53,7 +53,7 @@ def test_trained_model_workdir(tmp_path, capsys):
   variables = numpy_variables(model, jnp.zeros((1, 32, 32, 1)))
   state = TrainState.create(apply_fn=model.apply, params=variables["params"], tx=optax.sgd(0.1), batch_stats={})
   checkpointer = Checkpointer(tmp_path)
-  checkpointer.save(state, force=True)
+  checkpointer.save(state)
   checkpointer.wait()
   scene = tmp_path / "scene.png"
   Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40), dtype=np.uint8)).save(scene)

@@ -1,6 +1,7 @@
 """Regenerates the README's results tables from results/*/results.json and
 results/segmentation/*/results.json (the recorded runs) and its "CPU speed vs PyTorch" table from
-benchmarks/results/cpu_step.json (benchmarks/cpu_step.py).
+benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), and the crash campaign's summary from
+results/crash_campaign/campaign.md (scripts/crash_campaign.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -16,6 +17,8 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
+CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
+CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
@@ -111,6 +114,9 @@ def main() -> None:
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
+  if CRASH_RESULTS.exists():  # scripts/crash_campaign.py writes it
+    summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table
+    text = _replace(text, CRASH_START, CRASH_END, "\n\n".join(summary).strip())
   readme.write_text(text)
 
 

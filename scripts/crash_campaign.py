@@ -120,7 +120,8 @@ def one_kill(config: str, workdir: Path, kind: str, rng: random.Random, timing: 
     nonlocal saving, evaluating
     fired = trigger()
     if fired:
-      saving, evaluating = watch.saving_step(), watch.evaluating_step()
+      saving = watch.saving_step()
+      evaluating = None if saving is not None else watch.evaluating_step()  # a save precedes its evaluation
     return fired
   if not kill_when(process, observed_trigger, deadline=started + 600):
     return None

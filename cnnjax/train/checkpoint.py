@@ -38,14 +38,19 @@ class CheckpointSaveError(RunFailure):
 
 
 def array_digests(state) -> dict[str, str]:
-  """sha256 of every array in `state` (its dtype, shape and bytes), keyed by tree path."""
+  """sha256 of every array in `state` (its dtype, shape and bytes), keyed by tree path ('params/conv1/kernel')."""
   digests = {}
   for path, leaf in jax.tree_util.tree_leaves_with_path(state):
     value = _host_copy(leaf)
     h = hashlib.sha256(f"{value.dtype.str}{value.shape}".encode())
     h.update(np.ascontiguousarray(value).tobytes())
-    digests[jax.tree_util.keystr(path)] = h.hexdigest()
+    digests[_path_name(path)] = h.hexdigest()
   return digests
+
+
+def _path_name(path) -> str:
+  """'params/conv1/kernel': the same for a TrainState and for the nested dicts it restores to without a target."""
+  return "/".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k)))) for k in path)
 
 
 def _host_copy(leaf) -> np.ndarray:

@@ -1,11 +1,18 @@
 """The `cnnjax` command: flags only, each subcommand delegating to its module.
 
     cnnjax train --config configs/fashion_mnist_lenet5.py --workdir runs/lenet5
+
+Errors the user can act on (cnnjax.errors) are printed here, in one place, as one line:
+InputError exits 2, RunFailure 1. `--debug`, anywhere on the command line, shows their traceback instead.
 """
 
 import os
 import sys
 from collections.abc import Callable
+
+from cnnjax.errors import InputError, RunFailure, unknown_name
+
+DEBUG_FLAG = "--debug"
 
 
 def _train(argv: list[str]) -> int:
@@ -51,7 +58,8 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 def usage() -> str:
   lines = ["usage: cnnjax SUBCOMMAND [flags]", "", "subcommands:"]
   lines += [f"  {name:10s} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
-  lines += ["", "cnnjax SUBCOMMAND --help shows a subcommand's flags."]
+  lines += ["", "cnnjax SUBCOMMAND --help shows a subcommand's flags.",
+            f"{DEBUG_FLAG} (anywhere) shows the traceback of an error instead of its one-line message."]
   return "\n".join(lines)
 
 
@@ -59,24 +67,33 @@ def main(argv: list[str] | None = None) -> int:
   """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.runtime's XLA
   flags and allocator settings, which may re-execute Python; called in-process with an argv it never does."""
   as_program = argv is None
-  argv = list(sys.argv if argv is None else argv)
+  given = list(sys.argv if argv is None else argv)
+  debug = DEBUG_FLAG in given[1:]
+  argv = [given[0]] + [a for a in given[1:] if a != DEBUG_FLAG]
   if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
     print(usage())
     return 0 if len(argv) >= 2 else 2
   name = argv[1]
   if name not in SUBCOMMANDS:
-    import difflib
-    close = difflib.get_close_matches(name, SUBCOMMANDS, n=1)
-    print(f"cnnjax: unknown subcommand {name!r}" + (f"; did you mean {close[0]!r}?" if close else ""),
-          file=sys.stderr)
-    print(usage(), file=sys.stderr)
+    print(f"cnnjax: {unknown_name('subcommand', name, SUBCOMMANDS)}", file=sys.stderr)
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
   if as_program:
     from cnnjax import runtime
-    runtime.prepare_process(argv[1:])  # XLA CPU flags, allocator: must precede any JAX import
+    runtime.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
-  return command([f"cnnjax {name}", *argv[2:]])
+  try:
+    return command([f"cnnjax {name}", *argv[2:]])
+  except (InputError, RunFailure) as e:
+    if debug:
+      raise
+    print(f"cnnjax {name}: {one_line(e)}", file=sys.stderr)
+    return 2 if isinstance(e, InputError) else 1
+
+
+def one_line(error: Exception) -> str:
+  """The error's message on one line (line breaks and runs of spaces become single spaces)."""
+  return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

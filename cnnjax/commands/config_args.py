@@ -2,19 +2,25 @@
 
 Wraps ml_collections' config_flags on a private FlagValues (no global flag state), and
 checks every override path against the loaded config first, so a typo gets close matches.
+A config file that is missing, does not parse or fails in get_config() is named with its line.
 """
 
 import difflib
 import re
+import traceback
+from pathlib import Path
 
 from absl import flags
 from ml_collections import config_flags
 
+from cnnjax.errors import InputError
+
 _OVERRIDE = re.compile(r"^--?(?:no)?config\.([\w.]+)")
+_CONFIG_FILE = re.compile(r"^--?config(?:=(.*))?$")
 
 
-class ConfigArgumentError(ValueError):
-  """A bad command line: unknown key, wrongly typed value or missing file."""
+class ConfigArgumentError(InputError):
+  """A bad command line: unknown key, wrongly typed value, or a config file that is missing or broken."""
 
 
 def define_config_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
@@ -43,17 +49,74 @@ def check_override_paths(config, argv: list[str]) -> None:
       raise ConfigArgumentError(f"unknown config key config.{path}{hint}")
 
 
+def config_file_argument(argv: list[str]) -> str | None:
+  """The file part of `--config FILE[:ARGS]` / `--config=FILE[:ARGS]` in argv, or None."""
+  for i, arg in enumerate(argv):
+    match = _CONFIG_FILE.match(arg)
+    if match:
+      value = match.group(1) if match.group(1) is not None else (argv[i + 1] if i + 1 < len(argv) else "")
+      return value.split(":", 1)[0]
+  return None
+
+
+def check_config_file(path: str) -> None:
+  """Raises ConfigArgumentError unless `path` is a readable Python file without syntax errors."""
+  file = Path(path)
+  if not path:
+    raise ConfigArgumentError("--config needs a file, e.g. --config configs/fashion_mnist_lenet5.py")
+  if not file.is_file():
+    why = "is a folder" if file.is_dir() else "does not exist"
+    raise ConfigArgumentError(f"config file {path} {why}; give a file such as configs/fashion_mnist_lenet5.py")
+  try:
+    compile(file.read_bytes(), path, "exec")
+  except SyntaxError as e:
+    raise ConfigArgumentError(f"config file {path} line {e.lineno}: {e.msg}; fix the file") from e
+  except (OSError, ValueError) as e:
+    raise ConfigArgumentError(f"config file {path} cannot be read ({e}); fix the file or its permissions") from e
+
+
+def _failure_in_file(error: BaseException, path: str) -> str:
+  """`ErrorType: message (line N)` for an exception raised while running the config file `path`."""
+  lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+           if Path(frame.filename).resolve() == Path(path).resolve()]
+  where = f" (line {lines[-1]})" if lines else ""
+  return f"{type(error).__name__}: {str(error).strip().splitlines()[-1] if str(error).strip() else ''}{where}"
+
+
+def _load_base(base: flags.FlagValues, base_argv: list[str]) -> None:
+  """Parses the config file and the other flags, turning every failure into ConfigArgumentError."""
+  path = config_file_argument(base_argv)
+  if path is not None:
+    check_config_file(path)
+  try:
+    base(base_argv)
+  except flags.IllegalFlagValueError as e:  # config_flags re-raises get_config()'s TypeError/ValueError as text
+    text = str(e)
+    if "Error whilst parsing config file" in text:
+      raise ConfigArgumentError(f"config file {path} failed in get_config(): {text.strip().splitlines()[-1]}; "
+                                "fix the file") from e
+    raise ConfigArgumentError(text.splitlines()[0]) from e
+  except flags.Error as e:
+    raise ConfigArgumentError(str(e).splitlines()[0]) from e
+  except Exception as e:  # anything else came from running the user's config file
+    if isinstance(e, AttributeError) and "get_config" in str(e):
+      raise ConfigArgumentError(f"config file {path} has no get_config(); define one that returns the config "
+                                "(see configs/fashion_mnist_lenet5.py)") from e
+    raise ConfigArgumentError(f"config file {path} failed: {_failure_in_file(e, path)}; fix the file "
+                              "(--debug shows the traceback)") from e
+
+
 def parse_config(argv: list[str], define_more=lambda flag_values: None) -> flags.FlagValues:
   """Parses argv (argv[0] is the program name) into flag values holding `.config`."""
   base_argv = [a for a in argv if not _OVERRIDE.match(a)]
   base = flags.FlagValues()
   define_config_flags(base, base_argv)
   define_more(base)
-  try:
-    base(base_argv)
-  except (flags.Error, OSError, ImportError, AttributeError) as e:
-    raise ConfigArgumentError(str(e).splitlines()[0]) from e
+  _load_base(base, base_argv)
   if base.config is None:
+    if config_file_argument(base_argv) is not None:
+      raise ConfigArgumentError(f"config file {config_file_argument(base_argv)}: get_config() returned None; "
+                                "return the config")
     raise ConfigArgumentError("--config is required, e.g. --config configs/fashion_mnist_lenet5.py")
   check_override_paths(base.config, argv)
   full = flags.FlagValues()

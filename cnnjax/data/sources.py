@@ -15,6 +15,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 
 from cnnjax.data import fashion_mnist_archives
+from cnnjax.errors import InputError
 
 OFFLINE_PREPARERS: dict[str, Callable[[Path], bool]] = {
     "fashion_mnist": fashion_mnist_archives.prepare_manual_dir,
@@ -47,8 +48,13 @@ HOW_TO_GET = {
 OFFLINE_ENV = "CNNJAX_OFFLINE"
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(InputError):
   """The dataset is neither prepared nor obtainable here; the message says how to get it."""
+
+
+def known_datasets() -> list[str]:
+  """Names get_builder can build: tfds's registered datasets and cnnjax's own (LOCAL_BUILDERS)."""
+  return sorted({*tfds.list_builders(with_community_datasets=False), *LOCAL_BUILDERS})
 
 
 def resolve_data_dir(data_dir: str | None) -> str:

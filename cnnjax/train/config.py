@@ -9,6 +9,8 @@ import math
 import ml_collections
 from ml_collections import config_dict
 
+from cnnjax.errors import InputError
+
 
 def default_config() -> ml_collections.ConfigDict:
   """All keys the runner reads, with neutral defaults; see configs/ for real experiments."""
@@ -76,13 +78,17 @@ def total_train_steps(config, steps_per_epoch: int) -> int:
   if config.num_train_steps > 0:
     return int(config.num_train_steps)
   if config.num_epochs <= 0:
-    raise ValueError("set config.num_epochs > 0 or config.num_train_steps > 0")
+    raise InputError("set config.num_epochs > 0 or config.num_train_steps > 0")
   return int(math.ceil(config.num_epochs * steps_per_epoch))
 
 
 def check_config(config) -> None:
-  """Rejects keys the runner does not know, naming each and its closest known key."""
-  _check_keys(config, default_config(), "config")
+  """Refuses, with an InputError naming the field and the fix, keys the runner does not know and values it
+  cannot run (cnnjax.train.config_checks); cheap, and called before any work."""
+  from cnnjax.train import config_checks
+  defaults = default_config()
+  _check_keys(config, defaults, "config")
+  config_checks.check_values(config, defaults)
 
 
 def _check_keys(given, schema, path):
@@ -92,6 +98,6 @@ def _check_keys(given, schema, path):
     if key not in schema:
       close = difflib.get_close_matches(key, list(schema.keys()), n=3)
       hint = f"; did you mean {', '.join(f'{path}.{c}' for c in close)}?" if close else ""
-      raise KeyError(f"unknown config key {path}.{key}{hint}")
+      raise InputError(f"unknown config key {path}.{key}{hint}")
     if key not in free and isinstance(schema[key], ml_collections.ConfigDict):
       _check_keys(given[key], schema[key], f"{path}.{key}")

@@ -6,7 +6,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cnnjax.errors import InputError
+
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
+SCHEDULES = ("constant", "multistep", "cosine")
 
 
 def decay_mask(params):
@@ -41,7 +44,7 @@ def make_schedule(schedule_config, base_lr: float, steps_per_epoch: int, total_s
   elif name == "cosine":
     main = optax.cosine_decay_schedule(base_lr, max(1, total_steps - warmup))
   else:
-    raise ValueError(f"config.schedule.name={name!r} is unknown; use one of constant, multistep, cosine")
+    raise InputError(f"config.schedule.name={name!r} is unknown; use one of {', '.join(SCHEDULES)}")
   if warmup <= 0:
     return main
   return optax.join_schedules([optax.linear_schedule(0.0, base_lr, warmup), main], [warmup])
@@ -54,7 +57,7 @@ def make_optimizer(opt_config, schedule: optax.Schedule) -> optax.GradientTransf
   """
   mode = opt_config.get("weight_decay_mode", "l2")
   if mode not in WEIGHT_DECAY_MODES:
-    raise ValueError(f"config.optimizer.weight_decay_mode={mode!r} is unknown; use one of {WEIGHT_DECAY_MODES}")
+    raise InputError(f"config.optimizer.weight_decay_mode={mode!r} is unknown; use one of {WEIGHT_DECAY_MODES}")
   parts = []
   if opt_config.momentum:
     parts.append(optax.trace(decay=opt_config.momentum, nesterov=opt_config.get("nesterov", False)))

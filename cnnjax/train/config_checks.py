@@ -1,0 +1,154 @@
+"""Checks of a config's values before any work: each refuses with an InputError naming the field, the value and the fix.
+
+Why: a bad value should stop `cnnjax train` at once, in one line, not after compilation or (for
+config.eval_batch_size=0) after the whole training. One function per concern; names are checked
+against the registries that define them (models, tasks, datasets, augmentations, schedules, modes).
+"""
+
+import inspect
+import math
+
+from cnnjax.errors import InputError, unknown_name
+
+# field -> (smallest allowed value, what it counts); examples use the default config's value.
+AT_LEAST = {
+    "batch_size": (1, "examples per training step, over all devices"),
+    "eval_batch_size": (1, "examples per evaluation batch, over all devices"),
+    "log_every_steps": (1, "steps between logged training metrics"),
+    "checkpoint_every_steps": (1, "steps between checkpoints"),
+    "keep_checkpoints": (1, "how many recent checkpoints are kept"),
+    "dataset.num_classes": (1, "classes the model predicts"),
+    "dataset.image_size": (0, "0 keeps the stored size"),
+    "dataset.shuffle_buffer": (0, "0 shuffles the whole split"),
+    "eval_every_epochs": (0, "0 evaluates only at the end"),
+    "optimizer.learning_rate": (0, "a negative rate climbs the loss"),
+    "optimizer.weight_decay": (0, "a negative decay grows the weights"),
+    "schedule.warmup_epochs": (0, "0 for no warmup"),
+}
+
+
+def _get(config, path: str):
+  for key in path.split("."):
+    config = config[key]
+  return config
+
+
+def check_values(config, defaults) -> None:
+  """Runs every check below on `config`; `defaults` (config.default_config()) supplies example values."""
+  check_at_least(config, defaults)
+  check_duration(config)
+  check_resume_step(config)
+  check_optimizer(config)
+  check_schedule(config)
+  check_dataset(config)
+  check_task_and_policy(config)
+  check_model(config)
+  check_augment(config)
+
+
+def check_at_least(config, defaults) -> None:
+  """Sizes, counts and intervals: the lower bounds in AT_LEAST (and finite)."""
+  for path, (minimum, meaning) in AT_LEAST.items():
+    value = _get(config, path)
+    if not (value >= minimum and math.isfinite(value)):
+      kind = "a finite number" if isinstance(value, float) else "an integer"
+      raise InputError(f"config.{path}={value} must be {kind} >= {minimum} ({meaning}); "
+                       f"e.g. --config.{path}={_get(defaults, path)}")
+
+
+def check_duration(config) -> None:
+  """num_train_steps >= 1 sets the length; otherwise (<= 0) num_epochs must be > 0."""
+  if config.num_train_steps <= 0 and not (config.num_epochs > 0 and math.isfinite(config.num_epochs)):
+    raise InputError(f"config.num_epochs={config.num_epochs} with config.num_train_steps={config.num_train_steps} "
+                     "trains for no steps; set config.num_epochs > 0 or config.num_train_steps >= 1")
+
+
+def check_resume_step(config) -> None:
+  if config.resume_from_step < -1:
+    raise InputError(f"config.resume_from_step={config.resume_from_step} is not a step; use -1 (the newest good "
+                     "checkpoint), 0 (start afresh) or a saved step N >= 1")
+
+
+def check_optimizer(config) -> None:
+  """Momentum in [0, 1) and a known weight-decay mode (rate and decay are in AT_LEAST)."""
+  from cnnjax.train.optim import WEIGHT_DECAY_MODES
+  momentum = config.optimizer.momentum
+  if not 0 <= momentum < 1:
+    raise InputError(f"config.optimizer.momentum={momentum} must be in [0, 1) (0: plain SGD; 1 or more never "
+                     "forgets a gradient and diverges); e.g. --config.optimizer.momentum=0.9")
+  if config.optimizer.weight_decay_mode not in WEIGHT_DECAY_MODES:
+    raise unknown_name("config.optimizer.weight_decay_mode", config.optimizer.weight_decay_mode, WEIGHT_DECAY_MODES)
+
+
+def check_schedule(config) -> None:
+  """A known schedule name, a positive finite decay factor and non-negative boundaries."""
+  from cnnjax.train.optim import SCHEDULES
+  schedule = config.schedule
+  if schedule.name not in SCHEDULES:
+    raise unknown_name("config.schedule.name", schedule.name, SCHEDULES)
+  if not (schedule.decay_factor > 0 and math.isfinite(schedule.decay_factor)):
+    raise InputError(f"config.schedule.decay_factor={schedule.decay_factor} must be > 0 (the rate is multiplied "
+                     "by it at each boundary); e.g. 0.1")
+  if any(not b >= 0 for b in schedule.boundaries_epochs):
+    raise InputError(f"config.schedule.boundaries_epochs={tuple(schedule.boundaries_epochs)} must be epochs >= 0")
+
+
+def check_dataset(config) -> None:
+  """A dataset tfds or cnnjax can build; mean/std per channel; a crop that has an output size and valid ranges."""
+  from cnnjax.data.sources import known_datasets
+  ds = config.dataset
+  base_name = ds.name.split(":")[0].split("/")[0]  # "name/config:version" as tfds.builder takes it
+  known = known_datasets()
+  if base_name not in known:
+    raise unknown_name("config.dataset.name", ds.name, known, list_known=False)
+  if len(ds.mean) != len(ds.std) or not ds.mean:
+    raise InputError(f"config.dataset.mean={tuple(ds.mean)} and config.dataset.std={tuple(ds.std)} need one "
+                     "value per image channel each")
+  if any(not s > 0 for s in ds.std):
+    raise InputError(f"config.dataset.std={tuple(ds.std)} must be > 0 per channel (images are divided by it)")
+  if ds.random_resized_crop:
+    if ds.image_size <= 0:
+      raise InputError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
+                       "size, e.g. 224)")
+    low, high = ds.crop_area_range
+    if not 0 < low <= high <= 1:
+      raise InputError(f"config.dataset.crop_area_range={(low, high)} must satisfy 0 < low <= high <= 1")
+    low, high = ds.crop_aspect_ratio_range
+    if not 0 < low <= high:
+      raise InputError(f"config.dataset.crop_aspect_ratio_range={(low, high)} must satisfy 0 < low <= high")
+
+
+def check_task_and_policy(config) -> None:
+  from cnnjax.parallel.data_parallel import BATCH_NORM_STATS
+  from cnnjax.train.tasks import TASKS
+  if config.task not in TASKS:
+    raise unknown_name("config.task", config.task, TASKS)
+  if config.batch_norm_stats not in BATCH_NORM_STATS:
+    raise unknown_name("config.batch_norm_stats", config.batch_norm_stats, BATCH_NORM_STATS)
+
+
+def check_model(config) -> None:
+  """A registered model that accepts config.model_kwargs (building the module computes nothing)."""
+  from cnnjax.models import MODELS
+  if config.model not in MODELS:
+    raise unknown_name("config.model", config.model, MODELS)
+  kwargs = config.model_kwargs.to_dict()
+  try:
+    MODELS[config.model](num_classes=config.dataset.num_classes, **kwargs)
+  except (TypeError, ValueError) as e:
+    raise InputError(f"config.model_kwargs={kwargs} do not fit {config.model} ({e}); remove or rename the "
+                     "keyword") from e
+
+
+def check_augment(config) -> None:
+  """Known augmentation names, each given only keywords its function takes."""
+  from cnnjax.data.augment import AUGMENTATIONS
+  for name, kwargs in config.augment.items():
+    if name not in AUGMENTATIONS:
+      raise unknown_name("config.augment name", name, AUGMENTATIONS)
+    if not hasattr(kwargs, "keys"):
+      raise InputError(f"config.augment.{name}={kwargs!r} must be a dict of its keywords, e.g. {{}} for the defaults")
+    accepted = [p for p in inspect.signature(AUGMENTATIONS[name]).parameters if p not in ("rng", "images", "labels")]
+    for key in kwargs.keys():
+      if key not in accepted:
+        raise unknown_name(f"config.augment.{name} keyword", key, accepted)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from cnnjax.errors import InputError
+
 Augment = Callable[..., tuple[jax.Array, jax.Array]]
 
 
@@ -78,7 +80,8 @@ def color_jitter(rng: jax.Array, images: jax.Array, labels: jax.Array, brightnes
   grey images. [N, H, W, C] -> [N, H, W, C]; labels unchanged.
   """
   if hue < 0 or hue > 0.5:
-    raise ValueError(f"color_jitter hue={hue} must be in [0, 0.5] (turns of the colour wheel)")
+    raise InputError(f"color_jitter hue={hue} (config.augment.color.hue) must be in [0, 0.5] "
+                     "(turns of the colour wheel)")
   dtype = images.dtype
   x = images.astype(jnp.float32)
   if mean is not None:
@@ -171,7 +174,7 @@ def make_augment(augment_config: Mapping[str, Mapping]) -> Augment | None:
   """Composes the augmentations named in the config (name -> kwargs), each with its own key."""
   unknown = [name for name in augment_config if name not in AUGMENTATIONS]
   if unknown:
-    raise ValueError(f"config.augment names unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
+    raise InputError(f"config.augment names unknown augmentations {unknown}; known: {sorted(AUGMENTATIONS)}")
   chain = [functools.partial(AUGMENTATIONS[name], **dict(kwargs)) for name, kwargs in augment_config.items()]
   if not chain:
     return None

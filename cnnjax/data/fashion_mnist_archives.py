@@ -14,6 +14,8 @@ from pathlib import Path
 
 import importlib_resources
 
+from cnnjax.errors import InputError
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 # Upstream MTIME of each archive, the seconds since epoch written by the original gzip.
@@ -27,8 +29,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _FNAME = 0x08
 
 
-class ArchiveError(RuntimeError):
-  """An archive is missing, corrupted or altered: it is never used."""
+class ArchiveError(InputError):
+  """An archive is missing, corrupted or altered: it is never used (the message says how to reinstall it)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from cnnjax.data import sources
+from cnnjax.errors import InputError
 
 Batch = dict[str, np.ndarray]
 
@@ -108,7 +109,7 @@ def _train_crop_fn(ds_config):
     return None
   size = ds_config.get("image_size")
   if not size:
-    raise ValueError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
+    raise InputError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
                      "size, e.g. 224)")
   area, ratio = tuple(ds_config.crop_area_range), tuple(ds_config.crop_aspect_ratio_range)
 
@@ -122,7 +123,7 @@ def _load(ds_config, split: str, shard: Shard, drop_remainder: bool, train: bool
   tf.config.set_visible_devices([], "GPU")  # tf.data runs on the host; accelerators belong to JAX
   builder = sources.get_builder(ds_config.name, ds_config.get("data_dir"))
   if builder.info.splits and split.split("[")[0] not in builder.info.splits:
-    raise ValueError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
+    raise InputError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
                      f"available splits: {sorted(builder.info.splits)}")
   ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
@@ -176,7 +177,7 @@ def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard(
   builder, ds = _load(ds_config, ds_config.train_split, shard, drop_remainder=True, train=True)
   num_examples = split_sizes(builder, ds_config.train_split, shard.count, True)[shard.index]
   if num_examples < batch_size:
-    raise ValueError(f"config.batch_size gives {batch_size} examples per process but this process's "
+    raise InputError(f"config.batch_size gives {batch_size} examples per process but this process's "
                      f"shard of {ds_config.train_split!r} has only {num_examples}; lower config.batch_size")
   if ds_config.get("cache", True):
     ds = ds.cache()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import jax
 from jax.sharding import PartitionSpec as P
 
+from cnnjax.errors import InputError
 from cnnjax.parallel import mesh as mesh_lib
 
 BATCH_NORM_STATS = ("global", "per_device")
@@ -19,7 +20,7 @@ BATCH_NORM_STATS = ("global", "per_device")
 
 def check_batch_norm_stats(policy: str) -> None:
   if policy not in BATCH_NORM_STATS:
-    raise ValueError(f"config.batch_norm_stats={policy!r} is unknown; use one of {BATCH_NORM_STATS}")
+    raise InputError(f"config.batch_norm_stats={policy!r} is unknown; use one of {BATCH_NORM_STATS}")
 
 
 def compile_train_step(step_fn: Callable, mesh, batch_norm_stats: str = "global", donate: bool = True):

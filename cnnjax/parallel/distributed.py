@@ -9,6 +9,8 @@ import os
 
 import jax
 
+from cnnjax.errors import InputError
+
 
 def initialize(coordinator_address: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *, auto_detect: bool = False, timeout_seconds: int = 300) -> bool:
@@ -24,7 +26,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,
                                process_id=process_id, initialization_timeout=timeout_seconds)
   except ValueError as e:
-    raise ValueError(f"multi-process start-up failed ({e}): give --coordinator_address=HOST:PORT, --num_processes "
+    raise InputError(f"multi-process start-up failed ({e}): give --coordinator_address=HOST:PORT, --num_processes "
                      "and --process_id (the same address and count in every process), or run under a cluster JAX "
                      "detects (SLURM, Open MPI, TPU pods) with --distributed_auto") from e
   return True

@@ -8,6 +8,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from cnnjax.errors import InputError
+
 DATA_AXIS = "data"
 
 
@@ -29,7 +31,7 @@ def check_batch_size(global_batch_size: int, mesh: Mesh, field: str = "config.ba
   """Raises a clear error unless the global batch divides evenly over devices and processes."""
   devices, processes = mesh.devices.size, jax.process_count()
   if global_batch_size % devices or global_batch_size % processes:
-    raise ValueError(f"{field}={global_batch_size} does not divide over {devices} devices in {processes} "
+    raise InputError(f"{field}={global_batch_size} does not divide over {devices} devices in {processes} "
                      f"processes; use a multiple of {devices}")
 
 

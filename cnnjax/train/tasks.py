@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cnnjax.errors import InputError
+
 
 class Classification:
   """Softmax cross-entropy over `num_classes`; accuracy and mean loss over real (unmasked) examples."""
@@ -113,5 +115,5 @@ TASKS: dict[str, Callable[[], object]] = {"classification": Classification, "seg
 
 def get_task(name: str):
   if name not in TASKS:
-    raise ValueError(f"config.task={name!r} is unknown; use one of {sorted(TASKS)}")
+    raise InputError(f"config.task={name!r} is unknown; use one of {sorted(TASKS)}")
   return TASKS[name]()

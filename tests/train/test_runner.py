@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 import tensorflow_datasets as tfds
 
+from cnnjax.errors import InputError
 from cnnjax.train import runner
 
 
@@ -83,8 +84,9 @@ def test_unknown_config_key_is_rejected_by_the_runner(tmp_path, mock_cifar_confi
   config = mock_cifar_config()
   config.unlock()
   config.optimiser = 1
-  with pytest.raises(KeyError, match="config.optimiser.*config.optimizer"):
+  with pytest.raises(InputError, match="config.optimiser.*config.optimizer"):
     runner.train_and_evaluate(config, tmp_path)
+  assert not list(tmp_path.iterdir())  # refused before anything is written
 
 
 def test_rerunning_a_finished_run_keeps_its_results(tmp_path, mock_cifar_config):

@@ -1,12 +1,19 @@
-"""`cnnjax train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: run one experiment."""
+"""`cnnjax train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: run one experiment.
+
+The config, the workdir and the batch's split over the devices are checked before the runner
+starts; bad input is an InputError that `cnnjax` prints as one line (cnnjax/main.py).
+"""
 
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 from absl import flags
 
-from cnnjax.commands.config_args import ConfigArgumentError, parse_config
+from cnnjax.commands.config_args import parse_config
+from cnnjax.errors import InputError
 
 
 def _define_run_flags(flag_values: flags.FlagValues) -> None:
@@ -19,36 +26,51 @@ def _define_run_flags(flag_values: flags.FlagValues) -> None:
                     "(JAX's auto-detection: SLURM, Open MPI, TPU pods).", flag_values=flag_values)
 
 
-def run(argv: list[str]) -> int:
+def check_workdir(workdir: str) -> None:
+  """Raises InputError unless `workdir` is a folder, or can be made one, that this process can write to.
+
+  Writability is tried (a temporary file in the folder or its nearest existing parent, removed at
+  once), since permission bits do not tell about read-only mounts or root.
+  """
+  path = Path(workdir)
+  if path.exists() and not path.is_dir():
+    raise InputError(f"--workdir {workdir} is a file; give a folder (new, or one holding an earlier run)")
+  existing = next(p for p in [path, *path.parents] if p.exists())
+  if not existing.is_dir():
+    raise InputError(f"--workdir {workdir}: {existing} is a file, so the folder cannot be made; give another path")
   try:
-    args = parse_config(argv, _define_run_flags)
-  except ConfigArgumentError as e:
-    print(f"cnnjax train: {e}", file=sys.stderr)
-    return 2
+    with tempfile.TemporaryFile(dir=existing):
+      pass
+  except OSError as e:
+    raise InputError(f"--workdir {workdir} is not writable ({existing}: {e.strerror}); give a folder you can "
+                     "write to") from e
+
+
+def run(argv: list[str]) -> int:
+  args = parse_config(argv, _define_run_flags)
   if not args.workdir:
-    print("cnnjax train: --workdir is required (a folder for checkpoints and results)", file=sys.stderr)
-    return 2
+    raise InputError("--workdir is required (a folder for checkpoints and results)")
+  from cnnjax.train import config as config_lib
+  config_lib.check_config(args.config)
+  check_workdir(args.workdir)
 
   from cnnjax import runtime
   if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX has not started yet: flags still apply
     runtime.set_xla_flags(os.environ, multi_output_fusion=True)
   from cnnjax.parallel import distributed
-  try:
-    distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
-                           auto_detect=args.distributed_auto)
-  except ValueError as e:
-    print(f"cnnjax train: {e}", file=sys.stderr)
-    return 2
-  from cnnjax.data.sources import DatasetUnavailableError
-  from cnnjax.train import checkpoint, runner
+  distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
+                         auto_detect=args.distributed_auto)
+  from cnnjax.parallel import mesh as mesh_lib
+  mesh = mesh_lib.make_data_mesh()  # starts JAX's backend; compiles nothing
+  mesh_lib.check_batch_size(args.config.batch_size, mesh)
+  mesh_lib.check_batch_size(args.config.eval_batch_size, mesh, "config.eval_batch_size")
+
+  from cnnjax.train import runner
   try:
     results = runner.train_and_evaluate(args.config, args.workdir)
   except runner.TrainingInterrupted as e:
     print(f"cnnjax train: {e}", file=sys.stderr)
     return 130
-  except (DatasetUnavailableError, checkpoint.CheckpointError, runner.NonFiniteLossError, KeyError, ValueError) as e:
-    print(f"cnnjax train: {e}", file=sys.stderr)
-    return 1
   import jax
   if jax.process_index() != 0:  # in a multi-process run the summary is printed once, by process 0
     return 0

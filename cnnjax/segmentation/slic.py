@@ -84,11 +84,34 @@ def slic_batch(images: jax.Array, n_segments: int = 100, compactness: float = 10
   return jax.vmap(lambda im: slic(im, n_segments, compactness, num_iter, search_cells))(images)
 
 
+def _ring_counts(regions: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """For regions 1..count, the regions of the pixels 4-adjacent to each (its ring) and how many ring pixels each has.
+
+  Returns (starts [count + 2], neighbours, pixels): region r's ring holds `pixels[i]` pixels of region
+  `neighbours[i]` for i in starts[r]:starts[r + 1]. One vectorised pass over the image.
+  """
+  h, w = regions.shape
+  index = np.arange(h * w).reshape(h, w)
+  keys = []
+  for inner, outer in ((np.s_[:, :-1], np.s_[:, 1:]), (np.s_[:, 1:], np.s_[:, :-1]),
+                       (np.s_[:-1, :], np.s_[1:, :]), (np.s_[1:, :], np.s_[:-1, :])):
+    a, b = regions[inner], regions[outer]
+    differ = a != b
+    keys.append(a[differ] * (h * w) + index[outer][differ])  # (region, ring pixel)
+  ring = np.unique(np.concatenate(keys))
+  region, neighbour = ring // (h * w), regions.reshape(-1)[ring % (h * w)]
+  pairs, pixels = np.unique(region * (count + 1) + neighbour, return_counts=True)
+  region, neighbour = pairs // (count + 1), pairs % (count + 1)
+  return np.searchsorted(region, np.arange(count + 2)), neighbour, pixels
+
+
 def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
   """Relabels connected regions 0..R-1; regions smaller than `min_size` pixels join a neighbouring large one.
 
   As skimage's enforce_connectivity, a region is judged by its own size (merging never rescues a
-  small region). Host-side post-processing (scipy.ndimage). [H, W] -> [H, W].
+  small region). A small region joins the owner most of its bordering pixels (4-neighbours) belong
+  to, among regions already settled. Host-side post-processing (scipy.ndimage); the borders are
+  counted once for the whole image, so a noisy image's 10^5 fragments take seconds. [H, W] -> [H, W].
   """
   from scipy import ndimage
   labels = np.asarray(labels)
@@ -103,28 +126,25 @@ def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
   small = [r for r in range(1, count + 1) if sizes[r] < min_size]
   if len(small) == count:  # nothing is large enough: keep the largest region
     small.remove(int(np.argmax(sizes[1:])) + 1)
-  settled = np.ones(count + 1, bool)
-  settled[small] = False
-  boxes = ndimage.find_objects(regions)
-  h, w = labels.shape
-  while small:
+  settled = [True] * (count + 1)
+  for region in small:
+    settled[region] = False
+  owner = owner.tolist()
+  starts, neighbours, pixels = (a.tolist() for a in _ring_counts(regions, count))
+  while small:  # plain Python: rings are a few entries, and numpy's per-call cost would dominate
     remaining = []
     for region in small:
-      rows, cols = boxes[region - 1]
-      window = (slice(max(rows.start - 1, 0), min(rows.stop + 1, h)),
-                slice(max(cols.start - 1, 0), min(cols.stop + 1, w)))
-      local = regions[window]
-      mask = local == region
-      neighbours = local[ndimage.binary_dilation(mask) & ~mask]
-      neighbours = neighbours[settled[neighbours]]
-      if neighbours.size == 0:
+      votes = {}
+      for i in range(starts[region], starts[region + 1]):
+        if settled[neighbours[i]]:
+          votes[owner[neighbours[i]]] = votes.get(owner[neighbours[i]], 0) + pixels[i]
+      if not votes:
         remaining.append(region)
         continue
-      values, votes = np.unique(owner[neighbours], return_counts=True)
-      owner[region] = values[np.argmax(votes)]
+      owner[region] = min(votes, key=lambda o: (-votes[o], o))  # most bordering pixels; ties: lowest owner
       settled[region] = True
     if len(remaining) == len(small):  # isolated small regions: keep them
       break
     small = remaining
-  _, relabelled = np.unique(owner[regions], return_inverse=True)
+  _, relabelled = np.unique(np.asarray(owner)[regions], return_inverse=True)
   return relabelled.reshape(labels.shape).astype(np.int32)

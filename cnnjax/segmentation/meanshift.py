@@ -95,14 +95,15 @@ def mean_shift(points: jax.Array, seeds: jax.Array, bandwidth: float, kernel: st
 @functools.partial(jax.jit, static_argnames=("position_weight", "num_seeds", "kernel", "max_iter", "stride"))
 def mean_shift_segment(image: jax.Array, key: jax.Array, bandwidth: float = 0.1, position_weight: float = 0.0,
                        num_seeds: int = 128, kernel: str = "flat", max_iter: int = 100, stride: int = 1):
-  """Segments an image: modes are sought on every `stride`-th pixel from `num_seeds` random seeds.
+  """Segments an image: modes are sought on every `stride`-th pixel from `num_seeds` random seeds (at most one
+  seed per sampled pixel, so a tiny image has fewer).
 
   [H, W, C] -> (labels [H, W] int32 indexing modes, number of modes).
   """
   h, w = image.shape[:2]
   points = pixel_features(image, position_weight)
   sample = points.reshape(h, w, -1)[::stride, ::stride].reshape(-1, points.shape[-1])
-  seeds = sample[jax.random.choice(key, sample.shape[0], (num_seeds,), replace=False)]
+  seeds = sample[jax.random.choice(key, sample.shape[0], (min(num_seeds, sample.shape[0]),), replace=False)]
   modes, support = shift_seeds(sample, seeds, bandwidth, kernel, max_iter)
   keep = merge_modes(modes, support, bandwidth)
   far = jnp.where(keep[:, None], modes, jnp.full_like(modes, 1e9))

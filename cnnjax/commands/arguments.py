@@ -50,3 +50,17 @@ def one_of(names, what: str):
       raise argparse.ArgumentTypeError(str(unknown_name(what, text, names)))
     return text
   return parse
+
+
+def check_writable(folder, what: str) -> None:
+  """Raises InputError naming `what` unless a file can be created in `folder` (an existing folder).
+
+  Tried with a temporary file, removed at once: permission bits tell nothing about read-only
+  mounts, or about root.
+  """
+  import tempfile
+  try:
+    with tempfile.TemporaryFile(dir=folder):
+      pass
+  except OSError as e:
+    raise InputError(f"{what}: cannot write in {folder} ({e.strerror or e}); give a folder you can write to") from e

@@ -5,43 +5,73 @@ Writes a boundary (classical methods) or class-colour (trained model) overlay PN
 number of segments.
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from cnnjax.commands.arguments import ArgumentParser, check_writable, integer, number, one_of
+from cnnjax.commands.image_input import read_image
+from cnnjax.errors import InputError
+
 METHODS = ("kmeans", "meanshift", "slic", "felzenszwalb", "watershed")
+KERNELS = ("flat", "gaussian")  # cnnjax.segmentation.meanshift.KERNELS, without importing JAX for --help
+MAX_SIDE = 400
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="cnnjax segment", description=__doc__.split("\n\n")[0])
-  p.add_argument("image", help="an image file (PNG, JPEG, ...)")
-  p.add_argument("--method", choices=METHODS, help="classical method (or give --workdir for a trained model)")
+def _parser() -> ArgumentParser:
+  p = ArgumentParser(prog="cnnjax segment", description=__doc__.split("\n\n")[0])
+  p.add_argument("image", help="an image file (PNG, JPEG, ...), 8 bits per channel")
+  p.add_argument("--method", type=one_of(METHODS, "method"), metavar="{" + ",".join(METHODS) + "}",
+                 help="classical method (or give --workdir for a trained model)")
   p.add_argument("--workdir", help="workdir of a `cnnjax train` run with a segmentation task")
-  p.add_argument("--out", default="overlay.png", help="where to write the overlay PNG (default overlay.png)")
-  p.add_argument("--max_side", type=int, default=400, help="classical methods: shrink larger images to this side")
-  p.add_argument("--k", type=int, default=8, help="kmeans: number of clusters")
-  p.add_argument("--position_weight", type=float, default=0.0, help="kmeans/meanshift: weight of (row, col)")
-  p.add_argument("--bandwidth", type=float, default=0.12, help="meanshift: kernel bandwidth in [0, 1] colour units")
-  p.add_argument("--kernel", choices=("flat", "gaussian"), default="flat", help="meanshift kernel")
-  p.add_argument("--n_segments", type=int, default=200, help="slic: about how many superpixels")
-  p.add_argument("--compactness", type=float, default=10.0, help="slic: colour vs position trade-off")
-  p.add_argument("--scale", type=float, default=100.0, help="felzenszwalb: larger gives larger segments")
-  p.add_argument("--markers", type=int, default=200, help="watershed: number of grid seeds")
+  p.add_argument("--out", default="overlay.png", help="where to write the overlay PNG (default overlay.png); its "
+                 "folder must exist")
+  p.add_argument("--max_side", type=integer(1), default=MAX_SIDE, help="images longer than this on either side are "
+                 f"shrunk to it first, with a note, which bounds time and memory (default {MAX_SIDE}); a trained model "
+                 "with config.dataset.image_size uses that size instead")
+  p.add_argument("--to_8bit", action="store_true", help="accept a 16-bit image, scaled to 8 bits (0..65535 -> "
+                 "0..255); without it such images are refused rather than clipped")
+  p.add_argument("--k", type=integer(1), default=8, help="kmeans: number of clusters (at most the pixel count)")
+  p.add_argument("--position_weight", type=number(0), default=0.0, help="kmeans/meanshift: weight of (row, col)")
+  p.add_argument("--bandwidth", type=number(0, inclusive=False), default=0.12,
+                 help="meanshift: kernel bandwidth in [0, 1] colour units")
+  p.add_argument("--kernel", type=one_of(KERNELS, "kernel"), default="flat", metavar="{" + ",".join(KERNELS) + "}",
+                 help="meanshift kernel")
+  p.add_argument("--n_segments", type=integer(1), default=200, help="slic: about how many superpixels")
+  p.add_argument("--compactness", type=number(0, inclusive=False), default=10.0,
+                 help="slic: colour vs position trade-off")
+  p.add_argument("--scale", type=number(0, inclusive=False), default=100.0,
+                 help="felzenszwalb: larger gives larger segments")
+  p.add_argument("--markers", type=integer(1), default=200, help="watershed: number of grid seeds")
   p.add_argument("--seed", type=int, default=0, help="random seed (kmeans initial centres, meanshift seeds)")
   return p
 
 
-def _load_image(path: str, max_side: int | None = None) -> np.ndarray:
+def check_out(out: str) -> None:
+  """Raises InputError unless the overlay can be written to `out`: an image file name in an existing folder."""
   from PIL import Image
-  image = Image.open(path).convert("RGB")
-  if max_side and max(image.size) > max_side:
-    ratio = max_side / max(image.size)
-    image = image.resize((max(1, round(image.width * ratio)), max(1, round(image.height * ratio))),
-                         Image.Resampling.LANCZOS)
-  return np.asarray(image)
+  path = Path(out)
+  if path.is_dir():
+    raise InputError(f"--out {out} is a folder; give a file name, e.g. --out {path / 'overlay.png'}")
+  if not path.parent.is_dir():
+    raise InputError(f"--out {out}: folder {path.parent} does not exist; create it first or write elsewhere")
+  if path.suffix.lower() not in Image.registered_extensions():
+    raise InputError(f"--out {out} does not end in an image extension; use .png, e.g. --out {path.stem}.png")
+  check_writable(path.parent, f"--out {out}")
+
+
+def check_fits(image: np.ndarray, args) -> None:
+  """Raises InputError when the method's parameters ask for more regions or seeds than the image has pixels."""
+  pixels = image.shape[0] * image.shape[1]
+  size = f"{image.shape[1]}x{image.shape[0]}"
+  wanted = {"kmeans": ("--k", args.k), "slic": ("--n_segments", args.n_segments),
+            "watershed": ("--markers", args.markers)}.get(args.method)
+  if wanted and wanted[1] > pixels:
+    flag, value = wanted
+    raise InputError(f"{flag} {value} asks for more regions than the {pixels} pixels of {args.image} ({size} as "
+                     f"segmented); use {flag} {pixels} or less, or a larger image")
 
 
 def segment_classical(image: np.ndarray, args) -> np.ndarray:
@@ -74,11 +104,15 @@ def load_trained(workdir: str):
   from cnnjax.train.checkpoint import Checkpointer
   workdir = Path(workdir)
   config_path = workdir / "config.json"
-  if not config_path.exists():
-    raise FileNotFoundError(f"{config_path} does not exist; --workdir must be the folder of a `cnnjax train` run")
-  config = json.loads(config_path.read_text())
+  if not config_path.is_file():
+    raise InputError(f"--workdir {workdir} has no config.json; give the folder of a `cnnjax train` run")
+  try:
+    config = json.loads(config_path.read_text())
+  except (OSError, ValueError) as e:
+    raise InputError(f"{config_path} cannot be read as JSON ({e}); is --workdir the folder of a `cnnjax train` "
+                     "run?") from e
   if config.get("task") != "segmentation":
-    raise ValueError(f"{workdir} holds a {config.get('task')!r} run; `cnnjax segment --workdir` needs a "
+    raise InputError(f"--workdir {workdir} holds a {config.get('task')!r} run; `cnnjax segment --workdir` needs a "
                      "segmentation run (config.task='segmentation')")
   checkpointer = Checkpointer(workdir)
   try:
@@ -86,7 +120,8 @@ def load_trained(workdir: str):
   finally:
     checkpointer.close()
   if state is None:
-    raise FileNotFoundError(f"no checkpoint in {checkpointer.directory}; train first (cnnjax train ...)")
+    raise InputError(f"--workdir {workdir} has no checkpoint in {checkpointer.directory}; train first "
+                     "(cnnjax train ...)")
   variables = {"params": state["params"]}
   if state.get("batch_stats"):
     variables["batch_stats"] = state["batch_stats"]
@@ -117,44 +152,48 @@ def predict(model, variables, ds_config: dict, pixels: np.ndarray) -> np.ndarray
   return labels[:, :h, :w] if labels.shape[1:3] == padded.shape[1:3] else labels
 
 
-def segment_with_model(path: str, workdir: str) -> tuple[np.ndarray, np.ndarray, dict]:
-  """(image shown [H, W, C] uint8, class labels [H, W], config) from the newest checkpoint in `workdir`."""
+def segment_with_model(path: str, workdir: str, max_side: int, to_8bit: bool = False):
+  """(image shown [H, W, C] uint8, class labels [H, W], config, stored (width, height)) from the newest
+  checkpoint in `workdir`."""
   from PIL import Image
   model, variables, config = load_trained(workdir)
   ds = config["dataset"]
   channels = len(ds["mean"])
-  image = Image.open(path).convert("L" if channels == 1 else "RGB")
-  if ds.get("image_size"):
-    image = image.resize((ds["image_size"], ds["image_size"]), Image.Resampling.LANCZOS)
-  pixels = np.asarray(image, np.uint8).reshape(image.height, image.width, channels)
+  size = ds.get("image_size")
+  pixels, stored = read_image(path, "L" if channels == 1 else "RGB", None if size else max_side, to_8bit)
+  if size:
+    image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels).resize((size, size), Image.Resampling.LANCZOS)
+    pixels = np.asarray(image, np.uint8).reshape(size, size, channels)
   labels = predict(model, variables, ds, pixels[None])[0]
   if labels.shape != pixels.shape[:2]:  # unpadded U-Net: the prediction covers the centre
     top, left = (pixels.shape[0] - labels.shape[0]) // 2, (pixels.shape[1] - labels.shape[1]) // 2
     pixels = pixels[top:top + labels.shape[0], left:left + labels.shape[1]]
-  return pixels, labels, config
+  return pixels, labels, config, stored
+
+
+def _note_shrunk(path: str, stored: tuple[int, int], image: np.ndarray, max_side: int) -> None:
+  if (image.shape[1], image.shape[0]) != stored and max(stored) > max_side:
+    print(f"cnnjax segment: note: {path} is {stored[0]}x{stored[1]}; segmenting it at {image.shape[1]}x"
+          f"{image.shape[0]} (--max_side {max_side})", file=sys.stderr)
 
 
 def run(argv: list[str]) -> int:
   args = _parser().parse_args(argv[1:])
   if (args.method is None) == (args.workdir is None):
-    print("cnnjax segment: give exactly one of --method METHOD or --workdir DIR", file=sys.stderr)
-    return 2
-  if not Path(args.image).exists():
-    print(f"cnnjax segment: image {args.image} does not exist", file=sys.stderr)
-    return 2
+    raise InputError("give exactly one of --method METHOD or --workdir DIR")
+  check_out(args.out)
   from cnnjax.segmentation import overlay
   if args.method:
-    image = _load_image(args.image, args.max_side)
+    image, stored = read_image(args.image, "RGB", args.max_side, args.to_8bit)
+    check_fits(image, args)
+    _note_shrunk(args.image, stored, image, args.max_side)
     labels = segment_classical(image, args)
     picture = overlay.boundary_overlay(image, labels)
     count = len(np.unique(labels))
     print(f"{args.method}: {count} segments on {image.shape[1]}x{image.shape[0]} pixels")
   else:
-    try:
-      image, labels, config = segment_with_model(args.image, args.workdir)
-    except (FileNotFoundError, ValueError) as e:
-      print(f"cnnjax segment: {e}", file=sys.stderr)
-      return 1
+    image, labels, config, stored = segment_with_model(args.image, args.workdir, args.max_side, args.to_8bit)
+    _note_shrunk(args.image, stored, image, args.max_side)
     picture = overlay.colour_overlay(image, labels)
     classes = [int(c) for c in np.unique(labels)]
     count = int(sum(np.max(overlay_components(labels == c)) for c in classes if c != 0))

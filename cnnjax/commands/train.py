@@ -7,11 +7,11 @@ starts; bad input is an InputError that `cnnjax` prints as one line (cnnjax/main
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from absl import flags
 
+from cnnjax.commands.arguments import check_writable
 from cnnjax.commands.config_args import parse_config
 from cnnjax.errors import InputError
 
@@ -27,23 +27,14 @@ def _define_run_flags(flag_values: flags.FlagValues) -> None:
 
 
 def check_workdir(workdir: str) -> None:
-  """Raises InputError unless `workdir` is a folder, or can be made one, that this process can write to.
-
-  Writability is tried (a temporary file in the folder or its nearest existing parent, removed at
-  once), since permission bits do not tell about read-only mounts or root.
-  """
+  """Raises InputError unless `workdir` is a folder, or can be made one, that this process can write to."""
   path = Path(workdir)
   if path.exists() and not path.is_dir():
     raise InputError(f"--workdir {workdir} is a file; give a folder (new, or one holding an earlier run)")
   existing = next(p for p in [path, *path.parents] if p.exists())
   if not existing.is_dir():
     raise InputError(f"--workdir {workdir}: {existing} is a file, so the folder cannot be made; give another path")
-  try:
-    with tempfile.TemporaryFile(dir=existing):
-      pass
-  except OSError as e:
-    raise InputError(f"--workdir {workdir} is not writable ({existing}: {e.strerror}); give a folder you can "
-                     "write to") from e
+  check_writable(existing, f"--workdir {workdir}")
 
 
 def run(argv: list[str]) -> int:

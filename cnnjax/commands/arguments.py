@@ -64,3 +64,15 @@ def check_writable(folder, what: str) -> None:
       pass
   except OSError as e:
     raise InputError(f"{what}: cannot write in {folder} ({e.strerror or e}); give a folder you can write to") from e
+
+
+def check_output_folder(folder: str, flag: str) -> None:
+  """Raises InputError unless `folder` is a folder, or can be made one, that this process can write to."""
+  from pathlib import Path
+  path = Path(folder)
+  if path.exists() and not path.is_dir():
+    raise InputError(f"{flag} {folder} is a file; give a folder (new, or one holding earlier output)")
+  existing = next(p for p in [path, *path.parents] if p.exists())
+  if not existing.is_dir():
+    raise InputError(f"{flag} {folder}: {existing} is a file, so the folder cannot be made; give another path")
+  check_writable(existing, f"{flag} {folder}")

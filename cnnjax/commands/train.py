@@ -7,11 +7,10 @@ starts; bad input is an InputError that `cnnjax` prints as one line (cnnjax/main
 import json
 import os
 import sys
-from pathlib import Path
 
 from absl import flags
 
-from cnnjax.commands.arguments import check_writable
+from cnnjax.commands.arguments import check_output_folder
 from cnnjax.commands.config_args import parse_config
 from cnnjax.errors import InputError
 
@@ -26,24 +25,13 @@ def _define_run_flags(flag_values: flags.FlagValues) -> None:
                     "(JAX's auto-detection: SLURM, Open MPI, TPU pods).", flag_values=flag_values)
 
 
-def check_workdir(workdir: str) -> None:
-  """Raises InputError unless `workdir` is a folder, or can be made one, that this process can write to."""
-  path = Path(workdir)
-  if path.exists() and not path.is_dir():
-    raise InputError(f"--workdir {workdir} is a file; give a folder (new, or one holding an earlier run)")
-  existing = next(p for p in [path, *path.parents] if p.exists())
-  if not existing.is_dir():
-    raise InputError(f"--workdir {workdir}: {existing} is a file, so the folder cannot be made; give another path")
-  check_writable(existing, f"--workdir {workdir}")
-
-
 def run(argv: list[str]) -> int:
   args = parse_config(argv, _define_run_flags)
   if not args.workdir:
     raise InputError("--workdir is required (a folder for checkpoints and results)")
   from cnnjax.train import config as config_lib
   config_lib.check_config(args.config)
-  check_workdir(args.workdir)
+  check_output_folder(args.workdir, "--workdir")
 
   from cnnjax import runtime
   if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX has not started yet: flags still apply

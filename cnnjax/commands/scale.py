@@ -17,38 +17,50 @@ import sys
 import time
 from pathlib import Path
 
+from cnnjax.commands.arguments import ArgumentParser, check_output_folder, integer, number, one_of
+from cnnjax.errors import InputError, RunFailure, unknown_name
+
 STORED_IMAGE_SIZES = {"mnist": 28, "fashion_mnist": 28, "kmnist": 28, "emnist": 28, "cifar10": 32,
                       "cifar100": 32, "svhn_cropped": 32}
+BATCH_NORM_STATS = ("global", "per_device")  # cnnjax.parallel.data_parallel's, without importing it for --help
 
 
-def _ints(text: str) -> list[int]:
-  try:
-    values = [int(v) for v in text.split(",") if v.strip()]
-  except ValueError as e:
-    raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 1,2,4,8") from e
-  if any(v < 0 for v in values):
-    raise argparse.ArgumentTypeError(f"{text!r}: values must be positive")
-  return values
+def _ints(minimum: int, count: int | None = None):
+  """An argparse type: a comma-separated list of integers >= minimum (exactly `count` of them if given)."""
+  def parse(text: str) -> list[int]:
+    try:
+      values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+      raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 1,2,4,8") from None
+    if any(v < minimum for v in values):
+      raise argparse.ArgumentTypeError(f"{text!r}: every value must be >= {minimum}")
+    if count is not None and len(values) != count:
+      raise argparse.ArgumentTypeError(f"{text!r}: give {count} values")
+    return values
+  return parse
 
 
-def _parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(prog="cnnjax scale", description=__doc__.split("\n")[0])
+def _parser() -> ArgumentParser:
+  p = ArgumentParser(prog="cnnjax scale", description=__doc__.split("\n")[0])
   p.add_argument("--config", help="config file (configs/*.py): model, optimizer, batch-norm policy, input shape; "
                  "--config.KEY=VALUE overrides work as in `cnnjax train`")
   p.add_argument("--model", help="registered model name (overrides the config's)")
-  p.add_argument("--devices", type=_ints, default=[1, 2, 4, 8], help="device counts, e.g. 1,2,4,8")
-  p.add_argument("--per-device-batch", type=_ints, default=[32, 64], help="weak scaling: batch per device")
-  p.add_argument("--global-batch", type=_ints, default=None,
+  p.add_argument("--devices", type=_ints(1), default=[1, 2, 4, 8], help="device counts, e.g. 1,2,4,8: each from 1 "
+                 "to the devices present (on CPU, any count is simulated)")
+  p.add_argument("--per-device-batch", type=_ints(1), default=[32, 64], help="weak scaling: batch per device")
+  p.add_argument("--global-batch", type=_ints(0), default=None,
                  help="strong scaling: global batches split over the devices (default: the largest per-device "
                       "batch times the fewest devices; 0 turns strong scaling off)")
-  p.add_argument("--steps", type=int, default=20, help="timed steps per point (after compilation)")
-  p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps after compilation")
+  p.add_argument("--steps", type=integer(1), default=20, help="timed steps per point (after compilation)")
+  p.add_argument("--warmup-steps", type=integer(0), default=2, help="untimed steps after compilation")
   p.add_argument("--out", default="runs/scaling", help="output folder")
-  p.add_argument("--input-shape", type=_ints, help="H,W,C of the synthetic images (default: from the config)")
-  p.add_argument("--num-classes", type=int, help="number of classes (default: the config's, else 10)")
-  p.add_argument("--batch-norm-stats", choices=["global", "per_device"], help="overrides config.batch_norm_stats")
+  p.add_argument("--input-shape", type=_ints(1, count=3), help="H,W,C of the synthetic images (default: from the "
+                 "config)")
+  p.add_argument("--num-classes", type=integer(1), help="number of classes (default: the config's, else 10)")
+  p.add_argument("--batch-norm-stats", type=one_of(BATCH_NORM_STATS, "batch-norm-stats"),
+                 metavar="{" + ",".join(BATCH_NORM_STATS) + "}", help="overrides config.batch_norm_stats")
   p.add_argument("--dtype", help="model compute dtype, e.g. bfloat16 (passed as model_kwargs dtype)")
-  p.add_argument("--timeout", type=float, default=600, help="seconds allowed per point")
+  p.add_argument("--timeout", type=number(0, inclusive=False), default=600, help="seconds allowed per point")
   return p
 
 
@@ -61,7 +73,7 @@ def _input_shape_from_config(config) -> list[int]:
   import tensorflow_datasets as tfds  # only for datasets whose stored size is not listed above
   shape = tfds.builder(ds.name, data_dir=ds.get("data_dir")).info.features[ds.image_key].shape
   if None in shape:
-    raise ValueError(f"{ds.name} images have no fixed size; set config.dataset.image_size or pass --input-shape")
+    raise InputError(f"{ds.name} images have no fixed size; set config.dataset.image_size or pass --input-shape")
   return list(shape)
 
 
@@ -70,15 +82,20 @@ def _spec(args, extra: list[str]) -> dict:
   spec = {}
   if args.config:
     from cnnjax.commands.config_args import parse_config
+    from cnnjax.train.config import check_config
     config = parse_config(["cnnjax scale", f"--config={args.config}", *extra]).config
+    check_config(config)
     spec = {"model": config.model, "model_kwargs": config.model_kwargs.to_dict(), "task": config.task,
             "num_classes": config.dataset.num_classes, "seed": config.seed,
             "optimizer": config.optimizer.to_dict(), "schedule": {**config.schedule.to_dict(), "warmup_epochs": 0.0},
             "augment": config.augment.to_dict(), "batch_norm_stats": config.get("batch_norm_stats", "global")}
     spec["input_shape"] = args.input_shape or _input_shape_from_config(config)
   elif extra:
-    raise ValueError(f"unknown arguments {extra}; config overrides need --config")
+    raise InputError(f"unrecognized arguments: {' '.join(extra)}; config overrides need --config")
   if args.model:
+    from cnnjax.models import MODELS
+    if args.model not in MODELS:
+      raise unknown_name("--model", args.model, MODELS)
     spec["model"] = args.model
   if args.input_shape:
     spec["input_shape"] = args.input_shape
@@ -87,6 +104,11 @@ def _spec(args, extra: list[str]) -> dict:
   if args.batch_norm_stats:
     spec["batch_norm_stats"] = args.batch_norm_stats
   if args.dtype:
+    import jax.numpy as jnp  # starts no backend
+    try:
+      jnp.dtype(args.dtype)
+    except TypeError:
+      raise InputError(f"--dtype {args.dtype} is not a dtype; use e.g. float32 or bfloat16") from None
     spec["model_kwargs"] = {**spec.get("model_kwargs", {}), "dtype": args.dtype}
   spec.update(steps=args.steps, warmup_steps=args.warmup_steps)
   return spec
@@ -108,9 +130,13 @@ def probe_backend(timeout: float = 300) -> dict:
           "'device_count': len(d), 'device_kind': d[0].device_kind, 'jax_version': jax.__version__, "
           "'host_cpus': len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()}))")
   env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")
-  out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+  try:
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
+  except subprocess.TimeoutExpired:
+    raise RunFailure(f"JAX did not report its devices within {timeout:.0f} s; is the accelerator busy?") from None
   if out.returncode:
-    raise RuntimeError(f"could not start JAX to find the devices: {out.stderr.strip()[-1000:]}")
+    lines = [line for line in out.stderr.strip().splitlines() if line.strip()]
+    raise RunFailure(f"could not start JAX to find the devices: {lines[-1] if lines else out.returncode}")
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -147,32 +173,21 @@ def run(argv: list[str]) -> int:
   parser = _parser()
   args, extra = parser.parse_known_args(argv[1:])
   from cnnjax.parallel import scaling
-  try:
-    spec = _spec(args, extra)
-  except (ValueError, KeyError) as e:
-    print(f"cnnjax scale: {e}", file=sys.stderr)
-    return 2
+  spec = _spec(args, extra)
   if "input_shape" not in spec:
-    print("cnnjax scale: give --config or --input-shape H,W,C for the synthetic images", file=sys.stderr)
-    return 2
-  if not args.devices or not args.per_device_batch or args.steps < 1:
-    print("cnnjax scale: --devices and --per-device-batch need at least one value and --steps >= 1", file=sys.stderr)
-    return 2
+    raise InputError("give --config or --input-shape H,W,C for the synthetic images")
+  if not args.devices or not args.per_device_batch:
+    raise InputError("--devices and --per-device-batch need at least one value each, e.g. --devices 1,2")
+  check_output_folder(args.out, "--out")
   global_batches = args.global_batch if args.global_batch is not None else [
       max(args.per_device_batch) * min(args.devices)]
   global_batches = [g for g in global_batches if g > 0]
 
   probe = probe_backend()
   devices = args.devices
-  if probe["backend"] != "cpu":
-    skipped = [d for d in devices if d > probe["device_count"]]
-    devices = [d for d in devices if d <= probe["device_count"]]
-    if skipped:
-      print(f"cnnjax scale: skipping device counts {skipped}: only {probe['device_count']} "
-            f"{probe['device_kind']} present", file=sys.stderr)
-    if not devices:
-      print("cnnjax scale: no requested device count fits the devices present", file=sys.stderr)
-      return 2
+  if probe["backend"] != "cpu" and max(devices) > probe["device_count"]:
+    raise InputError(f"--devices {','.join(map(str, devices))}: only {probe['device_count']} {probe['device_kind']} "
+                     f"device(s) are present; use counts from 1 to {probe['device_count']}")
 
   out = Path(args.out)
   (out / "points").mkdir(parents=True, exist_ok=True)

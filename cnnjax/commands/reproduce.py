@@ -4,20 +4,21 @@ Thin: the studies, the runs and the report writer live in experiments/reproduce 
 configs/, which the studies reference by path), so this needs the repository checkout.
 """
 
-import argparse
 import sys
 from pathlib import Path
+
+from cnnjax.commands.arguments import ArgumentParser, integer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="cnnjax reproduce", description=(
+def _parser() -> ArgumentParser:
+  parser = ArgumentParser(prog="cnnjax reproduce", description=(
       "Run a study's experiments through the ordinary runner and write a Markdown report comparing them "
       "with the published numbers. Finished runs in the output folder are reused; several processes may work on "
       "one output folder at once (each run is locked while it trains)."))
   parser.add_argument("study", help="mnist1d, fashion_mnist or cifar10_resnet")
-  parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per row (default 3)")
+  parser.add_argument("--seeds", type=integer(1), default=3, help="seeds 0..N-1 per row (default 3)")
   parser.add_argument("--quick", action="store_true", help="a few training steps per run: checks the pipeline, "
                       "not the numbers")
   parser.add_argument("--full", action="store_true", help="all rows, including the GPU-sized ones")
@@ -41,9 +42,6 @@ def _import_experiments():
 
 def run(argv: list[str]) -> int:
   args = _parser().parse_args(argv[1:])
-  if args.seeds < 1:
-    print("cnnjax reproduce: --seeds must be at least 1", file=sys.stderr)
-    return 2
   report, runs, studies = _import_experiments()
   try:
     study = studies.get_study(args.study)
@@ -59,7 +57,7 @@ def run(argv: list[str]) -> int:
     get_builder(study.dataset)
     measured, pair = runs.run_study(study, out, args.seeds, REPO_ROOT, quick=args.quick, full=args.full)
   except DatasetUnavailableError as e:
-    print(f"cnnjax reproduce: {e}\nNo report was written: this study has nothing measured.", file=sys.stderr)
+    print(f"cnnjax reproduce: {e} No report was written: this study has nothing measured.", file=sys.stderr)
     return 1
   except TrainingInterrupted as e:
     print(f"cnnjax reproduce: {e} (finished runs are reused on the next call)", file=sys.stderr)

@@ -7,7 +7,9 @@ the rows are the lecture's table: conv1 55x55x96, pool1/norm1 27x27x96, ..., fc8
 
 import argparse
 import json
-import sys
+
+from cnnjax.commands.arguments import ArgumentParser, integer
+from cnnjax.errors import InputError, unknown_name
 
 # Input sizes the models were designed for; anything else 224x224x3.
 DEFAULT_INPUT_SHAPES = {
@@ -86,22 +88,21 @@ def format_table(summary: dict, depth: int | None = None) -> str:
 
 
 def run(argv: list[str]) -> int:
-  parser = argparse.ArgumentParser(prog=argv[0], description="Per-layer output shapes, parameters and "
-                                   "multiply-adds of a registered model.")
+  parser = ArgumentParser(prog=argv[0], description="Per-layer output shapes, parameters and multiply-adds of a "
+                          "registered model.")
   parser.add_argument("model", help="registered model name (e.g. resnet50, alexnet, cifar_resnet20)")
   parser.add_argument("--input-shape", type=parse_shape, default=None,
                       help="H,W,C of one image (default: the model's own, e.g. 224,224,3)")
-  parser.add_argument("--num-classes", type=int, default=None, help="output classes (default: the model's)")
-  parser.add_argument("--depth", type=int, default=None, help="show layers nested at most this deep")
+  parser.add_argument("--num-classes", type=integer(1), default=None, help="output classes (default: the model's)")
+  parser.add_argument("--depth", type=integer(1), default=None, help="show layers nested at most this deep")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
   args = parser.parse_args(argv[1:])
+  from cnnjax.models import MODELS
+  if args.model not in MODELS:
+    raise unknown_name("model", args.model, MODELS)
   try:
     summary = summarize(args.model, args.input_shape, args.num_classes)
-  except KeyError as e:
-    print(f"cnnjax summary: {e.args[0]}", file=sys.stderr)
-    return 2
-  except (ValueError, TypeError) as e:
-    print(f"cnnjax summary: {args.model} does not accept these arguments: {e}", file=sys.stderr)
-    return 2
+  except (ValueError, TypeError) as e:  # the model's own checks of its input shape and keywords
+    raise InputError(f"{args.model} does not accept these arguments: {e}") from e
   print(json.dumps(summary) if args.json else format_table(summary, args.depth))
   return 0

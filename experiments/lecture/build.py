@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cnnjax.errors import InputError
 from experiments.lecture import (arithmetic, backprop, linear_templates, neuron, plotting, random_nets,
                                  training_tricks, upsampling, what_cnn_learns)
 
@@ -34,7 +35,7 @@ def build(out: Path, workdir: Path, only: Sequence[str] | None = None, log=print
   runners = section_runners(workdir)
   unknown = sorted(set(only or ()) - set(runners))
   if unknown:
-    raise ValueError(f"unknown lecture sections {unknown}; choose from {list(runners)}")
+    raise InputError(f"unknown lecture sections {unknown}; choose from {list(runners)}")
   out.mkdir(parents=True, exist_ok=True)
   sections, seconds = {}, {}
   start = time.perf_counter()

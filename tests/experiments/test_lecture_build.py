@@ -20,5 +20,5 @@ def test_lecture_command_writes_index_and_figures(tmp_path):
 
 
 def test_unknown_section_is_refused(tmp_path, capsys):
-  assert main(["cnnjax", "lecture", "--out", str(tmp_path), "--only", "neurons"]) == 1
+  assert main(["cnnjax", "lecture", "--out", str(tmp_path), "--only", "neurons"]) == 2
   assert "unknown lecture sections ['neurons']" in capsys.readouterr().err

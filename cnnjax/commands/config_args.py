@@ -7,6 +7,7 @@ A config file that is missing, does not parse or fails in get_config() is named 
 
 import difflib
 import re
+import sys
 import traceback
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from cnnjax.errors import InputError
 
 _OVERRIDE = re.compile(r"^--?(?:no)?config\.([\w.]+)")
 _CONFIG_FILE = re.compile(r"^--?config(?:=(.*))?$")
+_CONFIG_MODULE = "config_config"  # the module name config_flags gives the `config` flag's file
 
 
 class ConfigArgumentError(InputError):
@@ -24,6 +26,10 @@ class ConfigArgumentError(InputError):
 
 
 def define_config_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
+  # config_flags loads the file with SourceFileLoader.load_module, which re-executes it inside a module of
+  # that name left by an earlier load in this process: a file lacking get_config() or a name would silently
+  # use the earlier file's. Each parse starts from a fresh module.
+  sys.modules.pop(_CONFIG_MODULE, None)
   config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py) with get_config().",
                                   flag_values=flag_values, lock_config=True, sys_argv=argv)
 

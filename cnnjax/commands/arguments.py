@@ -62,8 +62,8 @@ def check_writable(folder, what: str) -> None:
   try:
     with tempfile.TemporaryFile(dir=folder):
       pass
-  except OSError as e:
-    raise InputError(f"{what}: cannot write in {folder} ({e.strerror or e}); give a folder you can write to") from e
+  except OSError as e:  # the reason (permissions, read-only mount) varies by user; --debug shows it
+    raise InputError(f"{what}: cannot create files in {folder}; give a folder you can write to") from e
 
 
 def check_output_folder(folder: str, flag: str) -> None:

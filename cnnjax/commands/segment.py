@@ -70,7 +70,7 @@ def check_fits(image: np.ndarray, args) -> None:
             "watershed": ("--markers", args.markers)}.get(args.method)
   if wanted and wanted[1] > pixels:
     flag, value = wanted
-    raise InputError(f"{flag} {value} asks for more regions than the {pixels} pixels of {args.image} ({size} as "
+    raise InputError(f"{flag} {value} asks for more regions than {args.image} has pixels ({pixels}: {size} as "
                      f"segmented); use {flag} {pixels} or less, or a larger image")
 
 

@@ -132,7 +132,7 @@ CONFIG_FILES = {
 }
 
 
-def _png(path: Path, pixels: np.ndarray, bits: int = 8, size: tuple[int, int] | None = None, data: bool = True):
+def write_png(path: Path, pixels: np.ndarray, bits: int = 8, size: tuple[int, int] | None = None, data: bool = True):
   """Writes a PNG by hand (PIL cannot write 16-bit colour); `size` (H, W) with data=False gives a header only."""
   height, width = size or pixels.shape[:2]
   colour_type = 2 if pixels.ndim == 3 else 0
@@ -158,11 +158,11 @@ def make_sandbox(folder: Path) -> Path:
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(folder / "photo.png")
   Image.fromarray(np.full((1, 1, 3), 128, np.uint8)).save(folder / "pixel.png")
-  _png(folder / "grey16.png", rng.integers(0, 65536, (8, 8)), bits=16)
-  _png(folder / "rgb16.png", rng.integers(0, 65536, (8, 8, 3)), bits=16)
-  _png(folder / "truncated.png", np.zeros((1, 1), np.uint8), size=(64, 64))
-  _png(folder / "large.png", np.zeros((1, 1), np.uint8), size=(8000, 12000), data=False)
-  _png(folder / "huge.png", np.zeros((1, 1), np.uint8), size=(20000, 20000), data=False)
+  write_png(folder / "grey16.png", rng.integers(0, 65536, (8, 8)), bits=16)
+  write_png(folder / "rgb16.png", rng.integers(0, 65536, (8, 8, 3)), bits=16)
+  write_png(folder / "truncated.png", np.zeros((1, 1), np.uint8), size=(64, 64))
+  write_png(folder / "large.png", np.zeros((1, 1), np.uint8), size=(8000, 12000), data=False)
+  write_png(folder / "huge.png", np.zeros((1, 1), np.uint8), size=(20000, 20000), data=False)
   return folder
 
 

@@ -93,3 +93,31 @@ def test_felzenszwalb_and_watershed_label_every_pixel(photos):
   for labels in (felzenszwalb(image, scale=100), watershed(image, markers=30)):
     assert labels.shape == image.shape[:2] and labels.min() == 0
     assert 2 <= labels.max() + 1 <= image.shape[0] * image.shape[1] // 10
+
+
+def test_small_region_joins_the_neighbour_it_shares_most_border_with():
+  """The 2-pixel region borders 4 pixels of the left region and 2 of the right; in a tie, the first region wins."""
+  labels = np.array([[0, 0, 0, 1, 1, 1],
+                     [0, 0, 2, 1, 1, 1],
+                     [0, 0, 2, 1, 1, 1],
+                     [0, 0, 0, 1, 1, 1]])
+  out = enforce_connectivity(labels, min_size=3)
+  assert len(np.unique(out)) == 2 and out[1, 2] == out[2, 2] == out[0, 0] != out[0, 5]
+  tie = enforce_connectivity(np.array([[0, 0, 2, 1, 1], [0, 0, 2, 1, 1]]), min_size=3)
+  assert tie[0, 2] == tie[0, 0] != tie[0, 4]
+
+
+def test_noise_fragments_merge_into_the_large_regions():
+  """25 blocks of 30x30 with 30% of the pixels noise: about 7,000 fragments, each merged into its block."""
+  rng = np.random.default_rng(0)
+  blocks = np.kron(np.arange(25).reshape(5, 5), np.ones((30, 30), int))
+  labels = np.where(rng.random(blocks.shape) < 0.3, rng.integers(25, 75, blocks.shape), blocks)
+  out = enforce_connectivity(labels, min_size=200)
+  assert len(np.unique(out)) == 25 and np.bincount(out.ravel()).min() >= 200
+
+
+def test_mean_shift_segments_an_image_with_fewer_pixels_than_seeds():
+  from cnnjax.segmentation import mean_shift_segment
+  image = jnp.asarray(np.array([[[0, 0, 0], [255, 255, 255]]] * 3, np.uint8))  # 3x2: 6 pixels, 128 seeds asked
+  labels, modes = mean_shift_segment(image, jax.random.key(0), 0.2)
+  assert int(modes) == 2 and (np.asarray(labels) == np.asarray(labels)[0]).all() and labels[0, 0] != labels[0, 1]

@@ -68,5 +68,22 @@ def test_errors_name_the_fix(tmp_path, capsys):
   assert "does not exist" in capsys.readouterr().err
   (tmp_path / "config.json").write_text(json.dumps({"task": "classification"}))
   Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
-  assert main.main(["cnnjax", "segment", str(tmp_path / "x.png"), "--workdir", str(tmp_path)]) == 1
+  assert main.main(["cnnjax", "segment", str(tmp_path / "x.png"), "--workdir", str(tmp_path)]) == 2
   assert "segmentation run" in capsys.readouterr().err
+
+
+def test_a_large_image_is_shrunk_with_a_note_and_16_bit_needs_to_8bit(tmp_path, capsys):
+  from tests.commands.test_bad_inputs import write_png
+  wide = tmp_path / "wide.png"
+  Image.fromarray(np.random.default_rng(0).integers(0, 255, (150, 600, 3), dtype=np.uint8)).save(wide)
+  out = tmp_path / "overlay.png"
+  assert main.main(["cnnjax", "segment", str(wide), "--method", "felzenszwalb", "--max_side", "100",
+                    "--out", str(out)]) == 0
+  captured = capsys.readouterr()
+  assert "on 100x25 pixels" in captured.out
+  assert captured.err == f"cnnjax segment: note: {wide} is 600x150; segmenting it at 100x25 (--max_side 100)\n"
+  deep = tmp_path / "deep.png"
+  write_png(deep, np.random.default_rng(0).integers(0, 65536, (20, 20)), bits=16)
+  assert main.main(["cnnjax", "segment", str(deep), "--method", "felzenszwalb", "--out", str(out)]) == 2
+  assert "--to_8bit" in capsys.readouterr().err
+  assert main.main(["cnnjax", "segment", str(deep), "--method", "felzenszwalb", "--out", str(out), "--to_8bit"]) == 0

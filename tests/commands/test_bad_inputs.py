@@ -265,6 +265,36 @@ def test_the_program_prints_one_line(argv, in_sandbox):
   assert result.stderr.strip() == documented_messages()[shlex.join(["cnnjax", *argv])]
 
 
+def test_a_batch_that_does_not_split_over_the_devices(run_with_devices, tmp_path):
+  """Checked by `cnnjax train` itself before the runner starts (the catalogue runs on one device)."""
+  out = run_with_devices(f"""
+      import contextlib, io
+      from cnnjax import main
+      err = io.StringIO()
+      with contextlib.redirect_stderr(err):
+        code = main.main(["cnnjax", "train", "--config", "configs/fashion_mnist_lenet5.py", "--workdir",
+                          {str(tmp_path / "run")!r}, "--config.batch_size=6"])
+      print(code, err.getvalue(), end="")
+      """, devices=4)
+  assert out == ("2 cnnjax train: config.batch_size=6 does not divide over 4 devices in 1 processes; "
+                 "use a multiple of 4\n")
+  assert not (tmp_path / "run").exists()
+
+
+def test_device_counts_beyond_an_accelerators_are_refused(tmp_path, monkeypatch, capsys):
+  """On a GPU or TPU `cnnjax scale --devices` must lie in 1..present; nothing is measured or written."""
+  from cnnjax.commands import scale
+  monkeypatch.setattr(scale, "probe_backend", lambda: {"backend": "gpu", "device_count": 1, "device_kind": "H200"})
+  monkeypatch.setattr(scale, "run_point", _past_validation)
+  out = tmp_path / "study"
+  code = main.main(["cnnjax", "scale", "--model", "lenet5", "--input-shape", "28,28,1", "--devices", "1,2",
+                    "--out", str(out)])
+  assert code == 2
+  assert capsys.readouterr().err == ("cnnjax scale: --devices 1,2: only 1 H200 device(s) are present; use counts "
+                                     "from 1 to 1\n")
+  assert not out.exists()
+
+
 def write_catalogue() -> None:
   """Runs every case in a fresh sandbox and rewrites the table in docs/bad_inputs.md."""
   import tempfile

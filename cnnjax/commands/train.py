@@ -29,13 +29,13 @@ def run(argv: list[str]) -> int:
   args = parse_config(argv, _define_run_flags)
   if not args.workdir:
     raise InputError("--workdir is required (a folder for checkpoints and results)")
+  from cnnjax import runtime
+  if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX is not imported yet: flags still apply
+    runtime.set_xla_flags(os.environ, multi_output_fusion=True)
   from cnnjax.train import config as config_lib
-  config_lib.check_config(args.config)
+  config_lib.check_config(args.config)  # imports JAX, starts no backend
   check_output_folder(args.workdir, "--workdir")
 
-  from cnnjax import runtime
-  if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX has not started yet: flags still apply
-    runtime.set_xla_flags(os.environ, multi_output_fusion=True)
   from cnnjax.parallel import distributed
   distributed.initialize(args.coordinator_address, args.num_processes, args.process_id,
                          auto_detect=args.distributed_auto)

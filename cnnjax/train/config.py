@@ -10,6 +10,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from cnnjax.errors import InputError
+from cnnjax.train import config_checks
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -85,7 +86,6 @@ def total_train_steps(config, steps_per_epoch: int) -> int:
 def check_config(config) -> None:
   """Refuses, with an InputError naming the field and the fix, keys the runner does not know and values it
   cannot run (cnnjax.train.config_checks); cheap, and called before any work."""
-  from cnnjax.train import config_checks
   defaults = default_config()
   _check_keys(config, defaults, "config")
   config_checks.check_values(config, defaults)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnjax.commands.arguments import ArgumentParser, check_writable, integer, number, one_of
-from cnnjax.commands.image_input import read_image
+from cnnjax.commands.image_input import MAX_DECODE_PIXELS, read_image
 from cnnjax.errors import InputError
 
 METHODS = ("kmeans", "meanshift", "slic", "felzenszwalb", "watershed")
@@ -22,7 +22,8 @@ MAX_SIDE = 400
 
 def _parser() -> ArgumentParser:
   p = ArgumentParser(prog="cnnjax segment", description=__doc__.split("\n\n")[0])
-  p.add_argument("image", help="an image file (PNG, JPEG, ...), 8 bits per channel")
+  p.add_argument("image", help="an image file (PNG, JPEG, ...), 8 bits per channel, at most "
+                 f"{MAX_DECODE_PIXELS / 1e6:.0f} Mpixel")
   p.add_argument("--method", type=one_of(METHODS, "method"), metavar="{" + ",".join(METHODS) + "}",
                  help="classical method (or give --workdir for a trained model)")
   p.add_argument("--workdir", help="workdir of a `cnnjax train` run with a segmentation task")

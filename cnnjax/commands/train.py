@@ -29,6 +29,9 @@ def run(argv: list[str]) -> int:
   args = parse_config(argv, _define_run_flags)
   if not args.workdir:
     raise InputError("--workdir is required (a folder for checkpoints and results)")
+  if args.num_processes is None and not args.distributed_auto:  # process 0 of a multi-host run locks it later
+    from cnnjax.train import workdir_lock
+    workdir_lock.check_free(args.workdir)  # before JAX starts: a second run is refused at once
   from cnnjax import runtime
   if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX is not imported yet: flags still apply
     runtime.set_xla_flags(os.environ, multi_output_fusion=True)

@@ -107,3 +107,11 @@ class WorkdirLock:
         os.utime(self.path)
       except OSError:  # the workdir went away; the run itself will report that
         pass
+
+
+def check_free(workdir: str | Path) -> None:
+  """Raises WorkdirLockedError now if a live run holds `workdir` (a stale lock is taken over and freed):
+  for commands that want to refuse before their slow start-up, ahead of the run's own lock."""
+  if (Path(workdir) / LOCK_NAME).exists():
+    with WorkdirLock(workdir):
+      pass

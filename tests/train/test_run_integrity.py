@@ -219,3 +219,11 @@ def test_disk_full_stops_the_run_and_it_resumes_bitwise_once_space_is_freed(tmp_
     runner.train_and_evaluate(config, run)
   assert not list((run / "checkpoints").glob("*tmp*"))
   assert_same_run(straight, run, 6)
+
+
+def test_cnnjax_train_on_a_live_workdir_exits_2_before_starting_jax(tmp_path, capsys):
+  from cnnjax import main
+  with workdir_lock.WorkdirLock(tmp_path):
+    code = main.main(["cnnjax", "train", "--config", "configs/fashion_mnist_lenet5.py", "--workdir", str(tmp_path)])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1 and f"process {os.getpid()} on host" in err and "Traceback" not in err

@@ -94,7 +94,14 @@ def _check_real(model, shape, variables=None):
   assert not dead, f"parameters without a finite nonzero gradient: {dead}"
 
 
-@pytest.mark.parametrize("name", CLASSIFIERS)
+# Deeper members of a family run the same blocks and code as a shallower one tested here (densenet121,
+# resnet50, cifar_resnet56) and take minutes on 2 cores: they run with `-m slow`. Their exact parameter
+# counts are still checked without computing (test_counts.py).
+DEEPER_VARIANTS = {"densenet169", "densenet201", "resnet101", "resnet152", "cifar_resnet110"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER_VARIANTS else n
+                                  for n in CLASSIFIERS])
 def test_forward_backward(name):
   shape, overrides = CASES.get(name, ((2, 32, 32, 3), {}))
   kwargs = {} if name == "logistic_neuron" else {"num_classes": 7}

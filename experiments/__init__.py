@@ -1,1 +1,1 @@
-"""Studies built on the runner (reproductions, sweeps, lecture figures); they live next to configs/."""
+"""Studies and scripts on top of cnnjax (segmentation validation, scaling); they import cnnjax, never the reverse."""

@@ -1,15 +1,15 @@
-"""`cnnjax reproduce STUDY [--seeds N] [--quick] [--full] [--out reports/STUDY]`: a reproduction report.
+"""`cnnjax reproduce STUDY [--seeds N] [--quick] [--full] [--out reports/STUDY] [--configs configs]`: a report.
 
-Thin: the studies, the runs and the report writer live in experiments/reproduce (next to
-configs/, which the studies reference by path), so this needs the repository checkout.
+Thin: the studies, the runs and the report writer live in cnnjax.reproduce. The rows' config
+files are read from --configs and the report is written to --out, both relative to the current
+directory, so from the checkout's root the defaults are its configs/ and reports/STUDY.
 """
 
 import sys
 from pathlib import Path
 
 from cnnjax.commands.arguments import ArgumentParser, integer
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from cnnjax.errors import InputError
 
 
 def _parser() -> ArgumentParser:
@@ -25,24 +25,15 @@ def _parser() -> ArgumentParser:
   parser.add_argument("--rows", default=None, help="comma-separated row names to run (default: the study's "
                       "default rows, or all with --full)")
   parser.add_argument("--out", default=None, help="output folder (default reports/STUDY, reports/STUDY_quick "
-                      "with --quick)")
+                      "with --quick, relative to the current directory)")
+  parser.add_argument("--configs", default="configs", help="the repository's configs/ folder, where the rows' "
+                      "config files are read (default configs, relative to the current directory)")
   return parser
-
-
-def _import_experiments():
-  if str(REPO_ROOT) not in sys.path and (REPO_ROOT / "experiments").is_dir():
-    sys.path.insert(0, str(REPO_ROOT))
-  try:
-    from experiments.reproduce import report, runs, studies
-  except ImportError as e:
-    raise SystemExit(f"cnnjax reproduce: experiments/reproduce is not importable ({e}); run it from a checkout "
-                     "of the cnnjax repository") from e
-  return report, runs, studies
 
 
 def run(argv: list[str]) -> int:
   args = _parser().parse_args(argv[1:])
-  report, runs, studies = _import_experiments()
+  from cnnjax.reproduce import report, runs, studies
   try:
     study = studies.get_study(args.study)
     if args.rows:
@@ -50,12 +41,17 @@ def run(argv: list[str]) -> int:
   except KeyError as e:
     print(f"cnnjax reproduce: {e.args[0]}", file=sys.stderr)
     return 2
+  configs = Path(args.configs)
+  if not configs.is_dir():
+    raise InputError(f"--configs {args.configs}: no such folder; the study reads its config files from the "
+                     "repository's configs/ folder: run from the checkout's root or pass --configs PATH/TO/configs")
   out = Path(args.out or f"reports/{study.name}{'_quick' if args.quick else ''}")
   from cnnjax.data.sources import DatasetUnavailableError, get_builder
   from cnnjax.train.runner import TrainingInterrupted
   try:
+    runs.check_configs(study, configs, args.full)
     get_builder(study.dataset)
-    measured, pair = runs.run_study(study, out, args.seeds, REPO_ROOT, quick=args.quick, full=args.full)
+    measured, pair = runs.run_study(study, out, args.seeds, configs, quick=args.quick, full=args.full)
   except DatasetUnavailableError as e:
     print(f"cnnjax reproduce: {e} No report was written: this study has nothing measured.", file=sys.stderr)
     return 1

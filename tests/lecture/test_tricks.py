@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from experiments.lecture import training_tricks
+from cnnjax.lecture import training_tricks
 
 
 def test_inverted_dropout_averages_to_the_test_time_network():

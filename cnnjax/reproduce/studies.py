@@ -2,7 +2,8 @@
 
 A Study names its dataset (checked before anything runs), its rows, the overrides a
 `--quick` run applies, and the row whose first seed is run twice for the determinism check.
-Configs are referenced by path (configs/*.py), so a study needs the repository checkout.
+Rows name their config files inside the repository's configs/ folder, which `cnnjax reproduce`
+reads at run time (`--configs`); the studies themselves need nothing outside cnnjax.
 """
 
 import dataclasses
@@ -13,7 +14,8 @@ from typing import Any
 class Row:
   """One line of a published table and the config that reproduces it.
 
-  `published` is in the study's metric (percent); `published_high` makes it a range.
+  `config` is a file name in the configs folder (configs/ of the repository); `published` is in the
+  study's metric (percent); `published_high` makes it a range.
   Ours is within tolerance when it lies in [published - tolerance, published_high + tolerance].
   """
 
@@ -83,9 +85,9 @@ MNIST1D = Study(
                "accuracies in the paper and in the README of github.com/greydanus/mnist1d, on the default MNIST-1D "
                "(4,000 train / 1,000 test signals of length 40)."),
     rows=(
-        Row("linear", "Logistic regression", "configs/mnist1d_linear.py", 32.0, 3.0, "Greydanus 2020"),
-        Row("mlp", "MLP (40-100-100-10)", "configs/mnist1d_mlp.py", 68.0, 3.0, "Greydanus 2020"),
-        Row("cnn", "1-D CNN (3 conv, 25 channels)", "configs/mnist1d_cnn.py", 94.0, 3.0, "Greydanus 2020"),
+        Row("linear", "Logistic regression", "mnist1d_linear.py", 32.0, 3.0, "Greydanus 2020"),
+        Row("mlp", "MLP (40-100-100-10)", "mnist1d_mlp.py", 68.0, 3.0, "Greydanus 2020"),
+        Row("cnn", "1-D CNN (3 conv, 25 channels)", "mnist1d_cnn.py", 94.0, 3.0, "Greydanus 2020"),
     ),
     determinism_row="cnn",
     quick_overrides=QUICK,
@@ -98,16 +100,16 @@ FASHION_MNIST = Study(
     reference=("H. Xiao, K. Rasul, R. Vollgraf, \"Fashion-MNIST\", arXiv:1708.07747 (2017), and the benchmark "
                "table of github.com/zalandoresearch/fashion-mnist (test accuracy, 60,000 train / 10,000 test)."),
     rows=(
-        Row("linear", "Linear classifier (benchmark: LinearSVC)", "configs/fashion_mnist_linear.py", 83.9, 1.5,
+        Row("linear", "Linear classifier (benchmark: LinearSVC)", "fashion_mnist_linear.py", 83.9, 1.5,
             "sklearn benchmark, LinearSVC"),
-        Row("mlp", "MLP 784-256-128-10 (benchmark: MLPClassifier)", "configs/fashion_mnist_mlp.py", 87.0, 1.5,
+        Row("mlp", "MLP 784-256-128-10 (benchmark: MLPClassifier)", "fashion_mnist_mlp.py", 87.0, 1.5,
             "sklearn benchmark, MLPClassifier", published_high=90.0),
-        Row("lenet5", "LeNet-5, 2 conv + 3 FC (benchmark: 2-conv CNNs)", "configs/fashion_mnist_lenet5.py", 91.6,
+        Row("lenet5", "LeNet-5, 2 conv + 3 FC (benchmark: 2-conv CNNs)", "fashion_mnist_lenet5.py", 91.6,
             1.5, "benchmark table, 2 Conv+pooling (+BN) rows", published_high=92.5),
         Row("resnet20", "CIFAR-style ResNet-20 + flip/crop (benchmark: ResNet-18 + augmentation)",
-            "configs/fashion_mnist_resnet20.py", 94.9, 1.5,
+            "fashion_mnist_resnet20.py", 94.9, 1.5,
             "benchmark table, ResNet18 with normalisation, flip and random crop", full_only=True),
-        Row("vgg16", "VGG-16", "configs/fashion_mnist_vgg16.py", 93.5, 1.5, "benchmark table, VGG16",
+        Row("vgg16", "VGG-16", "fashion_mnist_vgg16.py", 93.5, 1.5, "benchmark table, VGG16",
             full_only=True),
     ),
     determinism_row="linear",
@@ -128,7 +130,7 @@ CIFAR10_RESNET = Study(
     reference=("K. He, X. Zhang, S. Ren, J. Sun, \"Deep Residual Learning for Image Recognition\", CVPR 2016, "
                "Table 6: CIFAR-10 test error (%). " + _CIFAR_RECIPE + "."),
     rows=tuple(
-        Row(f"resnet{depth}", f"ResNet-{depth}", "configs/cifar10_resnet20.py", error, 0.5, "He et al. 2016, Table 6",
+        Row(f"resnet{depth}", f"ResNet-{depth}", "cifar10_resnet20.py", error, 0.5, "He et al. 2016, Table 6",
             overrides={} if depth == 20 else {"model": f"cifar_resnet{depth}"})
         for depth, error in ((20, 8.75), (32, 7.51), (44, 7.17), (56, 6.97), (110, 6.43))),
     determinism_row="resnet20",

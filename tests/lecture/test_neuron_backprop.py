@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.lecture import backprop, neuron
+from cnnjax.lecture import backprop, neuron
 
 
 @pytest.fixture(scope="module")

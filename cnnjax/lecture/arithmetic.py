@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from cnnjax.analysis import connectivity_weights, count_multiply_adds, count_params, layer_table
 from cnnjax.layers.conv import Conv, conv_output_size, same_padding
-from experiments.lecture import plotting
+from cnnjax.lecture import plotting
 
 
 def output_sizes() -> dict:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.models import lenet
-from experiments.lecture import plotting, training
+from cnnjax.lecture import plotting, training
 
 
 def first_layer_maps(params: dict, image: np.ndarray) -> dict[str, np.ndarray]:

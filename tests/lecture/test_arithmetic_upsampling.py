@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cnnjax.layers.conv import conv_output_size
-from experiments.lecture import arithmetic, upsampling
+from cnnjax.lecture import arithmetic, upsampling
 
 
 def test_output_sizes():

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.models.mlp import MLP
-from experiments.lecture import plotting
+from cnnjax.lecture import plotting
 
 SIGMA_IN = (1.0, 3.0, 10.0)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.lecture import plotting, training
+from cnnjax.lecture import plotting, training
 
 
 def class_templates(params: dict, image_shape=(28, 28)) -> np.ndarray:

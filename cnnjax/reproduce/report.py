@@ -10,9 +10,9 @@ import statistics
 from pathlib import Path
 
 from cnnjax.train import environment
-from experiments.reproduce import determinism
-from experiments.reproduce.runs import Run
-from experiments.reproduce.studies import Row, Study
+from cnnjax.reproduce import determinism
+from cnnjax.reproduce.runs import Run
+from cnnjax.reproduce.studies import Row, Study
 
 SECTIONS = ("Results", "Training curves", "Determinism", "Wall time per run", "Environment", "Configs")
 
@@ -151,7 +151,7 @@ def _configs(study: Study, rows: list[Row], by_row: dict[str, list[Run]], quick:
   for row in rows:
     run = by_row[row.name][0]
     overrides = dict(row.overrides) | (dict(study.quick_overrides) if quick else {})
-    lines += [f"### {row.label}", f"`{row.config}`" + (f" with overrides `{overrides}`" if overrides else "")
+    lines += [f"### {row.label}", f"`configs/{row.config}`" + (f" with overrides `{overrides}`" if overrides else "")
               + f"; seeds {', '.join(str(r.seed) for r in by_row[row.name])} set `seed`. Resolved config "
               f"(`{run.workdir.relative_to(run.workdir.parents[2])}/config.json`):", "",
               "<details><summary>config.json</summary>", "", "```json",

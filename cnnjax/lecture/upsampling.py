@@ -15,7 +15,7 @@ import numpy as np
 from cnnjax.layers import pooling
 from cnnjax.layers.conv import Conv
 from cnnjax.layers.transpose_conv import ConvTranspose
-from experiments.lecture import plotting
+from cnnjax.lecture import plotting
 
 KERNEL = (1.0, 2.0, 3.0)          # (x, y, z) of the lecture, as distinct numbers so the matrices stay readable
 SYMBOLS = {1.0: "x", 2.0: "y", 3.0: "z"}

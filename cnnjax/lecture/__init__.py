@@ -2,5 +2,5 @@
 
 `cnnjax lecture --out reports/lecture` runs each section module below and writes PNG figures,
 results.json and a README.md index. Each section exposes pure compute functions (asserted by
-tests/experiments/test_lecture_*.py) and `run(out_dir, settings) -> Section`.
+tests/lecture/test_*.py) and `run(out_dir, settings) -> Section`.
 """

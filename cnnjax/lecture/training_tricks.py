@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cnnjax.models.mlp import MLP
-from experiments.lecture import plotting, training
+from cnnjax.lecture import plotting, training
 
 TINY_VGG = {"stages": ((16,), (32,), (64, 64)), "hidden_size": 128, "pool_size": (3, 3), "dropout_rate": 0.0}
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from cnnjax.commands import reproduce
+from cnnjax.main import main
 from cnnjax.train import runner
-from experiments.reproduce import determinism, report, runs, studies
+from cnnjax.reproduce import determinism, report, runs, studies
 
-ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TINY = {"num_train_steps": 6, "eval_every_epochs": 0.0, "log_every_steps": 2, "checkpoint_every_steps": 1000,
         "progress_bar": False}
 
@@ -40,7 +41,8 @@ def _check_quick_report(out: Path, study: studies.Study, seeds: int) -> dict:
 def test_quick_mnist1d_study_writes_every_section(tmp_path, monkeypatch, mnist1d_data_dir):
   monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
   out = tmp_path / "mnist1d"
-  assert reproduce.run(["cnnjax reproduce", "mnist1d", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+  assert reproduce.run(["cnnjax reproduce", "mnist1d", "--quick", "--seeds", "1", "--out", str(out),
+                          "--configs", str(CONFIGS)]) == 0
   summary = _check_quick_report(out, studies.MNIST1D, seeds=1)
   assert summary["determinism"]["identical"] and summary["determinism"]["row"] == "cnn"
   assert "**Identical**" in (out / "README.md").read_text()
@@ -50,19 +52,20 @@ def test_quick_fashion_mnist_study_on_mock_data(tmp_path, monkeypatch, mock_tfds
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   out = tmp_path / "fashion"
   with mock_tfds("fashion_mnist", 256, str(tmp_path / "metadata")):
-    assert reproduce.run(["cnnjax reproduce", "fashion_mnist", "--quick", "--seeds", "1", "--out", str(out)]) == 0
+    assert reproduce.run(["cnnjax reproduce", "fashion_mnist", "--quick", "--seeds", "1", "--out", str(out),
+                          "--configs", str(CONFIGS)]) == 0
   _check_quick_report(out, studies.FASHION_MNIST, seeds=1)
   assert not (out / "runs" / "resnet20").exists()  # --full rows are left out by default
 
 
 def test_quick_cifar10_resnet_study_on_mock_data(tmp_path, monkeypatch, mock_tfds):
-  if not (ROOT / "configs" / "cifar10_resnet20.py").exists():
+  if not (CONFIGS / "cifar10_resnet20.py").exists():
     pytest.skip("configs/cifar10_resnet20.py comes from the model-zoo branch")
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
   out = tmp_path / "cifar"
   with mock_tfds("cifar10", 64, str(tmp_path / "metadata")):
     assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--quick", "--seeds", "1", "--rows", "resnet20",
-                          "--out", str(out)]) == 0
+                          "--out", str(out), "--configs", str(CONFIGS)]) == 0
   _check_quick_report(out, studies.CIFAR10_RESNET.with_rows(["resnet20"]), seeds=1)
 
 
@@ -70,11 +73,23 @@ def test_missing_cifar10_stops_at_once_with_how_to_get_it(tmp_path, monkeypatch,
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "empty"))
   monkeypatch.setenv("CNNJAX_OFFLINE", "1")
   start = time.perf_counter()
-  assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--out", str(tmp_path / "cifar")]) == 1
+  assert reproduce.run(["cnnjax reproduce", "cifar10_resnet", "--out", str(tmp_path / "cifar"),
+                        "--configs", str(CONFIGS)]) == 1
   assert time.perf_counter() - start < 10
   err = capsys.readouterr().err
   assert "tfds build cifar10" in err and "No report was written" in err
   assert not (tmp_path / "cifar").exists()
+
+
+def test_configs_are_read_from_the_current_directory_by_default(tmp_path, monkeypatch, capsys):
+  monkeypatch.chdir(tmp_path)  # outside the checkout: no configs/ here
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 2
+  assert "--configs configs: no such folder" in capsys.readouterr().err
+  (tmp_path / "configs").mkdir()  # a configs/ folder without the study's files
+  assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 1
+  assert "config file mnist1d_linear.py is not in configs" in capsys.readouterr().err
+  assert not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()  # stopped before any data
 
 
 def _one_row_study(seeds_row="linear") -> studies.Study:
@@ -91,7 +106,7 @@ def test_determinism_check_flags_a_non_deterministic_run(tmp_path, monkeypatch, 
     return runner.train_and_evaluate(config, workdir)
 
   study = _one_row_study()
-  measured, pair = runs.run_study(study, tmp_path, 1, ROOT, quick=True, repeat_train_fn=perturbed)
+  measured, pair = runs.run_study(study, tmp_path, 1, CONFIGS, quick=True, repeat_train_fn=perturbed)
   check = determinism.compare_runs(pair[0].workdir, pair[1].workdir)
   assert not check.identical and 0 < check.max_abs_difference < 1e-3
   assert any("loss" in d for d in check.differences)
@@ -112,7 +127,7 @@ def test_interrupted_study_resumes_without_rerunning_finished_runs(tmp_path, mon
     return runner.train_and_evaluate(config, workdir)
 
   with pytest.raises(runner.TrainingInterrupted):
-    runs.run_study(study, tmp_path, 2, ROOT, quick=True, train_fn=interrupted_at_seed1)
+    runs.run_study(study, tmp_path, 2, CONFIGS, quick=True, train_fn=interrupted_at_seed1)
   first = runs.run_dir(tmp_path, "linear", 0) / "results.json"
   finished_at = first.stat().st_mtime_ns
 
@@ -120,7 +135,7 @@ def test_interrupted_study_resumes_without_rerunning_finished_runs(tmp_path, mon
     trained.append((config.seed, Path(workdir).name))
     return runner.train_and_evaluate(config, workdir)
 
-  measured, pair = runs.run_study(study, tmp_path, 2, ROOT, quick=True, train_fn=counting)
+  measured, pair = runs.run_study(study, tmp_path, 2, CONFIGS, quick=True, train_fn=counting)
   assert trained == [(0, "seed0"), (1, "seed1"), (0, "seed0_repeat")]
   assert first.stat().st_mtime_ns == finished_at
   assert [m.reused for m in measured] == [True, False] and not pair[1].reused
@@ -129,10 +144,10 @@ def test_interrupted_study_resumes_without_rerunning_finished_runs(tmp_path, mon
 def test_a_finished_run_with_another_config_is_refused(tmp_path, monkeypatch, mnist1d_data_dir):
   monkeypatch.setenv("TFDS_DATA_DIR", mnist1d_data_dir)
   study = _one_row_study()
-  runs.run_study(study, tmp_path, 1, ROOT, quick=True)
+  runs.run_study(study, tmp_path, 1, CONFIGS, quick=True)
   longer = dataclasses.replace(study, quick_overrides=TINY | {"num_train_steps": 7})
   with pytest.raises(ValueError, match="different config"):
-    runs.run_study(longer, tmp_path, 1, ROOT, quick=True)
+    runs.run_study(longer, tmp_path, 1, CONFIGS, quick=True)
 
 
 def test_rows_can_be_chosen_by_name():

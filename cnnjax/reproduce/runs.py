@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from experiments.reproduce.studies import Row, Study
+from cnnjax.reproduce.studies import Row, Study
 
 TrainFn = Callable[[object, Path], dict]
 
@@ -36,16 +36,22 @@ class Run:
     return self.results["final"]["test_accuracy"]
 
 
-def load_config(path: str | Path, root: Path):
-  """`get_config()` of a config file (relative to the repository root `root`)."""
-  full = Path(path) if Path(path).is_absolute() else root / path
+def load_config(name: str, configs: Path):
+  """`get_config()` of the config file `name` in the folder `configs` (the repository's configs/)."""
+  full = Path(configs) / name
   if not full.exists():
-    raise FileNotFoundError(f"config file {path} does not exist under {root}; the study needs it "
-                            "(is the branch that adds it merged?)")
+    raise FileNotFoundError(f"config file {name} is not in {configs}; the study needs the repository's configs/ "
+                            "folder with that file (is the branch that adds it merged?)")
   spec = importlib.util.spec_from_file_location(f"_config_{full.stem}", full)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def check_configs(study: Study, configs: Path, full: bool) -> None:
+  """Loads each selected row's config file once, so a missing or broken one stops a study before any data is read."""
+  for row in study.selected_rows(full):
+    load_config(row.config, configs)
 
 
 def apply_overrides(config, overrides: dict) -> None:
@@ -60,8 +66,8 @@ def apply_overrides(config, overrides: dict) -> None:
     node[leaf] = value
 
 
-def row_config(study: Study, row: Row, seed: int, root: Path, quick: bool, extra: dict | None = None):
-  config = load_config(row.config, root)
+def row_config(study: Study, row: Row, seed: int, configs: Path, quick: bool, extra: dict | None = None):
+  config = load_config(row.config, configs)
   apply_overrides(config, row.overrides)
   if quick:
     apply_overrides(config, study.quick_overrides)
@@ -151,11 +157,13 @@ def release(workdir: Path) -> None:
     lock.unlink()
 
 
-def run_study(study: Study, out: Path, seeds: int, root: Path, quick: bool = False, full: bool = False,
+def run_study(study: Study, out: Path, seeds: int, configs: Path, quick: bool = False, full: bool = False,
               train_fn: TrainFn | None = None, repeat_train_fn: TrainFn | None = None, extra: dict | None = None,
               log: Callable[[str], None] = print, poll_seconds: float = 10.0
               ) -> tuple[list[Run], tuple[Run, Run] | None]:
   """Runs every selected row for seeds 0..seeds-1, and the determinism repeat of the first seed.
+
+  Each row's config file is read from the folder `configs` (the repository's configs/).
 
   Several processes may work on one output folder at once: each run is claimed with a lock
   file, runs held by another live process are skipped and waited for at the end.
@@ -165,7 +173,7 @@ def run_study(study: Study, out: Path, seeds: int, root: Path, quick: bool = Fal
     from cnnjax.train.runner import train_and_evaluate
     train_fn = train_and_evaluate
   rows = study.selected_rows(full)
-  configs = {(r.name, s): row_config(study, r, s, root, quick, extra) for r in rows for s in range(seeds)}
+  configs = {(r.name, s): row_config(study, r, s, configs, quick, extra) for r in rows for s in range(seeds)}
   jobs = [(r.name, s, False) for r in rows for s in range(seeds)]
   if study.determinism_row in {r.name for r in rows}:
     jobs.append((study.determinism_row, 0, True))

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 
 from cnnjax.models.mlp import MLP
-from experiments.lecture import plotting
+from cnnjax.lecture import plotting
 
 
 def circuit(x: float, y: float, z: float) -> dict[str, float]:

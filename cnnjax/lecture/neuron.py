@@ -15,7 +15,7 @@ import numpy as np
 import optax
 
 from cnnjax.models.linear import LogisticNeuron
-from experiments.lecture import plotting
+from cnnjax.lecture import plotting
 
 SURFACE_WEIGHTS = ((0.0, 2.0), (2.0, 0.0), (1.0, -1.0), (-2.0, 5.0))
 ALPHAS = (0.0, 0.01, 0.1, 1.0)

@@ -10,6 +10,7 @@ import numpy as np
 import optax
 
 from cnnjax.train.tasks import Segmentation, confusion_matrix, iou_from_confusion
+from tests.parallel import subprocesses
 
 
 def test_mean_iou_of_a_hand_made_confusion_matrix():
@@ -112,7 +113,8 @@ def test_eight_devices_give_the_same_confusion_as_one():
         np.testing.assert_allclose(np.asarray(many[k]), np.asarray(one[k]), rtol=1e-6)
       print("ok", float(one["pixels"]))
   """)
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+  env = {**os.environ, "XLA_FLAGS": subprocesses.with_device_count(os.environ.get("XLA_FLAGS", ""), 8),
+         "JAX_PLATFORMS": "cpu"}
   result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "ok 390.0" in result.stdout  # 13 real examples x 5 x 6 labelled pixels

@@ -32,8 +32,9 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start(args: list[str], devices: int, cwd: Path = ROOT, path_first: tuple[str, ...] = ()) -> subprocess.Popen:
-  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices, path_first), cwd=cwd,
+def start(args: list[str], devices: int, cwd: Path = ROOT, path_first: tuple[str, ...] = (),
+          stdin: int | None = None) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices, path_first), cwd=cwd, stdin=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

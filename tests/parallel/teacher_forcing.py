@@ -12,7 +12,8 @@ of SPEC (spec["distributed"] as in synthetic: one process of several). The teach
 0..steps and each step's loss; the student compiles its own step, then reads the path of the
 teacher's file from stdin (so both compile at once) and saves, for each teacher state k, its loss
 and the state its step leads to. Arrays are saved per state leaf as "<keypath>" [steps(+1), ...] by
-process 0, whose last stdout line is JSON: its runtime settings and convolution path.
+process 0, whose last stdout line is JSON: its runtime settings, convolution path, devices, processes
+and global batch.
 
 Bounds (u = 2^-24, float32's unit roundoff; under random rounding a sum of K terms is off by about
 sqrt(K) u relative to the sum of its terms' magnitudes, Higham & Mary 2019; the errors of the D
@@ -105,7 +106,8 @@ def main(argv: list[str]) -> int:
   if jax.process_index() == 0:
     np.savez(out_path, loss=np.asarray(losses, np.float32), **{k: np.stack([s[k] for s in states]) for k in states[0]})
     print(json.dumps({"runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
-                      "onednn_convolutions": cpu_conv.onednn_status()}))
+                      "onednn_convolutions": cpu_conv.onednn_status(), "devices": point.mesh.devices.size,
+                      "processes": jax.process_count(), "global_batch": point.global_batch}))
   return 0
 
 

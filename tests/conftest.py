@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.parallel import subprocesses
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _run_with_devices(code: str, devices: int, timeout: float = 300, env: dict | None = None) -> str:
   """Runs `code` in a fresh Python with `devices` simulated CPU devices; returns its stdout."""
-  full_env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+  full_env = {**os.environ, "XLA_FLAGS": subprocesses.with_device_count(os.environ.get("XLA_FLAGS", ""), devices),
               "PYTHONPATH": str(REPO), **(env or {})}
   result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=REPO)

@@ -51,7 +51,7 @@ def jax_side(settings: dict) -> dict:
   shape = settings["input_shape"]
   spec = {"model": "resnet50", "model_kwargs": {"dtype": "bfloat16"}, "num_classes": 1000, "input_shape": shape,
           "per_device_batch": settings["batch"], "devices": 1, "steps": settings["steps"],
-          "warmup_steps": settings["warmup"], "optimizer": OPTIMIZER}
+          "warmup_steps": settings["warmup"], "optimizer": OPTIMIZER, "record_losses": True}
   result = synthetic.run_point(spec)
   model = synthetic.resolve_model("resnet50", num_classes=1000, dtype="bfloat16")
   result["forward_multiply_adds"] = count_multiply_adds(model, (1, *shape)) * settings["batch"]

@@ -13,6 +13,7 @@ import pytest
 
 from cnnjax.layers import BatchNorm, LocalResponseNorm, flax_momentum, local_response_norm
 from tests.layers.parity import assert_close
+from tests.parallel import subprocesses
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")
 F = torch.nn.functional
@@ -110,7 +111,8 @@ def test_batch_norm_statistics_are_global_under_jit_over_a_mesh():
       dmean = abs(s1["batch_stats"]["mean"] - s8["batch_stats"]["mean"]).max()
       print(len(jax.devices()), float(abs(y1 - y8).max()), float(dmean))
   """)
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "PYTHONPATH": str(REPO)}
+  env = {**os.environ, "XLA_FLAGS": subprocesses.with_device_count(os.environ.get("XLA_FLAGS", ""), 8),
+         "PYTHONPATH": str(REPO)}
   result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
                           timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-3000:]

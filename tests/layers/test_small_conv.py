@@ -1,4 +1,8 @@
-"""cnnjax.layers.small_conv: slices + matmul on tiny maps equal lax's convolution, values and gradients."""
+"""cnnjax.layers.small_conv: slices + matmul on tiny maps equal lax's convolution, values and gradients.
+
+Equal to float32 rounding, element by element: both add the same products in different orders
+(tests/layers/parity.py: 2 x 8 sqrt(K) u x the sum of the terms' magnitudes).
+"""
 
 import flax.linen as nn
 import jax
@@ -8,6 +12,7 @@ import pytest
 from jax import lax
 
 from cnnjax.layers import cpu_conv, small_conv
+from tests.layers.parity import assert_sums_close, conv_term_sums
 
 DN = ("NHWC", "HWIO", "NHWC")
 
@@ -29,11 +34,12 @@ def test_matches_lax_values_and_gradients(size, kernel, padding):
     return lax.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=DN)
 
   assert "conv_general_dilated" not in _primitives(ours, x, k)  # the matmul path was taken
-  np.testing.assert_allclose(ours(x, k), theirs(x, k), rtol=1e-5, atol=1e-5)
   probe = jax.random.normal(jax.random.key(2), theirs(x, k).shape)
   grad = lambda f: jax.grad(lambda x, k: jnp.sum(f(x, k) * probe), argnums=(0, 1))(x, k)  # noqa: E731
-  for a, b in zip(grad(ours), grad(theirs)):
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+  term_sums = conv_term_sums(x, k, probe, (1, 1), padding)
+  for what, a, b, (sums, terms) in zip(("y", "dx", "dk"), (ours(x, k), *grad(ours)), (theirs(x, k), *grad(theirs)),
+                                       term_sums):
+    assert_sums_close(a, b, sums, terms, what)
 
 
 @pytest.mark.parametrize("shape, strides, groups", [((2, 4, 4, 8), (1, 1), 1), ((2, 2, 2, 8), (2, 2), 1),
@@ -48,7 +54,8 @@ def test_falls_back_to_cpu_conv(shape, strides, groups):
   fallback = lambda x, k: cpu_conv.conv_general_dilated(x, k, *args[2:], **kwargs)  # noqa: E731
   assert _primitives(ours, x, k) == _primitives(fallback, x, k)
   assert "dot_general" not in _primitives(ours, x, k)  # not the matmul path
-  np.testing.assert_allclose(ours(x, k), lax.conv_general_dilated(*args, **kwargs), rtol=1e-5, atol=1e-5)
+  (sums, terms), _, _ = conv_term_sums(x, k, jnp.zeros_like(fallback(x, k)), *args[2:], **kwargs)
+  assert_sums_close(ours(x, k), lax.conv_general_dilated(*args, **kwargs), sums, terms)
 
 
 def test_flax_conv_with_it_keeps_parameters_and_outputs():
@@ -57,4 +64,6 @@ def test_flax_conv_with_it_keeps_parameters_and_outputs():
   small = nn.Conv(32, (3, 3), padding=((1, 1), (1, 1)), conv_general_dilated=small_conv.conv_general_dilated)
   variables = plain.init(jax.random.key(1), x)
   assert jax.tree.structure(small.init(jax.random.key(1), x)) == jax.tree.structure(variables)
-  np.testing.assert_allclose(small.apply(variables, x), plain.apply(variables, x), rtol=1e-5, atol=1e-5)
+  kernel = variables["params"]["kernel"]
+  (sums, terms), _, _ = conv_term_sums(x, kernel, jnp.zeros((3, 2, 2, 32)), (1, 1), ((1, 1), (1, 1)))
+  assert_sums_close(small.apply(variables, x), plain.apply(variables, x), sums, terms)  # + the same (zero) bias

@@ -10,11 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def with_device_count(xla_flags: str, devices: int) -> str:
+  """`xla_flags` (the machine's, e.g. --xla_cpu_max_isa=AVX2, are kept) simulating `devices` CPU devices."""
+  flags = [f for f in xla_flags.split() if not f.startswith("--xla_force_host_platform_device_count")]
+  return " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
+
+
 def cpu_env(devices: int, path_first: tuple[str, ...] = ()) -> dict[str, str]:
   """The environment of a child process with `devices` simulated CPU devices and this checkout first on the path."""
   env = dict(os.environ)
-  flags = [f for f in env.get("XLA_FLAGS", "").split() if not f.startswith("--xla_force_host_platform_device_count")]
-  env["XLA_FLAGS"] = " ".join(flags + [f"--xla_force_host_platform_device_count={devices}"])
+  env["XLA_FLAGS"] = with_device_count(env.get("XLA_FLAGS", ""), devices)
   env["PYTHONPATH"] = os.pathsep.join([*path_first, str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
   env["JAX_PLATFORMS"] = "cpu"
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,8 +32,9 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start(args: list[str], devices: int, cwd: Path = ROOT, path_first: tuple[str, ...] = ()) -> subprocess.Popen:
-  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices, path_first), cwd=cwd,
+def start(args: list[str], devices: int, cwd: Path = ROOT, path_first: tuple[str, ...] = (),
+          stdin: int | None = None) -> subprocess.Popen:
+  return subprocess.Popen([sys.executable, *args], env=cpu_env(devices, path_first), cwd=cwd, stdin=stdin,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -24,7 +24,10 @@ def test_quick_mode_runs_the_cnnjax_side_and_reports(tmp_path):
   cnnjax = report["cnnjax"]
   assert cnnjax["global_batch"] == 2 and cnnjax["input_shape"] == [32, 32, 3]
   assert len(cnnjax["step_seconds_list"]) == 2 and cnnjax["images_per_second"] > 0
-  assert math.isfinite(cnnjax["final_loss"])
+  # The loss at the initial state is a property of the code. Later ones are not: batch norm over 2 examples
+  # normalises each channel to about +-1, so one SGD step at lr 0.05 moves the logits by tens; the next loss
+  # was 0.0 (memorised) with AVX-512 and 1.3e5, then NaN, under AVX2 from the same initial loss.
+  assert len(cnnjax["losses"]) == 3 and math.isfinite(cnnjax["losses"][0]) and cnnjax["losses"][0] > 0
   assert cnnjax["params"] == 25_557_032  # torchvision resnet50's count
   # ResNet-50 at 32x32 (the 7x7/2 stem and 3x3/2 pool leave 8x8): 85.5 M forward multiply-adds per image.
   assert report["training_flops_per_step"] == 6 * cnnjax["forward_multiply_adds"]

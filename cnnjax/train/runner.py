@@ -107,11 +107,12 @@ def _divergence_advice(ckpt, writer) -> str:
   ckpt.wait()
   healthy = last_healthy_checkpoint(ckpt.steps(), metric_writer.read_rows(writer.path))
   if healthy is None:
-    return ("No checkpoint was saved before the loss diverged: start afresh with --config.resume_from_step=0 "
-            "and a lower config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
+    return ("No saved checkpoint was followed by a finite, non-diverging loss: start afresh with "
+            "--config.resume_from_step=0 and a lower config.optimizer.learning_rate or warmup "
+            "(config.schedule.warmup_epochs).")
   step, loss = healthy
-  return (f"The last checkpoint that trained on with a finite, non-diverging loss is step {step} (loss {loss:.4g} after it) in "
-          f"{ckpt.directory}: resume from it with --config.resume_from_step={step} and a lower "
+  return (f"The last checkpoint followed by a finite, non-diverging loss is step {step} (loss {loss:.4g} after it) "
+          f"in {ckpt.directory}: resume from it with --config.resume_from_step={step} and a lower "
           "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
 
 

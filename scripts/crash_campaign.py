@@ -3,9 +3,9 @@
 Trains a short run once without interruption, then the same config in another workdir, killed
 (during start-up, while a checkpoint is being saved, during an evaluation, at a random time) and
 started again after each kill until it finishes: a round. Rounds follow until N kills are placed.
-Each round's final train state (every array of
-parameters, optimizer state and batch statistics), every row of metrics.jsonl and results.json
-(timing fields aside) must equal the uninterrupted run's. Writes campaign.json (kills, checks,
+Each round's final train state (every
+array of parameters, optimizer state and batch statistics), every row of metrics.jsonl and
+results.json (timing fields aside) must equal the uninterrupted run's. Writes campaign.json (kills, checks,
 config, environment) and campaign.md under --out.
 
     .venv/bin/python scripts/crash_campaign.py --kills 24 --out results/crash_campaign

@@ -260,7 +260,6 @@ class Checkpointer:
       self.manager.wait_until_finished()
     except Exception as e:
       raise self._save_error(e) from e
-    self.check_saves()
 
   def close(self) -> None:
     try:

@@ -62,7 +62,7 @@ class MetricWriter:
   def _drop_rows_after(self, step: int) -> list[dict]:
     """Keeps the rows logged up to checkpoint `step` (its training row, not its evaluations)."""
     lines = self.path.read_text().splitlines() if self.path.exists() else []
-    kept = [r for r in read_rows(self.path) if r["step"] < step or (r["step"] == step and r["split"] == "train")]
+    kept = [r for r in _parse_rows(lines) if r["step"] < step or (r["step"] == step and r["split"] == "train")]
     if len(kept) != len(lines):
       tmp = self.path.with_suffix(".jsonl.tmp")
       tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
@@ -87,10 +87,12 @@ class MetricWriter:
 def read_rows(path: str | Path) -> list[dict]:
   """The rows of a metrics.jsonl; a last line cut short by a crash is ignored."""
   path = Path(path)
-  if not path.exists():
-    return []
+  return _parse_rows(path.read_text().splitlines()) if path.exists() else []
+
+
+def _parse_rows(lines: list[str]) -> list[dict]:
   rows = []
-  for line in path.read_text().splitlines():
+  for line in lines:
     try:
       rows.append(json.loads(line))
     except ValueError:

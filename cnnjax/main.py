@@ -64,7 +64,7 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.runtime's XLA
+  """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.fast.process's XLA
   flags and allocator settings, which may re-execute Python; called in-process with an argv it never does."""
   as_program = argv is None
   given = list(sys.argv if argv is None else argv)
@@ -79,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
   if as_program:
-    from cnnjax import runtime
-    runtime.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
+    from cnnjax.fast import process
+    process.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
   try:
     return command([f"cnnjax {name}", *argv[2:]])

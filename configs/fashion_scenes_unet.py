@@ -17,7 +17,7 @@ def get_config():
   config.task = "segmentation"
   config.model = "unet_padded"
   config.model_kwargs.features = 8
-  config.model_kwargs.norm = True
+  config.model_kwargs.batch_norm = True
   config.dataset.name = "fashion_scenes"
   config.dataset.label_key = "segmentation_mask"
   config.dataset.num_classes = 11

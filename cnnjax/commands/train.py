@@ -32,9 +32,9 @@ def run(argv: list[str]) -> int:
   if args.num_processes is None and not args.distributed_auto:  # process 0 of a multi-host run locks it later
     from cnnjax.train import workdir_lock
     workdir_lock.check_free(args.workdir)  # before JAX starts: a second run is refused at once
-  from cnnjax import runtime
+  from cnnjax.fast import process
   if args.config.get("xla_cpu_multi_output_fusion", False):  # JAX is not imported yet: flags still apply
-    runtime.set_xla_flags(os.environ, multi_output_fusion=True)
+    process.set_xla_flags(os.environ, multi_output_fusion=True)
   from cnnjax.train import config as config_lib
   config_lib.check_config(args.config)  # imports JAX, starts no backend
   check_output_folder(args.workdir, "--workdir")
@@ -47,9 +47,9 @@ def run(argv: list[str]) -> int:
   mesh_lib.check_batch_size(args.config.batch_size, mesh)
   mesh_lib.check_batch_size(args.config.eval_batch_size, mesh, "config.eval_batch_size")
 
-  from cnnjax.train import runner
+  from cnnjax.train import hooks, runner
   try:
-    results = runner.train_and_evaluate(args.config, args.workdir)
+    results = runner.train_and_evaluate(args.config, args.workdir, hooks.for_this_process())
   except runner.TrainingInterrupted as e:
     print(f"cnnjax train: {e}", file=sys.stderr)
     return 130

@@ -2,7 +2,7 @@
 
 Why a build step: the oneDNN convolution (onednn_conv.cc) links Debian's libdnnl (`apt-get install
 libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the scratch cache (scratch_cache.c,
-see cnnjax.runtime) needs only a C compiler. Where something is missing the build prints why and
+see cnnjax.fast.process) needs only a C compiler. Where something is missing the build prints why and
 cnnjax runs without that library: XLA's convolutions and glibc's malloc compute the same values.
 """
 

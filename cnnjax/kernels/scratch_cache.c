@@ -1,4 +1,4 @@
-// Keeps XLA:CPU's per-step scratch buffer mapped between steps (loaded with LD_PRELOAD by cnnjax.runtime).
+// Keeps XLA:CPU's per-step scratch buffer mapped between steps (loaded with LD_PRELOAD by cnnjax.fast.process).
 //
 // Why: XLA:CPU allocates every buffer of a step, its large scratch buffer included (276 MB for
 // ResNet-20 at batch 128), with posix_memalign and frees it when the step ends. glibc serves any

@@ -10,8 +10,6 @@ from typing import Any
 
 import flax.linen as nn
 
-from cnnjax.layers import cpu_conv
-
 IntOrPair = int | Sequence[int]
 
 
@@ -79,8 +77,7 @@ def Conv(features: int,  # pylint: disable=invalid-name
   ResNeXt's cardinality (`feature_group_count`). Padding may also be "SAME"/"VALID" or explicit pairs.
   [N, H, W, C_in] -> [N, H', W', features], H' = conv_output_size(H, kh, stride, padding, dilation)
   (flax floors like torch when the filter does not tile). Kernel: [kh, kw, C_in / groups, features].
-  Extra keyword arguments (name, kernel_init, param_dtype, ...) go to nn.Conv. The convolution itself
-  is cpu_conv.conv_general_dilated (oneDNN on a single CPU, lax elsewhere) unless one is passed.
+  Extra keyword arguments (name, kernel_init, param_dtype, conv_general_dilated, ...) go to nn.Conv.
   """
   if groups < 1 or features % groups:
     raise ValueError(f"Conv groups={groups} must be >= 1 and divide features={features}")
@@ -90,7 +87,6 @@ def Conv(features: int,  # pylint: disable=invalid-name
     pad = ((padding, padding), (padding, padding))
   else:
     pad = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
-  kwargs.setdefault("conv_general_dilated", cpu_conv.conv_general_dilated)
   return nn.Conv(features, pair(kernel_size, "kernel_size"), strides=pair(stride, "stride"),
                  padding=pad, kernel_dilation=pair(dilation, "dilation"), feature_group_count=groups,
                  use_bias=use_bias, dtype=dtype, **kwargs)

@@ -56,10 +56,11 @@ def flax_momentum(torch_momentum: float) -> float:
   return 1.0 - torch_momentum
 
 
-BatchNorm = functools.partial(nn.BatchNorm, momentum=flax_momentum(0.1), epsilon=1e-5, use_fast_variance=False)
+BatchNorm = functools.partial(nn.BatchNorm, momentum=flax_momentum(0.1), epsilon=1e-5)
 BatchNorm.__doc__ = """flax `nn.BatchNorm` with torch.nn.BatchNorm2d's defaults: momentum 0.9 (= torch 0.1), eps 1e-5.
 
-Ioffe & Szegedy 2015. Two-pass variance (`use_fast_variance=False`) for accuracy. Pass
+Ioffe & Szegedy 2015; the models' default `norm`. The batch variance is flax's E[x^2] - E[x]^2
+(clipped at 0), as cnnjax.fast's BatchNormReLU computes it, so the two give the same values. Pass
 `use_running_average=not train`; apply with `mutable=["batch_stats"]` in training.
 [..., C] -> [..., C], statistics over all axes but the last.
 """

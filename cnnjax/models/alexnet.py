@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import LocalResponseNorm, cpu_conv, max_pool
+from cnnjax.layers import LocalResponseNorm, ModuleDef, max_pool
 from cnnjax.models.vgg import adaptive_avg_pool
 
 dense_init = nn.initializers.normal(0.01)
@@ -51,10 +51,11 @@ class AlexNet(nn.Module):
   hidden_size: int = 4096
   dropout_rate: float = 0.5
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = functools.partial(nn.Conv, dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated)
+    conv = functools.partial(self.conv, dtype=self.dtype)
     groups = (1, self.groups, 1, self.groups, self.groups)
     x = x.astype(self.dtype)
     x = nn.relu(conv(self.widths[0], (11, 11), strides=(4, 4), padding=self.conv1_padding, name="conv1")(x))

@@ -12,6 +12,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
+from cnnjax.layers import ModuleDef
+
 
 class Conv1DNet(nn.Module):
   """Strided 1-D convolutions with ReLU, flattened into a linear classifier.
@@ -25,6 +27,7 @@ class Conv1DNet(nn.Module):
   strides: Sequence[int] = (2, 2, 2)
   padding: int = 1
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -38,8 +41,8 @@ class Conv1DNet(nn.Module):
       raise ValueError(f"conv1d expects signals [N, L, C] or [N, L], got shape {x.shape}")
     x = x.astype(self.dtype)
     for i, (width, kernel, stride) in enumerate(zip(self.features, self.kernel_sizes, self.strides)):
-      x = nn.Conv(width, (kernel,), strides=(stride,), padding=[(self.padding, self.padding)],
-                  dtype=self.dtype, name=f"conv{i + 1}")(x)
+      x = self.conv(width, (kernel,), strides=(stride,), padding=[(self.padding, self.padding)],
+                    dtype=self.dtype, name=f"conv{i + 1}")(x)
       x = nn.relu(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)

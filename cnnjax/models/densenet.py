@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import avg_pool, cpu_conv, max_pool
+from cnnjax.layers import BatchNorm, ModuleDef, avg_pool, max_pool
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_in", "normal")  # torchvision's kaiming_normal_
 STEMS = ("imagenet", "cifar")
@@ -61,15 +61,15 @@ class DenseNet(nn.Module):
   stem: str = "imagenet"
   num_classes: int = 1000
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
     if self.stem not in STEMS:
       raise ValueError(f"DenseNet stem={self.stem!r} is unknown; use one of {STEMS}")
-    conv = functools.partial(nn.Conv, use_bias=False, kernel_init=conv_init, dtype=self.dtype,
-                             conv_general_dilated=cpu_conv.conv_general_dilated)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                             dtype=self.dtype)
+    conv = functools.partial(self.conv, use_bias=False, kernel_init=conv_init, dtype=self.dtype)
+    norm = functools.partial(self.norm, use_running_average=not train, dtype=self.dtype)
     features = {}
     x = x.astype(self.dtype)
     if self.stem == "imagenet":

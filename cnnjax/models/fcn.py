@@ -24,7 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import ConvTranspose, bilinear_init, bilinear_kernel, cpu_conv
+from cnnjax.layers import BatchNorm, ConvTranspose, ModuleDef, bilinear_init, bilinear_kernel
 from cnnjax.layers.transpose_conv import subpixel_conv_transpose
 from cnnjax.models import vgg
 
@@ -60,6 +60,9 @@ class FCN(nn.Module):
   dropout_rate: float = 0.5
   learn_final_upsampling: bool = False
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
+  norm_act: ModuleDef | None = None  # the backbone's relu(norm(x)) as one layer (cnnjax.models.vgg.VGG)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -68,10 +71,9 @@ class FCN(nn.Module):
       raise ValueError(f"FCN input {height}x{width} must have height and width divisible by 32 (the stride of "
                        "pool5); resize or pad the images (config.dataset.image_size)")
     backbone = vgg.VGG(stages=scaled_vgg16_stages(self.width), batch_norm=self.batch_norm, dtype=self.dtype,
-                       name="backbone")
+                       conv=self.conv, norm=self.norm, norm_act=self.norm_act, name="backbone")
     features = backbone.features(x, train)
-    conv = functools.partial(nn.Conv, dtype=self.dtype, padding="SAME",
-                             conv_general_dilated=cpu_conv.conv_general_dilated)
+    conv = functools.partial(self.conv, dtype=self.dtype, padding="SAME")
     h = nn.relu(conv(self.fc_features, (7, 7), name="fc6")(features["pool5"]))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     h = nn.relu(conv(self.fc_features, (1, 1), name="fc7")(h))

@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import cpu_conv, max_pool
+from cnnjax.layers import BatchNorm, ModuleDef, max_pool
 from cnnjax.models.vgg import adaptive_avg_pool
 
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), Table 1 of the paper.
@@ -46,14 +46,14 @@ class BasicConv(nn.Module):
   padding: int = 0
   train: bool = False
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
-                padding=self.padding, use_bias=False, kernel_init=conv_init, dtype=self.dtype,
-                conv_general_dilated=cpu_conv.conv_general_dilated, name="conv")(x)
-    x = nn.BatchNorm(use_running_average=not self.train, momentum=0.9, epsilon=1e-3, dtype=self.dtype,
-                     name="bn")(x)
+    x = self.conv(self.features, (self.kernel, self.kernel), strides=(self.stride, self.stride),
+                  padding=self.padding, use_bias=False, kernel_init=conv_init, dtype=self.dtype, name="conv")(x)
+    x = self.norm(use_running_average=not self.train, epsilon=1e-3, dtype=self.dtype, name="bn")(x)  # torchvision's
     return nn.relu(x)
 
 
@@ -102,10 +102,12 @@ class GoogLeNet(nn.Module):
   branch3_kernel: int = 3
   dropout_rate: float = 0.2
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = functools.partial(BasicConv, train=train, dtype=self.dtype)
+    conv = functools.partial(BasicConv, train=train, dtype=self.dtype, conv=self.conv, norm=self.norm)
     x = x.astype(self.dtype)
     x = conv(64, 7, stride=2, padding=3, name="conv1")(x)
     x = max_pool(x, 3, 2, ceil_mode=True)

@@ -7,9 +7,8 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import avg_pool, cpu_conv, max_pool
+from cnnjax.layers import ModuleDef, activation, avg_pool, max_pool
 
-ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "sigmoid": nn.sigmoid}
 POOLS = {"max": max_pool, "avg": avg_pool}
 
 
@@ -28,22 +27,22 @@ class LeNet(nn.Module):
   activation: str = "relu"
   pool: str = "max"
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     del train
-    if self.activation not in ACTIVATIONS:
-      raise ValueError(f"lenet activation {self.activation!r} is unknown; use one of {sorted(ACTIVATIONS)}")
+    act = activation(self.activation, "lenet")
     if self.pool not in POOLS:
       raise ValueError(f"lenet pool {self.pool!r} is unknown; use one of {sorted(POOLS)}")
-    act, pool = ACTIVATIONS[self.activation], POOLS[self.pool]
+    pool = POOLS[self.pool]
     x = x.astype(self.dtype)
     for i, features in enumerate(self.conv_features):
       padding = 0
       if i == 0:
         padding = self.conv1_padding if self.conv1_padding is not None else max(0, (32 - x.shape[1]) // 2)
-      x = nn.Conv(features, (self.kernel_size, self.kernel_size), padding=padding,
-                  dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated, name=f"conv{i + 1}")(x)
+      x = self.conv(features, (self.kernel_size, self.kernel_size), padding=padding, dtype=self.dtype,
+                    name=f"conv{i + 1}")(x)
       x = pool(act(x), 2, 2)
     x = x.reshape((x.shape[0], -1))
     for i, width in enumerate(self.hidden_sizes):

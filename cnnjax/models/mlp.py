@@ -6,7 +6,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-ACTIVATIONS = {"relu": nn.relu, "sigmoid": nn.sigmoid, "tanh": nn.tanh, "gelu": nn.gelu}
+from cnnjax.layers import activation
 
 
 class MLP(nn.Module):
@@ -23,9 +23,7 @@ class MLP(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    if self.activation not in ACTIVATIONS:
-      raise ValueError(f"mlp activation {self.activation!r} is unknown; use one of {sorted(ACTIVATIONS)}")
-    act = ACTIVATIONS[self.activation]
+    act = activation(self.activation, "mlp")
     x = x.reshape((x.shape[0], -1)).astype(self.dtype)
     for i, width in enumerate(self.hidden_sizes):
       x = act(nn.Dense(width, dtype=self.dtype, name=f"fc{i + 1}")(x))

@@ -4,8 +4,10 @@ He et al. 2016 ("Deep Residual Learning"; torchvision v1.5: stride in the 3x3 of
 bottleneck), Xie et al. 2017 (ResNeXt: `cardinality`, `base_width`), Hu et al. 2018
 (SE: `attention`). [N, H, W, C] -> [N, num_classes] logits in float32.
 
-Blocks take injected `conv`, `norm` and `act` so dtype, BN settings and initialisers are
-set in one place. Intermediate feature maps for dense heads (FCN, U-Net):
+The building blocks are fields with plain flax defaults, as in flax's examples/imagenet and timm:
+`conv` (nn.Conv), `norm` (cnnjax.layers.BatchNorm: torch's settings), `act` (ReLU) and `norm_act`,
+which computes act(norm(y) [+ shortcut]) in one layer when given (None: norm, add, act). Dtype,
+initialisers and padding are set once in `ResNet.__call__`. Intermediate feature maps for dense heads (FCN, U-Net):
 
     feats = model.apply(variables, x, method=ResNet.features)   # dict
     # keys: "stem" (after the stem, incl. max pool), "layer1" ... "layerN" (stage outputs)
@@ -18,12 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
-from cnnjax.layers import BatchNormReLU, SqueezeExcite, cpu_conv
-
-ModuleDef = Any
+from cnnjax.layers import BatchNorm, ModuleDef, SqueezeExcite
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's kaiming_normal_(fan_out)
 SHORTCUTS = ("projection", "zero_pad")
@@ -56,7 +55,7 @@ class BasicBlock(nn.Module):
   base_width: int = 64
   attention: ModuleDef | None = None
   zero_init_last: bool = False
-  norm_relu: ModuleDef | None = None  # fused norm + ReLU (+ shortcut); None composes norm and act
+  norm_act: ModuleDef | None = None  # act(norm(y) [+ shortcut]) as one layer; None composes norm and act
   expansion = 1
 
   @nn.compact
@@ -86,7 +85,7 @@ class Bottleneck(nn.Module):
   base_width: int = 64
   attention: ModuleDef | None = None
   zero_init_last: bool = False
-  norm_relu: ModuleDef | None = None  # fused norm + ReLU (+ shortcut); None composes norm and act
+  norm_act: ModuleDef | None = None  # act(norm(y) [+ shortcut]) as one layer; None composes norm and act
   expansion = 4
 
   @nn.compact
@@ -110,9 +109,9 @@ def _last_scale_init(zero: bool):
 
 
 def _norm_act(block, name: str, y, residual=None, scale_init=nn.initializers.ones):
-  """act(norm(y) [+ residual]): one BatchNormReLU when the block has one (ReLU models), else composed."""
-  if block.norm_relu is not None:
-    return block.norm_relu(name=name, scale_init=scale_init)(y, residual)
+  """act(norm(y) [+ residual]): the block's norm_act when it has one, else norm, add and act."""
+  if block.norm_act is not None:
+    return block.norm_act(name=name, scale_init=scale_init)(y, residual)
   y = block.norm(name=name, scale_init=scale_init)(y)
   return block.act(y if residual is None else y + residual)
 
@@ -122,8 +121,7 @@ class ResNet(nn.Module):
 
   `stem="imagenet"`: 7x7/2 conv + 3x3/2 max pool, widths 64,128,256,512 (x expansion).
   `stem="cifar"`: one 3x3 conv (stride `stem_stride`, 1 in the paper), widths 16,32,64 and usually
-  `shortcut="zero_pad"`. With ReLU, each BN + ReLU (+ residual add) is one `BatchNormReLU`, whose
-  backward pass keeps less; `fused_norm_relu=False` composes nn.BatchNorm and `act` (same variables).
+  `shortcut="zero_pad"`. `conv`, `norm`, `act` and `norm_act` are the blocks (module docstring).
   """
 
   stage_sizes: Sequence[int]
@@ -138,9 +136,10 @@ class ResNet(nn.Module):
   attention: ModuleDef | None = None
   zero_init_last_bn: bool = False
   act: Callable = nn.relu
-  bn_momentum: float = 0.9
   dtype: Any = jnp.float32
-  fused_norm_relu: bool = True  # BatchNormReLU for each BN + ReLU (less memory); False: nn.BatchNorm, then act
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
+  norm_act: ModuleDef | None = None
 
   def _check(self):
     if self.stem not in STEMS:
@@ -154,14 +153,11 @@ class ResNet(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
     self._check()
-    conv = functools.partial(nn.Conv, use_bias=False, dtype=self.dtype, kernel_init=conv_init, padding="SAME",
-                             conv_general_dilated=cpu_conv.conv_general_dilated)
-    norm = functools.partial(nn.BatchNorm, use_running_average=not train, momentum=self.bn_momentum,
-                             epsilon=1e-5, dtype=self.dtype)
-    norm_relu = None
-    if self.fused_norm_relu and self.act in (nn.relu, jax.nn.relu):
-      norm_relu = functools.partial(BatchNormReLU, use_running_average=not train, momentum=self.bn_momentum,
-                                    epsilon=1e-5, dtype=self.dtype)
+    conv = functools.partial(self.conv, use_bias=False, dtype=self.dtype, kernel_init=conv_init, padding="SAME")
+    norm = functools.partial(self.norm, use_running_average=not train, dtype=self.dtype)
+    norm_act = None
+    if self.norm_act is not None:
+      norm_act = functools.partial(self.norm_act, use_running_average=not train, dtype=self.dtype)
     attention = None
     if self.attention is not None:
       attention = functools.partial(self.attention, dtype=self.dtype)
@@ -169,17 +165,17 @@ class ResNet(nn.Module):
     x = x.astype(self.dtype)
     if self.stem == "imagenet":
       x = conv(self.widths[0], (7, 7), strides=(2, 2), padding=((3, 3), (3, 3)), name="conv1")(x)
-      x = norm_relu(name="bn1")(x) if norm_relu else self.act(norm(name="bn1")(x))
+      x = norm_act(name="bn1")(x) if norm_act else self.act(norm(name="bn1")(x))
       x = nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
     else:
       x = conv(self.widths[0], (3, 3), strides=(self.stem_stride, self.stem_stride), name="conv1")(x)
-      x = norm_relu(name="bn1")(x) if norm_relu else self.act(norm(name="bn1")(x))
+      x = norm_act(name="bn1")(x) if norm_act else self.act(norm(name="bn1")(x))
     features["stem"] = x
     for i, (num_blocks, width) in enumerate(zip(self.stage_sizes, self.widths)):
       for j in range(num_blocks):
         x = self.block(width, strides=2 if i > 0 and j == 0 else 1, conv=conv, norm=norm, act=self.act,
                        shortcut=self.shortcut, cardinality=self.cardinality, base_width=self.base_width,
-                       attention=attention, zero_init_last=self.zero_init_last_bn, norm_relu=norm_relu,
+                       attention=attention, zero_init_last=self.zero_init_last_bn, norm_act=norm_act,
                        name=f"layer{i + 1}_block{j}")(x)
       features[f"layer{i + 1}"] = x
     if return_features:

@@ -16,7 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import cpu_conv, max_pool_with_indices, max_unpool
+from cnnjax.layers import BatchNorm, ModuleDef, max_pool_with_indices, max_unpool
 from cnnjax.models import vgg
 from cnnjax.models.fcn import scaled_vgg16_stages
 
@@ -28,6 +28,9 @@ class SegNet(nn.Module):
   width: float = 1.0
   batch_norm: bool = True
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
+  norm_act: ModuleDef | None = None  # the encoder's relu(norm(x)) as one layer (cnnjax.models.vgg.VGG)
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -36,8 +39,8 @@ class SegNet(nn.Module):
       raise ValueError(f"SegNet input {height}x{width} must have height and width divisible by 32 (five 2x2 "
                        "pools); resize or pad the images (config.dataset.image_size)")
     stages = scaled_vgg16_stages(self.width)
-    features = vgg.VGG(stages=stages, batch_norm=self.batch_norm, dtype=self.dtype,
-                       name="encoder").features(x, train)
+    features = vgg.VGG(stages=stages, batch_norm=self.batch_norm, dtype=self.dtype, conv=self.conv, norm=self.norm,
+                       norm_act=self.norm_act, name="encoder").features(x, train)
     pooled = {}
     for i in range(1, 6):
       pooled[i] = max_pool_with_indices(features[f"conv{i}"], 2, 2)
@@ -49,13 +52,11 @@ class SegNet(nn.Module):
       widths[0] = stages[i - 2][-1] if i > 1 else self.num_classes  # conv{i}_1_D, applied last
       for j, channels in reversed(list(enumerate(widths, start=1))):
         last = i == 1 and j == 1
-        h = nn.Conv(channels, (3, 3), padding="SAME", dtype=self.dtype,
-                    conv_general_dilated=cpu_conv.conv_general_dilated, name=f"conv{i}_{j}_D")(h)
+        h = self.conv(channels, (3, 3), padding="SAME", dtype=self.dtype, name=f"conv{i}_{j}_D")(h)
         if last:
           break
         if self.batch_norm:
-          h = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                           name=f"bn{i}_{j}_D")(h)
+          h = self.norm(use_running_average=not train, dtype=self.dtype, name=f"bn{i}_{j}_D")(h)
         h = nn.relu(h)
     return h.astype(jnp.float32)
 

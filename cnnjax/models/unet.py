@@ -5,8 +5,9 @@ Why: Ronneberger, Fischer & Brox 2015, "U-Net: Convolutional Networks for Biomed
 Segmentation". `unet` is the paper's network (unpadded convolutions, skips centre-cropped,
 572x572 input -> 388x388 output, 64..1024 channels); `unet_padded` uses 'SAME' convolutions so its
 output matches its input (height and width divisible by 2**depth). `features` is the width of the
-first level (64 in the paper; smaller values act as a width multiplier), `norm=True` adds batch norm
-after every 3x3 convolution (not in the paper; it speeds up training from scratch).
+first level (64 in the paper; smaller values act as a width multiplier), `batch_norm=True` adds `norm`
+(cnnjax.layers.BatchNorm by default) after every 3x3 convolution (not in the paper; it speeds up training
+from scratch). `conv` and `norm` are the injectable blocks, with plain flax defaults.
 
 Shapes: [N, H, W, C_in] -> [N, H', W', num_classes], H' = H (padded) or unet_output_size(H) (unpadded).
 """
@@ -17,7 +18,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import cpu_conv, max_pool
+from cnnjax.layers import BatchNorm, ConvTranspose, ModuleDef, max_pool
 
 
 def unet_output_size(size: int, depth: int = 4, padded: bool = False) -> int:
@@ -50,17 +51,19 @@ class DoubleConv(nn.Module):
 
   features: int
   padding: str
-  norm: bool
+  batch_norm: bool
   dtype: Any
+  conv: ModuleDef
+  norm: ModuleDef
 
   @nn.compact
   def __call__(self, x, train: bool = False):
-    conv = functools.partial(nn.Conv, self.features, (3, 3), padding=self.padding, dtype=self.dtype,
-                             use_bias=not self.norm, conv_general_dilated=cpu_conv.conv_general_dilated)
+    conv = functools.partial(self.conv, self.features, (3, 3), padding=self.padding, dtype=self.dtype,
+                             use_bias=not self.batch_norm)
     for i in range(2):
       x = conv(name=f"conv{i + 1}")(x)
-      if self.norm:
-        x = nn.BatchNorm(use_running_average=not train, dtype=self.dtype, name=f"bn{i + 1}")(x)
+      if self.batch_norm:
+        x = self.norm(use_running_average=not train, dtype=self.dtype, name=f"bn{i + 1}")(x)
       x = nn.relu(x)
     return x
 
@@ -72,15 +75,17 @@ class UNet(nn.Module):
   features: int = 64
   depth: int = 4
   padded: bool = False
-  norm: bool = False
+  batch_norm: bool = False
   dtype: Any = jnp.float32
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
 
   @nn.compact
   def __call__(self, x, train: bool = False):
     unet_output_size(x.shape[1], self.depth, self.padded)
     unet_output_size(x.shape[2], self.depth, self.padded)
-    block = functools.partial(DoubleConv, padding="SAME" if self.padded else "VALID", norm=self.norm,
-                              dtype=self.dtype)
+    block = functools.partial(DoubleConv, padding="SAME" if self.padded else "VALID", batch_norm=self.batch_norm,
+                              dtype=self.dtype, conv=self.conv, norm=self.norm)
     x = x.astype(self.dtype)
     skips = []
     for level in range(self.depth):
@@ -90,11 +95,10 @@ class UNet(nn.Module):
     x = block(self.features * 2 ** self.depth, name="bottleneck")(x, train)
     for level in reversed(range(self.depth)):
       width = self.features * 2 ** level
-      x = nn.ConvTranspose(width, (2, 2), strides=(2, 2), dtype=self.dtype, name=f"upconv{level + 1}")(x)
+      x = ConvTranspose(width, 2, stride=2, dtype=self.dtype, name=f"upconv{level + 1}")(x)
       skip = center_crop(skips[level], x.shape[1], x.shape[2])
       x = block(width, name=f"up{level + 1}")(jnp.concatenate([skip, x], axis=-1), train)
-    return nn.Conv(self.num_classes, (1, 1), dtype=self.dtype, conv_general_dilated=cpu_conv.conv_general_dilated,
-                   name="classifier")(x)
+    return self.conv(self.num_classes, (1, 1), dtype=self.dtype, name="classifier")(x)
 
 
 unet = functools.partial(UNet, padded=False)

@@ -15,13 +15,13 @@ Layer names follow the paper: conv{stage}_{index} (bn{stage}_{index}), fc6, fc7,
 """
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import BatchNormReLU, max_pool, small_conv
+from cnnjax.layers import BatchNorm, ModuleDef, max_pool
 
 # Channels per stage; each stage ends with a 2x2/2 max pool (torchvision's configurations A, B, D, E).
 STAGES = {
@@ -55,11 +55,8 @@ def adaptive_avg_pool(x, output_size: tuple[int, int]):
 class VGG(nn.Module):
   """Five conv stages + three fully connected layers; `batch_norm` adds BN after every conv.
 
-  `conv_op` computes every convolution: by default cnnjax.layers.small_conv's, which is cpu_conv's
-  (oneDNN on one CPU, else lax) except on maps of at most 2x2 positions (the last stage of a 32x32
-  input), where XLA's CPU convolution is slow; None uses lax.conv_general_dilated everywhere.
-  Parameters are the same either way, and so are they with `fused_norm_relu` (BN + ReLU as one
-  cnnjax.layers.batch_norm_relu.BatchNormReLU, whose backward pass keeps less) on or off.
+  Blocks are fields with plain defaults: `conv` (nn.Conv), `norm` (cnnjax.layers.BatchNorm) and
+  `norm_act`, relu(norm(x)) as one layer when given (None: norm, then ReLU).
   """
 
   stages: Sequence[Sequence[int]]
@@ -69,8 +66,9 @@ class VGG(nn.Module):
   dropout_rate: float = 0.5
   pool_size: tuple[int, int] = (7, 7)
   dtype: Any = jnp.float32
-  conv_op: Callable | None = small_conv.conv_general_dilated
-  fused_norm_relu: bool = True  # each BN + ReLU as one BatchNormReLU (less memory); False: nn.BatchNorm, relu
+  conv: ModuleDef = nn.Conv
+  norm: ModuleDef = BatchNorm
+  norm_act: ModuleDef | None = None
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
@@ -78,15 +76,13 @@ class VGG(nn.Module):
     x = x.astype(self.dtype)
     for i, channels in enumerate(self.stages, start=1):
       for j, width in enumerate(channels, start=1):
-        x = nn.Conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_init, dtype=self.dtype,
-                    conv_general_dilated=self.conv_op, name=f"conv{i}_{j}")(x)
-        if self.batch_norm and self.fused_norm_relu:
-          x = BatchNormReLU(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                            name=f"bn{i}_{j}")(x)
+        x = self.conv(width, (3, 3), padding=((1, 1), (1, 1)), kernel_init=conv_init, dtype=self.dtype,
+                      name=f"conv{i}_{j}")(x)
+        if self.batch_norm and self.norm_act is not None:
+          x = self.norm_act(use_running_average=not train, dtype=self.dtype, name=f"bn{i}_{j}")(x)
         else:
           if self.batch_norm:
-            x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=self.dtype,
-                             name=f"bn{i}_{j}")(x)
+            x = self.norm(use_running_average=not train, dtype=self.dtype, name=f"bn{i}_{j}")(x)
           x = nn.relu(x)
       features[f"conv{i}"] = x
       if x.shape[1] < 2 or x.shape[2] < 2:

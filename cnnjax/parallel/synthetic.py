@@ -22,8 +22,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from cnnjax import runtime
-from cnnjax.layers import cpu_conv
+from cnnjax.fast import process
+from cnnjax.fast import onednn_conv
 
 DEFAULT_SPEC = {
     "model": "lenet5",            # registry name, or "package.module:factory"
@@ -147,7 +147,7 @@ def build_point(spec: dict) -> Point:
   start = time.perf_counter()
   compiled = train_fn.lower(state, batch, step_rng).compile()
   compile_seconds = time.perf_counter() - start
-  runtime.release_freed_memory()  # the compiler's freed heap would otherwise stay in the peak RSS
+  process.release_freed_memory()  # the compiler's freed heap would otherwise stay in the peak RSS
   return Point(spec, model, mesh, compiled, state, batch, step_rng, global_batch, input_shape, compile_seconds)
 
 
@@ -192,7 +192,7 @@ def run_point(spec: dict) -> dict:
       "jax_version": jax.__version__,
       "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,  # others sharing the host
       "runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
-      "onednn_convolutions": cpu_conv.onednn_status(),
+      "onednn_convolutions": onednn_conv.onednn_status(),
   }
   if record:
     result["losses"] = losses

@@ -68,7 +68,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.resume_from_step = -1           # -1: the newest good checkpoint; 0: start afresh; N: checkpoint N
   c.eval_every_epochs = 1.0         # 0: evaluate only at the end
   c.progress_bar = True
-  # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/runtime.py): ~1.4x
+  # "auto": the platform's fast blocks (cnnjax.fast.blocks: oneDNN convolutions on one CPU, fused
+  # BN + ReLU), recorded in results.json; "off": the models' plain flax blocks. Same variables either way.
+  c.fast_paths = "auto"
+  # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/fast/process.py): ~1.4x
   # faster steps for narrow residual nets (ResNet-20), 1.6-3.5x slower for wider ones (VGG, FCN).
   c.xla_cpu_multi_output_fusion = False
   return c

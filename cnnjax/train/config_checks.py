@@ -125,6 +125,9 @@ def check_task_and_policy(config) -> None:
     raise unknown_name("config.task", config.task, TASKS)
   if config.batch_norm_stats not in BATCH_NORM_STATS:
     raise unknown_name("config.batch_norm_stats", config.batch_norm_stats, BATCH_NORM_STATS)
+  from cnnjax.fast.blocks import MODES
+  if config.fast_paths not in MODES:
+    raise unknown_name("config.fast_paths", config.fast_paths, MODES)
 
 
 def check_model(config) -> None:

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import jax
 
-from cnnjax.layers import cpu_conv
-
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorflow-cpu",
             "ml-collections", "numpy")
 
@@ -53,5 +51,4 @@ def describe_environment() -> dict:
       "git_commit": git_commit(),
       "cpu_count": os.cpu_count(),
       "runtime_env": {k: os.environ[k] for k in RUNTIME_ENV if k in os.environ},
-      "onednn_convolutions": cpu_conv.onednn_status(),
   }

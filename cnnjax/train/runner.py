@@ -15,15 +15,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from cnnjax import runtime
 from cnnjax.errors import RunFailure
-from cnnjax.data import augment as augment_lib
 from cnnjax.data import pipeline
-from cnnjax.models import get_model
-from cnnjax.parallel import data_parallel, mesh as mesh_lib
-from cnnjax.train import checkpoint, config as config_lib, environment, optim, steps, tasks
-from cnnjax.train import metric_writer
-from cnnjax.train.state import create_train_state
+from cnnjax.parallel import mesh as mesh_lib
+from cnnjax.train import checkpoint, config as config_lib, environment, metric_writer, setup
+from cnnjax.train.hooks import StepHooks
 from cnnjax.train.workdir_lock import WorkdirLock
 
 # A logged training loss above this multiple of the run's first one counts as diverging: such a
@@ -116,23 +112,25 @@ def _divergence_advice(ckpt, writer) -> str:
           "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
 
 
-def train_and_evaluate(config, workdir: str | Path) -> dict:
+def train_and_evaluate(config, workdir: str | Path, hooks: StepHooks | None = None) -> dict:
   """Trains `config`'s model on its dataset, evaluates it and writes results.json in `workdir`.
 
-  Returns the results dictionary. One run at a time per workdir: raises WorkdirLockedError while
+  `hooks` are called around the steps (cnnjax.train.hooks; the `cnnjax` command passes the process's
+  own); none by default. Returns the results dictionary. One run at a time per workdir: raises WorkdirLockedError while
   another live run holds it, TrainingInterrupted after saving on SIGTERM/SIGINT, NonFiniteLossError
   (without saving) when the loss stops being finite and CheckpointSaveError when a save fails.
   """
   config_lib.check_config(config)
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
+  hooks = hooks or StepHooks()
   if jax.process_index() != 0:
-    return _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir, hooks)
   with WorkdirLock(workdir):
-    return _train_and_evaluate(config, workdir)
+    return _train_and_evaluate(config, workdir, hooks)
 
 
-def _train_and_evaluate(config, workdir: Path) -> dict:
+def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   is_main = jax.process_index() == 0
   run_environment = environment.describe_environment()  # at the start: the code that actually ran
   if is_main:
@@ -146,23 +144,14 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
   steps_per_epoch = train_data.steps_per_epoch
   total_steps = config_lib.total_train_steps(config, steps_per_epoch)
 
-  task = tasks.get_task(config.task)
-  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
-  base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
-  schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)
-  tx = optim.make_optimizer(config.optimizer, schedule)
-  rng = jax.random.key(config.seed)
-  init_rng, step_rng = jax.random.split(rng)
-
-  replicated = mesh_lib.replicated(mesh)
-  init_fn = functools.partial(create_train_state, model, tx, input_shape=(1, *train_data.input_shape))
-  abstract_state = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
-                                jax.eval_shape(init_fn, init_rng))
+  training = setup.build_training(config, mesh, train_data.input_shape, steps_per_epoch, total_steps)
+  run_environment["fast_paths"] = training.fast_paths
+  task = training.task
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   ckpt.remove_interrupted_saves()
-  state = ckpt.restore(abstract_state, config.resume_from_step)
+  state = ckpt.restore(training.abstract_state, config.resume_from_step)
   if state is None:
-    state = jax.jit(init_fn, out_shardings=replicated)(init_rng)
+    state = training.init_state()
   start_step = int(jax.device_get(state.step))
   finished = workdir / "results.json"
   # A finished single-process run keeps its results (multi-host runs re-evaluate together instead).
@@ -171,13 +160,8 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
     print(f"{workdir} holds a finished run ({start_step} steps); its results are kept in {finished}")
     return json.loads(finished.read_text())
 
-  train_fn = data_parallel.compile_train_step(
-      functools.partial(steps.train_step, task=task, l2_weight_decay=optim.l2_coefficient(config.optimizer),
-                        schedule=schedule, augment=augment_lib.make_augment(config.augment)),
-      mesh, config.get("batch_norm_stats", "global"))
-  eval_fn = jax.jit(functools.partial(steps.eval_step, task=task), out_shardings=replicated)
-  step_rng = mesh_lib.replicate_key(step_rng, mesh)
-  run_evaluation = functools.partial(evaluate, eval_fn, ds_config=config.dataset, split=config.dataset.eval_split,
+  train_fn, step_rng = training.train_step, training.step_rng
+  run_evaluation = functools.partial(evaluate, training.eval_step, ds_config=config.dataset, split=config.dataset.eval_split,
                                      batch_size=config.eval_batch_size, mesh=mesh, task=task)
   eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
 
@@ -218,17 +202,12 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
     pending, window_start, window_steps = [], now, 0
     return metrics
 
-  # On CPU a step keeps every core busy, so dispatching the next one early overlaps nothing; waiting
-  # for it lets the step free its scratch buffer before the next allocates one, which the scratch
-  # cache (cnnjax.runtime) then reuses instead of the kernel zeroing fresh pages.
-  one_step_in_flight = jax.default_backend() == "cpu"
   if start_step and eval_every and start_step % eval_every == 0 and start_step < total_steps:
     evaluate_and_log(start_step, state)  # logged after checkpoint `start_step` was saved: dropped, so repeated
   with _StopSignals() as stop:
     for step in range(start_step + 1, total_steps + 1):
       batch = mesh_lib.shard_batch(next(batches), mesh)
-      if one_step_in_flight:
-        jax.block_until_ready(state)
+      hooks.before_step(state)
       state, metrics = train_fn(state, batch, step_rng)
       pending.append(metrics)
       window_steps += 1
@@ -242,7 +221,7 @@ def _train_and_evaluate(config, workdir: Path) -> dict:
       if step == start_step + 1:  # the clock starts after compilation
         jax.block_until_ready(metrics)
         window_start, window_steps = time.perf_counter(), 0
-        runtime.release_freed_memory()  # the compiler's freed heap, out of the run's resident memory
+        hooks.after_compile()
       if save_now:
         ckpt.save(state)
       if stopping:

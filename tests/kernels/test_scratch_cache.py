@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from cnnjax import runtime
+from cnnjax.fast import process
 from cnnjax.kernels import build
 from tests.parallel import subprocesses
 
@@ -103,7 +103,7 @@ def library() -> str:
 def _run(code: str, preload: str | None) -> dict:
   env = subprocesses.cpu_env(1)
   env.pop("LD_PRELOAD", None)
-  env[runtime.SCRATCH_CACHE_ENV] = "0"
+  env[process.SCRATCH_CACHE_ENV] = "0"
   if preload:
     env["LD_PRELOAD"] = preload
   result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,

@@ -69,7 +69,7 @@ SMALL = {
     "fcn8s": dict(width=1 / 16, fc_features=16, batch_norm=True),
     "segnet": dict(width=1 / 16),
     "unet": dict(features=4, depth=2),
-    "unet_padded": dict(features=4, norm=True),
+    "unet_padded": dict(features=4, batch_norm=True),
 }
 INPUT = {"unet": 44}
 

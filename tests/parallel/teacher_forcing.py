@@ -82,7 +82,7 @@ def state_loader(template, mesh):
 
 
 def main(argv: list[str]) -> int:
-  from cnnjax.layers import cpu_conv  # pylint: disable=import-outside-toplevel
+  from cnnjax.fast import onednn_conv  # pylint: disable=import-outside-toplevel
   from cnnjax.parallel import synthetic  # pylint: disable=import-outside-toplevel
 
   spec_path, out_path = argv[1], argv[2]
@@ -106,7 +106,7 @@ def main(argv: list[str]) -> int:
   if jax.process_index() == 0:
     np.savez(out_path, loss=np.asarray(losses, np.float32), **{k: np.stack([s[k] for s in states]) for k in states[0]})
     print(json.dumps({"runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
-                      "onednn_convolutions": cpu_conv.onednn_status(), "devices": point.mesh.devices.size,
+                      "onednn_convolutions": onednn_conv.onednn_status(), "devices": point.mesh.devices.size,
                       "processes": jax.process_count(), "global_batch": point.global_batch}))
   return 0
 

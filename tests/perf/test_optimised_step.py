@@ -1,10 +1,10 @@
 """cnnjax's CPU speed-ups change speed, not the mathematics of a training step.
 
-The `cnnjax` command (cnnjax.runtime) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
+The `cnnjax` command (cnnjax.fast.process) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
 and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU device
 convolutions run through oneDNN (cnnjax.kernels.onednn), and VGG computes convolutions on maps of
-at most 2x2 as slices + matmul (cnnjax.layers.small_conv). ResNet and VGG-BN run each batch norm +
-ReLU as one BatchNormReLU (cnnjax.layers.batch_norm_relu). Here the runner's real train step
+at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv). ResNet and VGG-BN run each batch norm +
+ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu). Here the runner's real train step
 (cnnjax.parallel.synthetic, through tests/parallel/teacher_forcing.py) runs in two fresh processes: one
 optimised, one plain (no XLA flags beyond the machine's, no malloc tunables or scratch cache, lax
 convolutions only: CNNJAX_ONEDNN=0, nn.BatchNorm then ReLU).
@@ -29,7 +29,7 @@ import sys
 import numpy as np
 import pytest
 
-from cnnjax import runtime
+from cnnjax.fast import process
 from cnnjax.kernels import build, onednn
 from tests.parallel import subprocesses, teacher_forcing
 
@@ -59,7 +59,7 @@ def onednn_state() -> str:
 
 def _machine_xla_flags(xla_flags: str) -> str:
   """`xla_flags` without the flags cnnjax sets: what the machine or user set (e.g. --xla_cpu_max_isa=AVX2)."""
-  cnnjax_flags = {**runtime.XLA_CPU_FLAGS, **runtime.MULTI_OUTPUT_FUSION_FLAGS}
+  cnnjax_flags = {**process.XLA_CPU_FLAGS, **process.MULTI_OUTPUT_FUSION_FLAGS}
   return " ".join(f for f in xla_flags.split() if f.split("=")[0] not in cnnjax_flags)
 
 
@@ -67,12 +67,12 @@ def _start(spec_path, out_path, optimised: bool) -> subprocess.Popen:
   """The teacher (optimised) or the student (plain), with the machine's own XLA flags (e.g. --xla_cpu_max_isa)."""
   env = subprocesses.cpu_env(1)
   switch = "1" if optimised else "0"
-  env.update({"CNNJAX_XLA_CPU_FLAGS": switch, "CNNJAX_HUGEPAGES": switch, runtime.SCRATCH_CACHE_ENV: switch,
+  env.update({"CNNJAX_XLA_CPU_FLAGS": switch, "CNNJAX_HUGEPAGES": switch, process.SCRATCH_CACHE_ENV: switch,
               "CNNJAX_ONEDNN": switch, "GLIBC_TUNABLES": "", "LD_PRELOAD": "",
               "XLA_FLAGS": _machine_xla_flags(env["XLA_FLAGS"])})
   if optimised:
-    runtime.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
-    env = runtime.allocator_reexec_env(env) or env
+    process.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
+    env = process.allocator_reexec_env(env) or env
   args = [sys.executable, "-m", "tests.parallel.teacher_forcing", str(spec_path), str(out_path)]
   return subprocess.Popen(args + ([] if optimised else ["--student"]), env=env, cwd=subprocesses.ROOT,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -91,7 +91,7 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   optimised, plain = teacher_forcing.finish(processes["optimised"], [processes["plain"]], tmp_path / "optimised.npz",
                                             TIMEOUT)
 
-  cnnjax_flags = {**runtime.XLA_CPU_FLAGS, **runtime.MULTI_OUTPUT_FUSION_FLAGS}
+  cnnjax_flags = {**process.XLA_CPU_FLAGS, **process.MULTI_OUTPUT_FUSION_FLAGS}
   for flag, value in cnnjax_flags.items():
     assert f"{flag}={value}" in optimised["runtime_env"]["XLA_FLAGS"].split()
   assert not set(cnnjax_flags) & {f.split("=")[0] for f in plain["runtime_env"]["XLA_FLAGS"].split()}

@@ -1,18 +1,18 @@
-"""cnnjax.runtime: the XLA CPU flags and glibc malloc tunables the cnnjax command applies."""
+"""cnnjax.fast.process: the XLA CPU flags and glibc malloc tunables the cnnjax command applies."""
 
-from cnnjax import runtime
+from cnnjax.fast import process
 
 
 def test_cpu_flags_are_added_once_and_user_flags_win():
-  flags = runtime.with_cpu_flags("")
-  for name, value in runtime.XLA_CPU_FLAGS.items():
+  flags = process.with_cpu_flags("")
+  for name, value in process.XLA_CPU_FLAGS.items():
     assert f"{name}={value}" in flags.split()
-  assert runtime.with_cpu_flags(flags) == flags
+  assert process.with_cpu_flags(flags) == flags
   assert "xla_cpu_use_multi_output_fusion" not in flags
-  fused = runtime.with_cpu_flags(flags, multi_output_fusion=True).split()
+  fused = process.with_cpu_flags(flags, multi_output_fusion=True).split()
   assert set(flags.split()) < set(fused) and "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion" in fused
   user = "--xla_cpu_experimental_ynn_fusion_type=none --xla_force_host_platform_device_count=8"
-  merged = runtime.with_cpu_flags(user).split()
+  merged = process.with_cpu_flags(user).split()
   assert "--xla_cpu_experimental_ynn_fusion_type=none" in merged
   assert "--xla_force_host_platform_device_count=8" in merged
   assert sum(f.startswith("--xla_cpu_experimental_ynn_fusion_type") for f in merged) == 1
@@ -20,39 +20,39 @@ def test_cpu_flags_are_added_once_and_user_flags_win():
 
 def test_set_xla_flags_opt_out():
   env = {"CNNJAX_XLA_CPU_FLAGS": "0", "XLA_FLAGS": "--a=1"}
-  runtime.set_xla_flags(env)
+  process.set_xla_flags(env)
   assert env["XLA_FLAGS"] == "--a=1"
 
 
 def test_glibc_tunables_are_added_once_and_user_tunables_win():
-  assert runtime.with_glibc_tunables("") == "glibc.malloc.hugetlb=1"
-  assert runtime.with_glibc_tunables("glibc.malloc.arena_max=2") == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
-  assert runtime.with_glibc_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
+  assert process.with_glibc_tunables("") == "glibc.malloc.hugetlb=1"
+  assert process.with_glibc_tunables("glibc.malloc.arena_max=2") == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+  assert process.with_glibc_tunables("glibc.malloc.hugetlb=0") == "glibc.malloc.hugetlb=0"
 
 
 def test_allocator_reexec_env(monkeypatch):
-  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
   monkeypatch.setattr(runtime, "scratch_cache_library", lambda environ: None)
-  env = runtime.allocator_reexec_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
+  env = process.allocator_reexec_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
   assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "PATH": "/bin"}
-  assert runtime.allocator_reexec_env(env) is None  # already set: no second re-exec
-  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None
-  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("", ""))
-  assert runtime.allocator_reexec_env({}) is None  # musl and others: nothing to tune
+  assert process.allocator_reexec_env(env) is None  # already set: no second re-exec
+  assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None
+  monkeypatch.setattr(process.platform, "libc_ver", lambda: ("", ""))
+  assert process.allocator_reexec_env({}) is None  # musl and others: nothing to tune
 
 
 def test_allocator_reexec_env_preloads_the_scratch_cache_once(monkeypatch, tmp_path):
   from cnnjax.kernels import build
   library = tmp_path / "libcnnjax_scratch_cache.so"
-  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
   monkeypatch.setattr(build, "SCRATCH_CACHE_LIBRARY", library)
-  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None  # not built: nothing to preload
+  assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None  # not built: nothing to preload
   library.touch()
-  env = runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", "LD_PRELOAD": "/opt/other.so"})
+  env = process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", "LD_PRELOAD": "/opt/other.so"})
   assert env["LD_PRELOAD"] == f"{library} /opt/other.so" and "GLIBC_TUNABLES" not in env
-  assert runtime.allocator_reexec_env(env) is None  # already preloaded: no second re-exec
-  assert runtime.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", runtime.SCRATCH_CACHE_ENV: "0"}) is None
-  both = runtime.allocator_reexec_env({})
+  assert process.allocator_reexec_env(env) is None  # already preloaded: no second re-exec
+  assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", process.SCRATCH_CACHE_ENV: "0"}) is None
+  both = process.allocator_reexec_env({})
   assert both == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "LD_PRELOAD": str(library)}
 
 
@@ -61,7 +61,7 @@ def test_release_freed_memory_returns_heap_pages():
   blocks = [np.ones(1 << 13) for _ in range(4000)]  # 256 MiB in 64 KiB chunks: below mmap's threshold, on the heap
   del blocks[:-1]  # freed, but the last block pins the heap's top: free() alone cannot shrink it
   before = _resident_mib()
-  runtime.release_freed_memory()
+  process.release_freed_memory()
   assert _resident_mib() < before - 100
 
 
@@ -80,7 +80,7 @@ def test_main_called_in_process_never_reexecutes(monkeypatch, capsys):
     raise AssertionError("main(argv) must not re-execute the calling process")
 
   monkeypatch.setattr(os, "execve", refuse)
-  monkeypatch.setattr(runtime.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
   monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
   assert main.main(["cnnjax", "segment", "missing.png", "--method", "slic"]) == 2  # runs, fails cleanly
 
@@ -89,5 +89,5 @@ def test_flags_for_a_child_environment_apply_even_after_jax_started():
   import jax
   jax.devices()  # this process's backend is up: its own flags are settled, a child's are not
   env = {"XLA_FLAGS": ""}
-  runtime.set_xla_flags(env)
-  assert env["XLA_FLAGS"] == runtime.with_cpu_flags("")
+  process.set_xla_flags(env)
+  assert env["XLA_FLAGS"] == process.with_cpu_flags("")

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax.layers import BatchNormReLU, batch_norm_relu
+from cnnjax.fast.batch_norm_relu import BatchNormReLU, batch_norm_relu
 from tests.layers.parity import assert_close
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")

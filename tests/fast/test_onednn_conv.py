@@ -1,4 +1,4 @@
-"""cnnjax.kernels.onednn and the cpu_conv dispatcher: oneDNN convolutions equal lax's, values and gradients.
+"""cnnjax.kernels.onednn and the onednn_conv dispatcher: oneDNN convolutions equal lax's, values and gradients.
 
 Equal to float32 rounding: the two libraries add each output's terms in different orders, so they are
 compared element by element against the bound on two such sums (tests/layers/parity.py:
@@ -18,7 +18,7 @@ from jax import lax
 
 from cnnjax.analysis import count_multiply_adds
 from cnnjax.kernels import build, onednn
-from cnnjax.layers import cpu_conv
+from cnnjax.fast import blocks, onednn_conv
 from cnnjax.models import get_model
 from tests.layers.parity import assert_sums_close, conv_term_sums
 
@@ -58,10 +58,10 @@ def _inputs(case, seed=0):
 def test_values_and_gradients_match_lax(case):
   *_, strides, padding = case
   x, k = _inputs(case)
-  ours = lambda x, k: cpu_conv.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC)
+  ours = lambda x, k: onednn_conv.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC)
   reference = lambda x, k: lax.conv_general_dilated(x, k, strides, padding, dimension_numbers=NHWC,
                                                     precision=lax.Precision.HIGHEST)
-  assert cpu_conv.uses_onednn(x, k, strides, padding, dimension_numbers=NHWC)
+  assert onednn_conv.uses_onednn(x, k, strides, padding, dimension_numbers=NHWC)
   y, y_ref = jax.jit(ours)(x, k), reference(x, k)
   cotangent = jnp.asarray(np.random.default_rng(1).standard_normal(y_ref.shape), jnp.float32)
   grads = jax.jit(jax.grad(lambda x, k: jnp.sum(ours(x, k) * cotangent), argnums=(0, 1)))(x, k)
@@ -93,42 +93,43 @@ def test_other_convolutions_go_to_lax_unchanged(why, kwargs):
   padding = kwargs.pop("padding", ((1, 1), (1, 1)))
   x = jnp.ones((2, 8, 8, 4), dtype)
   k = jnp.ones((3, 3, 4 // groups, 4), dtype)
-  assert not cpu_conv.uses_onednn(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs), why
-  got = cpu_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs)
+  assert not onednn_conv.uses_onednn(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs), why
+  got = onednn_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs)
   want = lax.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs)
   np.testing.assert_array_equal(got, want)
   assert "ffi_call" not in str(jax.make_jaxpr(
-      lambda x, k: cpu_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs))(x, k))
+      lambda x, k: onednn_conv.conv_general_dilated(x, k, (1, 1), padding, dimension_numbers=NHWC, **kwargs))(x, k))
 
 
 def test_switched_off_with_the_environment(monkeypatch):
   monkeypatch.setenv(onednn.DISABLE_ENV, "0")
-  assert cpu_conv.onednn_status() == "off: CNNJAX_ONEDNN=0"
+  assert onednn_conv.onednn_status() == "off: CNNJAX_ONEDNN=0"
   x, k = _inputs(CASES[0])
   assert "ffi_call" not in str(jax.make_jaxpr(
-      lambda x, k: cpu_conv.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC))(x, k))
+      lambda x, k: onednn_conv.conv_general_dilated(x, k, (1, 1), "SAME", dimension_numbers=NHWC))(x, k))
 
 
 def test_several_devices_use_lax(run_with_devices):
   out = run_with_devices("""
       import jax, jax.numpy as jnp
-      from cnnjax.layers import cpu_conv
+      from cnnjax.fast import onednn_conv
       x, k = jnp.ones((2, 8, 8, 3)), jnp.ones((3, 3, 3, 4))
-      jaxpr = jax.make_jaxpr(lambda x, k: cpu_conv.conv_general_dilated(
+      jaxpr = jax.make_jaxpr(lambda x, k: onednn_conv.conv_general_dilated(
           x, k, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))(x, k)
-      print(cpu_conv.onednn_status(), "ffi_call" in str(jaxpr))
+      print(onednn_conv.onednn_status(), "ffi_call" in str(jaxpr))
   """, 8)
   assert out.split() == ["off:", "8", "devices", "False"]
 
 
 @pytest.mark.parametrize("name, input_shape", [("cifar_resnet20", (1, 32, 32, 3)), ("lenet5", (1, 28, 28, 1)),
                                                ("resnet18", (1, 64, 64, 3))])
-def test_multiply_adds_are_counted_through_onednn(monkeypatch, name, input_shape):
-  model = get_model(name, num_classes=10)
-  assert "ffi_call" in str(jax.make_jaxpr(lambda x: model.init(jax.random.key(0), x))(jnp.zeros(input_shape)))
-  with_onednn = count_multiply_adds(model, input_shape, train=False)
-  monkeypatch.setenv(onednn.DISABLE_ENV, "0")
-  assert count_multiply_adds(model, input_shape, train=False) == with_onednn
+def test_multiply_adds_are_counted_through_onednn(name, input_shape):
+  """A model with the fast blocks counts the same multiply-adds as the plain model, and only it calls oneDNN."""
+  plain = get_model(name, num_classes=10)
+  fast = blocks.choose("auto").apply(plain, name)
+  init_jaxpr = lambda model: str(jax.make_jaxpr(lambda x: model.init(jax.random.key(0), x))(jnp.zeros(input_shape)))
+  assert "ffi_call" in init_jaxpr(fast) and "ffi_call" not in init_jaxpr(plain)
+  assert count_multiply_adds(fast, input_shape, train=False) == count_multiply_adds(plain, input_shape, train=False)
 
 
 def test_build_names_what_is_missing(monkeypatch, tmp_path):
@@ -159,7 +160,7 @@ def test_concurrent_calls_from_xla_threads():
       return ys, vjp(cotangents)
     return run
 
-  ours = jax.jit(values_and_gradients(lambda x, k: cpu_conv.conv_general_dilated(
+  ours = jax.jit(values_and_gradients(lambda x, k: onednn_conv.conv_general_dilated(
       x, k, (1, 1), "SAME", dimension_numbers=NHWC)))
   want = values_and_gradients(lambda x, k: lax.conv_general_dilated(
       x, k, (1, 1), "SAME", dimension_numbers=NHWC, precision=lax.Precision.HIGHEST))(xs, ks)

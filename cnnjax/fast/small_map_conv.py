@@ -1,15 +1,15 @@
 """Convolutions over tiny feature maps computed as shifted slices and one matrix product.
 
-Why: XLA's CPU convolution runs at about 1-2 GFLOP/s when the output has only a few positions
-(VGG's last stage on a 32x32 input is 2x2: 180 ms forward, 220 ms input gradient for one 256->256
-3x3 layer at batch 128, against 12 and 7 ms as slices + matmul; benchmarks/cpu_step.py). Padding the
-input, stacking the kh*kw shifted views along channels and multiplying by the [kh*kw*C_in, C_out]
-kernel is the same sum in another order; its gradients are slices, pads and matmuls.
+Why: XLA's CPU convolution is an order of magnitude slower than a matmul of the same work when the
+output has only a few positions (VGG's last stage on a 32x32 input is 2x2; benchmarks/conv_kernels.py
+and benchmarks/cpu_step.py measure it). Padding the input, stacking the kh*kw shifted views along
+channels and multiplying by the [kh*kw*C_in, C_out] kernel is the same sum in another order; its
+gradients are slices, pads and matmuls.
 
 `conv_general_dilated` has lax.conv_general_dilated's signature and is passed to flax's
-`nn.Conv(conv_general_dilated=...)`; it falls back to cpu_conv (oneDNN on one CPU, else lax) for
-anything but a stride-1, undilated, ungrouped NHWC/HWIO convolution with at most `MAX_POSITIONS` output
-positions per image.
+`nn.Conv(conv_general_dilated=...)` (cnnjax.fast.blocks does so for the models it lists); it falls
+back to onednn_conv (oneDNN on one CPU, else lax) for anything but a stride-1, undilated, ungrouped
+NHWC/HWIO convolution with at most `MAX_POSITIONS` output positions per image.
 [N, H, W, C_in] x [kh, kw, C_in, C_out] -> [N, H', W', C_out].
 """
 
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from cnnjax.layers import cpu_conv
+from cnnjax.fast import onednn_conv
 
 MAX_POSITIONS = 4  # output positions per image up to which slices + matmul beat XLA's CPU conv (2x2 yes, 4x4 no)
 
@@ -37,13 +37,13 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, r
   """lax.conv_general_dilated; as slices + matmul when the output is at most MAX_POSITIONS per image."""
 
   def fallback():
-    return cpu_conv.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+    return onednn_conv.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
                                          dimension_numbers, feature_group_count, batch_group_count, precision,
                                          preferred_element_type)
 
-  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not cpu_conv.all_ones(window_strides)
-      or not cpu_conv.all_ones(lhs_dilation) or not cpu_conv.all_ones(rhs_dilation)
-      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != cpu_conv.NHWC):
+  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not onednn_conv.all_ones(window_strides)
+      or not onednn_conv.all_ones(lhs_dilation) or not onednn_conv.all_ones(rhs_dilation)
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != onednn_conv.NHWC):
     return fallback()
   pads = _explicit_pads(padding, lhs.shape, rhs.shape)
   if pads is None:

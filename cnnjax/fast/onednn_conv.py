@@ -1,12 +1,14 @@
 """`conv_general_dilated` with lax's signature that runs 2-D convolutions on a single CPU through oneDNN.
 
 Why: on the CPU, oneDNN computes convolution gradients several times faster than XLA
-(cnnjax/kernels/onednn.py). Layers pass this function to flax's `nn.Conv(conv_general_dilated=...)`.
+(cnnjax/kernels/onednn.py). cnnjax.fast.blocks passes this function to flax's
+`nn.Conv(conv_general_dilated=...)` when it chooses the fast paths; models never name it.
 It uses oneDNN for float32, ungrouped, undilated NHWC/HWIO convolutions when the default backend is a
 single CPU device and the library is built; everything else (GPUs, several devices, whose sharding
 the custom call does not know, bfloat16, groups, dilation, 1-D and 3-D) goes to lax unchanged.
 Reverse-mode gradients (jax.grad, jax.vjp) are defined; forward mode (jax.jvp, jax.jacfwd) and
-second derivatives are not: set CNNJAX_ONEDNN=0 (lax everywhere) for those.
+second derivatives are not: use the plain blocks (config.fast_paths="off", or models as built by
+cnnjax.models) or CNNJAX_ONEDNN=0 for those.
 """
 
 import jax

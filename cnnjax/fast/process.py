@@ -1,12 +1,13 @@
-"""Process settings the `cnnjax` command applies before JAX starts: XLA CPU flags and the allocator.
+"""Process settings for entry points, applied before JAX starts: XLA CPU flags and the allocator.
 
 Why: on CPU, XLA's default fusion choices and page faults on freshly mapped memory leave a training
-step about 1.5x slower than it needs to be (benchmarks/cpu_step.py measures it). XLA reads its
-flags once, when the CPU client starts; glibc reads GLIBC_TUNABLES, and the dynamic loader
-LD_PRELOAD, when a process starts. So all are settled before any JAX import: `cnnjax.main` calls
-`prepare_process` first thing (re-executing Python once when the allocator settings are missing).
-Library users who import cnnjax directly can call it themselves, or set XLA_FLAGS
-(with_cpu_flags), GLIBC_TUNABLES (with_glibc_tunables) and LD_PRELOAD (scratch_cache_library) by hand.
+step slower than it needs to be (benchmarks/cpu_step.py measures by how much). XLA reads its flags
+once, when the CPU client starts; glibc reads GLIBC_TUNABLES, and the dynamic loader LD_PRELOAD,
+when a process starts. So only an entry point can settle them, before any JAX import: `cnnjax.main`
+calls `prepare_process` first thing (re-executing Python once when the allocator settings are
+missing), and passes the runner the step hooks that go with them (cnnjax.train.hooks). Importing
+cnnjax changes nothing; a script opts in with one call, `prepare_process()`, before it imports JAX
+(a notebook: `prepare_process(reexec=False)`, XLA flags only).
 
 Opt out with CNNJAX_XLA_CPU_FLAGS=0, CNNJAX_HUGEPAGES=0 and CNNJAX_SCRATCH_CACHE=0. Settings the
 user already made win.
@@ -18,29 +19,29 @@ import platform
 import sys
 from collections.abc import MutableMapping, Sequence
 
-# Measured effect (benchmarks/cpu_step.py, results in benchmarks/results/): the ynn flag routes
-# convolutions through YNNPACK one at a time instead of Eigen's fused lowering, which lifts the
-# filter-gradient convolutions several-fold and never measured slower here.
+# Measured side by side by benchmarks/cpu_step.py (runs in benchmarks/results/cpu_step.json).
+# The ynn flag routes convolutions through YNNPACK one at a time instead of Eigen's fused lowering,
+# which lifts the filter-gradient convolutions and never measured slower.
 XLA_CPU_FLAGS: dict[str, str] = {
     "--xla_cpu_experimental_ynn_fusion_type": "-individual_convolution",
 }
 # Multi-output fusion stops XLA duplicating the batch-norm/ReLU/residual chain into every layout
-# transpose of the backward pass: ResNet-20 ~1.4x faster, but wider nets (VGG, FCN) 1.6-3.5x slower
-# because it fuses convolutions with sibling transposes into plain loops. Opt-in per run:
+# transpose of the backward pass: faster for narrow residual nets (ResNet-20), slower for wide ones
+# (VGG, FCN), where it fuses convolutions with sibling transposes into plain loops. Opt-in per run:
 # config.xla_cpu_multi_output_fusion (cnnjax train) or multi_output_fusion=True here.
 MULTI_OUTPUT_FUSION_FLAGS: dict[str, str] = {
     "--xla_backend_extra_options": "xla_cpu_use_multi_output_fusion",
 }
 
 # glibc malloc tunables (read when a process starts). hugetlb=1 backs malloc's large mappings with
-# transparent huge pages: XLA maps a fresh scratch buffer (276 MB for ResNet-20 at batch 128; 368 MB
-# before BatchNormReLU) every step, and faulting it in 2 MiB pages instead of 4 KiB ones cut that step
-# by about a third in an ad-hoc measurement. tcmalloc, tried before, was as fast but kept two such buffers resident.
+# transparent huge pages: XLA maps a fresh scratch buffer of hundreds of MB every training step, and
+# faulting it in 2 MiB pages instead of 4 KiB ones is cheaper. tcmalloc, tried before, was as fast
+# but kept two such buffers resident.
 GLIBC_TUNABLES: dict[str, str] = {"glibc.malloc.hugetlb": "1"}
 
 # The scratch cache (cnnjax/kernels/scratch_cache.c, preloaded) keeps that scratch buffer mapped
-# from one step to the next, so its pages are not faulted in and zeroed again every step (about
-# 40 ms per step for ResNet-20 before BatchNormReLU shrank the buffer), while never holding two.
+# from one step to the next, so its pages are not faulted in and zeroed again every step, while
+# never holding two (the runner's before_step hook waits for the previous step: cnnjax.train.hooks).
 SCRATCH_CACHE_ENV = "CNNJAX_SCRATCH_CACHE"
 
 
@@ -66,7 +67,7 @@ def set_xla_flags(environ: MutableMapping[str, str], multi_output_fusion: bool =
   if environ is os.environ and "jax" in sys.modules:  # another process's environment is always fine
     import jax._src.xla_bridge as xla_bridge  # pylint: disable=import-outside-toplevel
     if xla_bridge.backends_are_initialized():
-      print("cnnjax: JAX started before runtime.prepare_process; XLA CPU flags not applied",
+      print("cnnjax: JAX started before process.prepare_process; XLA CPU flags not applied",
             file=sys.stderr)
       return
   environ["XLA_FLAGS"] = with_cpu_flags(environ.get("XLA_FLAGS", ""), multi_output_fusion)
@@ -101,7 +102,7 @@ def allocator_reexec_env(environ: MutableMapping[str, str]) -> dict[str, str] | 
 def release_freed_memory() -> None:
   """Returns memory that malloc holds but nothing uses to the OS (glibc's malloc_trim).
 
-  Why: compiling a training step leaves freed compiler memory in the heap (about 150 MB for ResNet-20),
+  Why: compiling a training step leaves freed compiler memory in the heap (a hundred MB and more),
   which would otherwise count in the process's peak memory for the rest of the run. Call it after
   compiling; a no-op off glibc.
   """
@@ -109,15 +110,17 @@ def release_freed_memory() -> None:
     ctypes.CDLL(None).malloc_trim(0)
 
 
-def prepare_process(argv: Sequence[str]) -> None:
+def prepare_process(argv: Sequence[str] | None = None, reexec: bool = True) -> None:
   """Sets XLA flags and, when the allocator settings are missing, re-executes Python with them.
 
-  `argv` are the command's arguments after the program name; the re-executed process runs
-  `python -m cnnjax.main *argv`. Does not return when it re-executes.
+  `argv`: the `cnnjax` command's arguments after the program name, re-executed as
+  `python -m cnnjax.main *argv`; None re-executes the running program as it was started
+  (sys.orig_argv). reexec=False applies the XLA flags only. Does not return when it re-executes.
   """
   set_xla_flags(os.environ)
-  env = allocator_reexec_env(os.environ)
+  env = allocator_reexec_env(os.environ) if reexec else None
   if env is not None:
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, "-m", "cnnjax.main", *argv], env)
+    command = [sys.executable, "-m", "cnnjax.main", *argv] if argv is not None else list(sys.orig_argv)
+    os.execve(sys.executable, command, env)

@@ -1,0 +1,120 @@
+"""Which fast building blocks a model gets on this platform: the one place that decides.
+
+Models name only their paper's blocks, as fields with plain flax defaults (`conv=nn.Conv`,
+`norm=BatchNorm`, `norm_act=None`: norm then activation). `choose` picks drop-in replacements for
+a backend, device count and dtype, and `FastPaths.apply` puts them into a model's fields where the
+model still holds the plain default (a block the caller chose is kept). The replacements have the
+same variables and compute the same function, so checkpoints move freely between the two:
+
+- conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on a single CPU device, float32 NHWC;
+  faster gradients) and, for models listed in SMALL_MAP_CONV_MODELS, through `small_map_conv` first
+  (maps of at most 2x2 positions as slices + one matmul, where XLA's CPU convolution is slow).
+- norm_act: `BatchNormReLU` for models whose activation is ReLU and whose norm is the default one
+  (one custom-VJP layer; its backward pass keeps two arrays instead of three).
+
+The runner asks through `config.fast_paths` ("auto" or "off") and records `describe()` in results.json.
+Process settings (XLA flags, the allocator) are separate: cnnjax.fast.process, for entry points.
+"""
+
+import dataclasses
+import fnmatch
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from cnnjax.fast import onednn_conv, small_map_conv
+from cnnjax.fast.batch_norm_relu import BatchNormReLU
+from cnnjax.layers import BatchNorm
+
+MODES = ("auto", "off")
+# Models whose convolutions go through small_map_conv: VGG's last stage on a 32x32 input is 2x2.
+SMALL_MAP_CONV_MODELS = ("vgg*",)
+RELU = (nn.relu, jax.nn.relu)
+
+
+@dataclasses.dataclass(frozen=True)
+class FastPaths:
+  """The blocks chosen for one platform; `apply` puts them into a model."""
+
+  mode: str
+  conv_general_dilated: Callable | None  # for nn.Conv; None keeps lax's
+  small_map_conv: bool  # route the SMALL_MAP_CONV_MODELS' convolutions through small_map_conv first
+  norm_act: Any  # BatchNormReLU or None (the model composes norm and activation)
+  onednn: str  # onednn_conv.onednn_status() when chosen: "on" or "off: <why>"
+
+  def blocks_for(self, model_name: str) -> dict[str, Any]:
+    """Field name -> block for the registered model `model_name` (the per-model choices applied)."""
+    blocks = {}
+    conv_fn = self.conv_general_dilated
+    if self.small_map_conv and any(fnmatch.fnmatch(model_name, p) for p in SMALL_MAP_CONV_MODELS):
+      conv_fn = small_map_conv.conv_general_dilated  # falls back to onednn_conv, then lax
+    if conv_fn is not None:
+      blocks["conv"] = functools.partial(nn.Conv, conv_general_dilated=conv_fn)
+    if self.norm_act is not None:
+      blocks["norm_act"] = self.norm_act
+    return blocks
+
+  def apply(self, model: nn.Module, model_name: str) -> nn.Module:
+    """`model` with each chosen block in the fields that still hold their plain defaults."""
+    defaults = {f.name: f.default for f in dataclasses.fields(model)}
+    chosen = {}
+    for field, block in self.blocks_for(model_name).items():
+      if field not in defaults or getattr(model, field) is not defaults[field]:
+        continue  # the model has no such block, or its caller chose one
+      if field == "norm_act" and not _fusable(model):
+        continue
+      chosen[field] = block
+    return model.clone(**chosen) if chosen else model
+
+  def describe(self, model: nn.Module | None = None) -> dict[str, str]:
+    """What was chosen, for results.json; with `model`, what that model's fields hold."""
+    description = {"mode": self.mode, "onednn_convolutions": self.onednn}
+    if model is not None:
+      for field in ("conv", "norm", "norm_act"):
+        if hasattr(model, field):
+          description[field] = _block_name(getattr(model, field))
+    return description
+
+
+def _fusable(model: nn.Module) -> bool:
+  """BatchNormReLU computes relu(BatchNorm(x) + residual) with BatchNorm's default settings only."""
+  return getattr(model, "act", nn.relu) in RELU and getattr(model, "norm", BatchNorm) is BatchNorm
+
+
+def _block_name(block) -> str:
+  if block is None:
+    return "norm + activation"
+  if isinstance(block, functools.partial):
+    keywords = block.keywords.get("conv_general_dilated")
+    inner = getattr(block.func, "__name__", str(block.func))
+    return f"{inner}({keywords.__module__.rsplit('.', 1)[-1]})" if keywords else inner
+  return getattr(block, "__name__", str(block))
+
+
+def choose(mode: str = "auto", backend: str | None = None, device_count: int | None = None,
+           dtype: Any = jnp.float32) -> FastPaths:
+  """The fast blocks for `backend` (default: JAX's) with `device_count` devices and compute `dtype`.
+
+  "off" gives the plain blocks everywhere. oneDNN convolutions need one CPU device and float32 (the
+  custom call has no sharding rule and no bfloat16 kernel); small-map convolutions are for the CPU;
+  BatchNormReLU computes in float32 on any backend and device count.
+  """
+  if mode not in MODES:
+    raise ValueError(f"fast_paths={mode!r} is unknown; use one of {MODES}")
+  backend = backend or jax.default_backend()
+  device_count = jax.device_count() if device_count is None else device_count
+  if mode == "off":
+    return FastPaths(mode, None, False, None, "off: fast_paths=off")
+  status = onednn_conv.onednn_status()
+  if backend != "cpu":
+    status = f"off: backend {backend}"
+  elif device_count != 1:
+    status = f"off: {device_count} devices"
+  elif jnp.dtype(dtype) != jnp.float32:
+    status = f"off: dtype {jnp.dtype(dtype).name}"
+  conv_fn = onednn_conv.conv_general_dilated if status == "on" else None
+  return FastPaths(mode, conv_fn, backend == "cpu", BatchNormReLU, status)

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--repeats", type=int, default=10)
   parser.add_argument("--out", default="benchmarks/results/conv_kernels.json")
   args = parser.parse_args(argv)
-  from cnnjax import runtime  # pylint: disable=import-outside-toplevel
-  runtime.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
+  from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
+  process.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
   from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
   reason = onednn.unavailable_reason()
   if reason:

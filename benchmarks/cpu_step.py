@@ -8,7 +8,7 @@ warms up; then the parent alternates "run --steps steps" requests between them f
 (the framework that goes first alternates), so load from elsewhere falls on both, and the steps of
 all processes are pooled. cnnjax runs the runner's
 real train_step (cnnjax.parallel.synthetic) with the `cnnjax` command's runtime settings
-(cnnjax.runtime: XLA CPU flags, glibc malloc tunables); PyTorch runs benchmarks/torch_reference.py
+(cnnjax.fast.process: XLA CPU flags, glibc malloc tunables); PyTorch runs benchmarks/torch_reference.py
 eagerly on all cores in NCHW or channels_last, whichever its probe found faster. Both train on one
 fixed random batch. Training FLOPs are taken as 3 x 2 x the forward multiply-adds counted by
 cnnjax.analysis.count_multiply_adds (backward ~ 2x forward). The input pipeline of the
@@ -67,17 +67,17 @@ def worker_env(framework: str, torch_hugepages: bool = False, xla_flags: str | N
   """jax: the cnnjax command's XLA flags (with multi-output fusion when the case's config would set
   config.xla_cpu_multi_output_fusion; or exactly `xla_flags`) and glibc malloc tunables; others: the
   environment as given, with the same malloc tunables when `torch_hugepages`."""
-  from cnnjax import runtime
+  from cnnjax.fast import process
   env = dict(os.environ)
   env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
   env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if framework == "jax":
     if xla_flags is None:
-      runtime.set_xla_flags(env, multi_output_fusion)
+      process.set_xla_flags(env, multi_output_fusion)
     else:
       env["XLA_FLAGS"] = xla_flags
   if framework == "jax" or torch_hugepages:
-    env = runtime.allocator_reexec_env(env) or env
+    env = process.allocator_reexec_env(env) or env
   return env
 
 
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="auto: PyTorch times both and keeps the faster (both then count in its peak RSS)")
   parser.add_argument("--torch-hugepages", action="store_true",
                       help="give PyTorch cnnjax's allocator settings too (glibc huge pages, the scratch cache)")
-  parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.runtime); "
+  parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.fast.process); "
                       "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
   parser.add_argument("--timeout", type=float, default=600)
   parser.add_argument("--out", default="benchmarks/results/cpu_step.json")

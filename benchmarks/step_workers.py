@@ -72,7 +72,7 @@ def jax_worker(case: dict, warmup: int) -> None:
   import jax
 
   from cnnjax.analysis import count_multiply_adds
-  from cnnjax.layers import cpu_conv
+  from cnnjax.fast import onednn_conv
   from cnnjax.parallel import synthetic
 
   start = time.perf_counter()
@@ -85,7 +85,7 @@ def jax_worker(case: dict, warmup: int) -> None:
                   "first_step_seconds": first[0], "multiply_adds": macs,
                   "params": int(sum(leaf.size for leaf in jax.tree.leaves(point.state.params))),
                   "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
-                  "onednn_convolutions": cpu_conv.onednn_status(),
+                  "onednn_convolutions": onednn_conv.onednn_status(),
                   "backend": jax.default_backend()}})
   serve(lambda n: synthetic.run_steps(point, n)[0])
 

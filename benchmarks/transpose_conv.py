@@ -35,8 +35,8 @@ def main(argv=None) -> int:
   parser.add_argument("--out", default="benchmarks/results/transpose_conv.json")
   args = parser.parse_args(argv)
 
-  from cnnjax import runtime
-  runtime.set_xla_flags(os.environ)  # as the cnnjax command runs
+  from cnnjax.fast import process
+  process.set_xla_flags(os.environ)  # as the cnnjax command runs
   import jax
   import jax.numpy as jnp
 

@@ -32,7 +32,7 @@ def test_glibc_tunables_are_added_once_and_user_tunables_win():
 
 def test_allocator_reexec_env(monkeypatch):
   monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
-  monkeypatch.setattr(runtime, "scratch_cache_library", lambda environ: None)
+  monkeypatch.setattr(process, "scratch_cache_library", lambda environ: None)
   env = process.allocator_reexec_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PATH": "/bin"})
   assert env == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1", "PATH": "/bin"}
   assert process.allocator_reexec_env(env) is None  # already set: no second re-exec

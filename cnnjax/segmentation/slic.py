@@ -46,7 +46,8 @@ def slic(image: jax.Array, n_segments: int = 100, compactness: float = 10.0, num
   yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
   pixels = jnp.concatenate([colour, yy[..., None], xx[..., None]], -1).reshape(h * w, -1)
 
-  # Candidate centres of each pixel: its grid cell and the 8 around it (clipped at the border).
+  # Candidate centres of each pixel: its grid cell and those within search_cells of it, (2 search_cells + 1)^2
+  # in all (its cell and the 24 around it for the default 2), clipped at the border.
   cell_y = jnp.clip((yy / step_y).astype(jnp.int32), 0, rows - 1)
   cell_x = jnp.clip((xx / step_x).astype(jnp.int32), 0, cols - 1)
   reach = range(-search_cells, search_cells + 1)

@@ -36,14 +36,6 @@ def parse_shape(text: str) -> tuple[int, int, int]:
   return shape
 
 
-def _shape_text(shape) -> str:
-  if isinstance(shape, dict):
-    return "{" + ", ".join(f"{k}: {_shape_text(v)}" for k, v in shape.items()) + "}"
-  if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple, dict)):
-    return "(" + ", ".join(_shape_text(s) for s in shape) + ")"
-  return "x".join(str(d) for d in shape[1:]) or "scalar"
-
-
 def summarize(model_name: str, input_shape=None, num_classes: int | None = None) -> dict:
   """The summary as a dict: model, input_shape, num_classes, params, multiply_adds, layers."""
   from cnnjax.analysis.counting import layer_table

@@ -112,7 +112,8 @@ def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
   As skimage's enforce_connectivity, a region is judged by its own size (merging never rescues a
   small region). A small region joins the owner most of its bordering pixels (4-neighbours) belong
   to, among regions already settled. Host-side post-processing (scipy.ndimage); the borders are
-  counted once for the whole image, so a noisy image's 10^5 fragments take seconds. [H, W] -> [H, W].
+  counted once for the whole image, not once per region, so a noisy image's many fragments stay
+  cheap. [H, W] -> [H, W].
   """
   from scipy import ndimage
   labels = np.asarray(labels)

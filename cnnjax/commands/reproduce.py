@@ -3,6 +3,9 @@
 Thin: the studies, the runs and the report writer live in cnnjax.reproduce. The rows' config
 files are read from --configs and the report is written to --out, both relative to the current
 directory, so from the checkout's root the defaults are its configs/ and reports/STUDY.
+Errors the user can fix (an unknown study or row, a missing config file, an --out folder holding
+other runs) are InputErrors, which the `cnnjax` command prints as one line; anything else is a bug
+and keeps its traceback.
 """
 
 import sys
@@ -34,13 +37,9 @@ def _parser() -> ArgumentParser:
 def run(argv: list[str]) -> int:
   args = _parser().parse_args(argv[1:])
   from cnnjax.reproduce import report, runs, studies
-  try:
-    study = studies.get_study(args.study)
-    if args.rows:
-      study = study.with_rows([name.strip() for name in args.rows.split(",") if name.strip()])
-  except KeyError as e:
-    print(f"cnnjax reproduce: {e.args[0]}", file=sys.stderr)
-    return 2
+  study = studies.get_study(args.study)
+  if args.rows:
+    study = study.with_rows([name.strip() for name in args.rows.split(",") if name.strip()])
   configs = Path(args.configs)
   if not configs.is_dir():
     raise InputError(f"--configs {args.configs}: no such folder; the study reads its config files from the "
@@ -58,9 +57,6 @@ def run(argv: list[str]) -> int:
   except TrainingInterrupted as e:
     print(f"cnnjax reproduce: {e} (finished runs are reused on the next call)", file=sys.stderr)
     return 130
-  except (FileNotFoundError, KeyError, ValueError) as e:
-    print(f"cnnjax reproduce: {e}", file=sys.stderr)
-    return 1
   path = report.write_report(study, out, measured, pair, seeds=args.seeds, quick=args.quick, full=args.full,
                              command=" ".join(["cnnjax", "reproduce", *argv[1:]]))
   print(f"report: {path}")

@@ -157,6 +157,8 @@ def segment_with_model(path: str, workdir: str, max_side: int, to_8bit: bool = F
   """(image shown [H, W, C] uint8, class labels [H, W], config, stored (width, height)) from the newest
   checkpoint in `workdir`."""
   from PIL import Image
+
+  from cnnjax.layers.crop import center_crop
   model, variables, config = load_trained(workdir)
   ds = config["dataset"]
   channels = len(ds["mean"])
@@ -167,8 +169,7 @@ def segment_with_model(path: str, workdir: str, max_side: int, to_8bit: bool = F
     pixels = np.asarray(image, np.uint8).reshape(size, size, channels)
   labels = predict(model, variables, ds, pixels[None])[0]
   if labels.shape != pixels.shape[:2]:  # unpadded U-Net: the prediction covers the centre
-    top, left = (pixels.shape[0] - labels.shape[0]) // 2, (pixels.shape[1] - labels.shape[1]) // 2
-    pixels = pixels[top:top + labels.shape[0], left:left + labels.shape[1]]
+    pixels = center_crop(pixels[None], *labels.shape)[0]
   return pixels, labels, config, stored
 
 

@@ -36,22 +36,28 @@ def parse_shape(text: str) -> tuple[int, int, int]:
   return shape
 
 
-def _shape_text(shape) -> str:
-  if isinstance(shape, dict):
-    return "{" + ", ".join(f"{k}: {_shape_text(v)}" for k, v in shape.items()) + "}"
-  if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple, dict)):
-    return "(" + ", ".join(_shape_text(s) for s in shape) + ")"
-  return "x".join(str(d) for d in shape[1:]) or "scalar"
+def build_model(model_name: str, num_classes: int | None = None):
+  """The registered model, with `num_classes` if given; InputError for a model that takes no num_classes."""
+  from cnnjax.models import get_model
+  kwargs = {} if num_classes is None else {"num_classes": num_classes}
+  try:
+    return get_model(model_name, **kwargs)
+  except TypeError as e:  # the model's constructor refuses the keyword
+    raise InputError(f"{model_name} does not take --num-classes ({e}); leave the flag out") from e
 
 
 def summarize(model_name: str, input_shape=None, num_classes: int | None = None) -> dict:
-  """The summary as a dict: model, input_shape, num_classes, params, multiply_adds, layers."""
+  """The summary as a dict: model, input_shape, num_classes, params, multiply_adds, layers.
+
+  Raises InputError when the model refuses `num_classes` or `input_shape` (its own checks).
+  """
   from cnnjax.analysis.counting import layer_table
-  from cnnjax.models import get_model
   input_shape = tuple(input_shape or default_input_shape(model_name))
-  kwargs = {} if num_classes is None else {"num_classes": num_classes}
-  model = get_model(model_name, **kwargs)
-  rows = layer_table(model, (1, *input_shape))
+  model = build_model(model_name, num_classes)
+  try:
+    rows = layer_table(model, (1, *input_shape))
+  except ValueError as e:  # the models' and layers' checks of the input size raise ValueError
+    raise InputError(f"{model_name} does not accept --input-shape {','.join(map(str, input_shape))}: {e}") from e
   root = rows[0]
   layers = [{"name": r["name"], "module": r["module"], "output_shape": _strip_batch(r["output_shape"]),
              "params": int(r["params"]), "multiply_adds": int(r["multiply_adds"])} for r in rows[1:]]
@@ -100,9 +106,6 @@ def run(argv: list[str]) -> int:
   from cnnjax.models import MODELS
   if args.model not in MODELS:
     raise unknown_name("model", args.model, MODELS)
-  try:
-    summary = summarize(args.model, args.input_shape, args.num_classes)
-  except (ValueError, TypeError) as e:  # the model's own checks of its input shape and keywords
-    raise InputError(f"{args.model} does not accept these arguments: {e}") from e
+  summary = summarize(args.model, args.input_shape, args.num_classes)
   print(json.dumps(summary) if args.json else format_table(summary, args.depth))
   return 0

@@ -1,8 +1,9 @@
 // 2-D convolution forward, input gradient and filter gradient through oneDNN, as XLA FFI handlers.
 //
-// Why: XLA's CPU convolutions (Eigen) compute filter gradients several times slower than oneDNN,
-// the library PyTorch's CPU convolutions use. Layouts are JAX's: activations NHWC, kernels HWIO,
-// float32, one group, no dilation. Primitives are built once per shape and cached.
+// Why: XLA's CPU convolutions (Eigen) compute filter gradients slower than oneDNN, the library
+// PyTorch's CPU convolutions use (benchmarks/conv_kernels.py times each part side by side;
+// benchmarks/results/conv_kernels.json holds its last run). Layouts are JAX's: activations NHWC,
+// kernels HWIO, float32, one group, no dilation. Primitives are built once per shape and cached.
 
 #include <cstdint>
 #include <memory>

@@ -1,9 +1,11 @@
 // Keeps XLA:CPU's per-step scratch buffer mapped between steps (loaded with LD_PRELOAD by cnnjax.fast.process).
 //
-// Why: XLA:CPU allocates every buffer of a step, its large scratch buffer included (276 MB for
-// ResNet-20 at batch 128), with posix_memalign and frees it when the step ends. glibc serves any
-// block of 32 MiB or more with a fresh mmap and returns it with munmap, so the kernel zeroes every
-// page again on first touch, every step: about 40 ms for 386 MB here, a sixth of a ResNet-20 step.
+// Why: XLA:CPU allocates every buffer of a step, its large scratch buffer included, with
+// posix_memalign and frees it when the step ends. glibc serves any block of 32 MiB or more with a
+// fresh mmap and returns it with munmap, so the kernel zeroes every page again on first touch,
+// every step: a sizeable part of a small network's step on CPU.
+// tests/kernels/test_scratch_cache.py checks those page faults go away; benchmarks/cpu_step.py
+// times steps with this library preloaded (benchmarks/results/cpu_step.json).
 //
 // What: posix_memalign requests of at least 32 MiB get page-aligned private mappings. When one is
 // freed, it stays mapped as the "cached" block, and the next request of the same rounded size

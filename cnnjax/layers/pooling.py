@@ -1,6 +1,7 @@
-"""Max and average pooling with torch semantics, argmax indices, and the lecture's three unpoolings.
+"""Max, average and adaptive average pooling with torch semantics, argmax indices, and the lecture's
+three unpoolings.
 
-Pooling follows torch.nn.functional.{max,avg}_pool2d (padding, ceil_mode, count_include_pad);
+Pooling follows torch.nn.functional.{max,avg,adaptive_avg}_pool2d (padding, ceil_mode, count_include_pad);
 `max_pool_with_indices` / `max_unpool` follow max_pool2d(return_indices=True) / max_unpool2d, which
 SegNet uses to put decoder values back where the encoder's maxima were. All layouts are NHWC.
 """
@@ -53,8 +54,9 @@ def max_pool(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, p
   """Max pooling, as torch.nn.functional.max_pool2d (padding counts as -inf).
 
   Non-overlapping windows that tile the input are computed as reshape-then-max, whose gradient is
-  elementwise (the reduce_window gradient lowers to a slow scatter on CPU; see PERF.md). Ties share
-  the gradient in that path, where torch gives it to the first maximum.
+  elementwise (the reduce_window gradient lowers to a scatter, slow on CPU; test_gradients_avoid_scatter
+  in tests/layers/test_pooling.py keeps it out). Ties share the gradient in that path, where torch
+  gives it to the first maximum.
   [N, H, W, C] -> [N, H', W', C], H' = floor((H + 2P - F) / S) + 1 (ceil with ceil_mode).
   """
   x, window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
@@ -88,6 +90,23 @@ def avg_pool(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, p
     ones, mask_pads = jnp.ones((1, h, w, 1), x.dtype), full
   count = lax.reduce_window(ones, 0, lax.add, dims, strides, mask_pads)
   return total / count
+
+
+def adaptive_avg_pool(x, output_size: tuple[int, int]):
+  """Average over bins [floor(i H / h), ceil((i + 1) H / h)), as torch's adaptive_avg_pool2d.
+
+  [N, H, W, C] -> [N, h, w, C]; the identity when (H, W) == output_size.
+  """
+  (h_in, w_in), (h_out, w_out) = x.shape[1:3], output_size
+  if (h_in, w_in) == (h_out, w_out):
+    return x
+
+  def bins(n_in, n_out):
+    return [(i * n_in // n_out, -(-(i + 1) * n_in // n_out)) for i in range(n_out)]
+
+  rows = [jnp.stack([x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in bins(w_in, w_out)], axis=1)
+          for r0, r1 in bins(h_in, h_out)]
+  return jnp.stack(rows, axis=1)
 
 
 def max_pool_with_indices(x: jax.Array, window: IntOrPair = 2, stride: IntOrPair | None = None,
@@ -133,7 +152,7 @@ def max_unpool(y: jax.Array, indices: jax.Array, output_size: Sequence[int], *,
   The gradient gathers the cotangent at each index (torch's rule, also for indices shared by
   overlapping windows). With `non_overlapping=True` (the indices come from windows equal to the
   stride that tile the output) it runs as repeat-and-mask instead of a scatter, with no scatter in
-  its gradient either (scatters are slow on CPU, PERF.md); the result is the same.
+  its gradient either (scatters are slow on CPU); the result is the same.
   [N, H', W', C] values and int indices -> [N, H, W, C].
   """
   if y.shape != indices.shape or y.ndim != 4:

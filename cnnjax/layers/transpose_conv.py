@@ -58,11 +58,12 @@ def bilinear_init(key, shape, dtype=jnp.float32):
 
 
 def use_subpixel(kernel_size, stride, dilation, groups) -> bool:
-  """Whether the sub-pixel lowering is the faster one on XLA CPU (benchmarks/transpose_conv.py).
+  """Whether the sub-pixel lowering is the faster one on XLA CPU.
 
-  It is for grouped/depthwise kernels (FCN's fixed bilinear 8x: ~40x) and for kernels no larger
-  than the stride (U-Net's 2x2/2: ~14x); XLA's own dilated lowering wins for dense kernels that
-  overlap (FCN's learned 4x4/2 and 16x16/8: 1.3-2.2x).
+  It is for grouped/depthwise kernels (FCN's fixed bilinear 8x) and for kernels no larger than the
+  stride (U-Net's 2x2/2); XLA's own dilated lowering wins for dense kernels that overlap (FCN's
+  learned 4x4/2 and 16x16/8). benchmarks/transpose_conv.py times both lowerings on these cases;
+  benchmarks/results/transpose_conv.json holds its last run.
   """
   if dilation != (1, 1) or stride == (1, 1):
     return False

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cnnjax.errors import InputError
 from cnnjax.reproduce.studies import Row, Study
 
 TrainFn = Callable[[object, Path], dict]
@@ -40,8 +41,8 @@ def load_config(name: str, configs: Path):
   """`get_config()` of the config file `name` in the folder `configs` (the repository's configs/)."""
   full = Path(configs) / name
   if not full.exists():
-    raise FileNotFoundError(f"config file {name} is not in {configs}; the study needs the repository's configs/ "
-                            "folder with that file (is the branch that adds it merged?)")
+    raise InputError(f"config file {name} is not in {configs}; the study needs the repository's configs/ "
+                     "folder with that file (is the branch that adds it merged?)")
   spec = importlib.util.spec_from_file_location(f"_config_{full.stem}", full)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
@@ -54,24 +55,26 @@ def check_configs(study: Study, configs: Path, full: bool) -> None:
     load_config(row.config, configs)
 
 
-def apply_overrides(config, overrides: dict) -> None:
-  """Sets dotted keys ("optimizer.learning_rate") on a locked config; unknown keys raise."""
+def apply_overrides(config, overrides: dict, source: str = "the config") -> None:
+  """Sets dotted keys ("optimizer.learning_rate") on a locked config; a key `source` lacks is an InputError."""
   for key, value in overrides.items():
     *parents, leaf = key.split(".")
     node = config
     for part in parents:
-      node = node[part]
+      node = node[part] if part in node else {}  # a missing parent: refused below with the key
     if leaf not in node:
-      raise KeyError(f"override {key!r}: config has no key {leaf!r}")
+      raise InputError(f"{source} has no key {key!r}, which the study sets; give --configs the repository's "
+                       "configs/ folder of this version")
     node[leaf] = value
 
 
 def row_config(study: Study, row: Row, seed: int, configs: Path, quick: bool, extra: dict | None = None):
   config = load_config(row.config, configs)
-  apply_overrides(config, row.overrides)
+  source = f"config file {Path(configs) / row.config}"
+  apply_overrides(config, row.overrides, source)
   if quick:
-    apply_overrides(config, study.quick_overrides)
-  apply_overrides(config, extra or {})
+    apply_overrides(config, study.quick_overrides, source)
+  apply_overrides(config, extra or {}, source)
   config.seed = seed
   return config
 
@@ -93,7 +96,7 @@ def run_or_reuse(config, workdir: Path, train_fn: TrainFn, row: str, repeat: boo
   """
   results_path = workdir / "results.json"
   if workdir.joinpath("config.json").exists() and not _same_config(workdir, config):
-    raise ValueError(f"{workdir} holds a run with a different config than this study asks for "
+    raise InputError(f"{workdir} holds a run with a different config than this study asks for "
                      "(e.g. a --quick run); use another --out folder or delete that run")
   if results_path.exists():
     timing = _read_json(workdir / "timing.json")

@@ -9,6 +9,8 @@ reads at run time (`--configs`); the studies themselves need nothing outside cnn
 import dataclasses
 from typing import Any
 
+from cnnjax.errors import InputError, unknown_name
+
 
 @dataclasses.dataclass(frozen=True)
 class Row:
@@ -64,7 +66,7 @@ class Study:
     known = [r.name for r in self.rows]
     unknown = [n for n in names if n not in known]
     if unknown:
-      raise KeyError(f"study {self.name!r} has no row(s) {', '.join(unknown)}; its rows: {', '.join(known)}")
+      raise InputError(f"study {self.name!r} has no row(s) {', '.join(unknown)}; its rows: {', '.join(known)}")
     rows = tuple(dataclasses.replace(r, full_only=False) for r in self.rows if r.name in names)
     return dataclasses.replace(self, rows=rows)
 
@@ -146,9 +148,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (MNIST1D, FASHION_MNIST, CIFAR10
 
 
 def get_study(name: str) -> Study:
+  """The study `name`; InputError with the closest names for an unknown one."""
   if name not in STUDIES:
-    import difflib
-    close = difflib.get_close_matches(name, STUDIES, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise KeyError(f"unknown study {name!r}{hint} Studies: {', '.join(sorted(STUDIES))}")
+    raise unknown_name("study", name, STUDIES)
   return STUDIES[name]

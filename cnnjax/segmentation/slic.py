@@ -46,7 +46,8 @@ def slic(image: jax.Array, n_segments: int = 100, compactness: float = 10.0, num
   yy, xx = jnp.meshgrid(jnp.arange(h, dtype=jnp.float32), jnp.arange(w, dtype=jnp.float32), indexing="ij")
   pixels = jnp.concatenate([colour, yy[..., None], xx[..., None]], -1).reshape(h * w, -1)
 
-  # Candidate centres of each pixel: its grid cell and the 8 around it (clipped at the border).
+  # Candidate centres of each pixel: its grid cell and those within search_cells of it, (2 search_cells + 1)^2
+  # in all (its cell and the 24 around it for the default 2), clipped at the border.
   cell_y = jnp.clip((yy / step_y).astype(jnp.int32), 0, rows - 1)
   cell_x = jnp.clip((xx / step_x).astype(jnp.int32), 0, cols - 1)
   reach = range(-search_cells, search_cells + 1)
@@ -111,7 +112,8 @@ def enforce_connectivity(labels: np.ndarray, min_size: int) -> np.ndarray:
   As skimage's enforce_connectivity, a region is judged by its own size (merging never rescues a
   small region). A small region joins the owner most of its bordering pixels (4-neighbours) belong
   to, among regions already settled. Host-side post-processing (scipy.ndimage); the borders are
-  counted once for the whole image, so a noisy image's 10^5 fragments take seconds. [H, W] -> [H, W].
+  counted once for the whole image, not once per region, so a noisy image's many fragments stay
+  cheap. [H, W] -> [H, W].
   """
   from scipy import ndimage
   labels = np.asarray(labels)

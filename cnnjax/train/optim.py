@@ -1,7 +1,5 @@
 """Optax SGD with momentum, weight decay (L2 in the loss or decoupled) and learning-rate schedules."""
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -70,6 +68,3 @@ def make_optimizer(opt_config, schedule: optax.Schedule) -> optax.GradientTransf
 def l2_coefficient(opt_config) -> float:
   """Weight of the 1/2 sum w^2 term in the loss: weight_decay in "l2" mode, else 0."""
   return opt_config.weight_decay if opt_config.get("weight_decay_mode", "l2") == "l2" else 0.0
-
-
-ScheduleFn = Callable[[int], float]

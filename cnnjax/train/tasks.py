@@ -11,6 +11,7 @@ import numpy as np
 import optax
 
 from cnnjax.errors import InputError
+from cnnjax.layers.crop import center_crop
 
 
 class Classification:
@@ -34,13 +35,6 @@ class Classification:
     count = float(sums["count"])
     return {"loss": float(sums["loss_sum"]) / count, "accuracy": float(sums["correct"]) / count,
             "num_examples": int(round(count))}
-
-
-def center_crop_labels(labels: jax.Array, height: int, width: int) -> jax.Array:
-  """Crops dense labels [N, H, W] to the centre [N, height, width] (an unpadded network's output)."""
-  top = (labels.shape[1] - height) // 2
-  left = (labels.shape[2] - width) // 2
-  return labels[:, top:top + height, left:left + width]
 
 
 def confusion_matrix(labels: jax.Array, predictions: jax.Array, weights: jax.Array, num_classes: int) -> jax.Array:
@@ -77,7 +71,7 @@ class Segmentation:
     self.ignore_label = ignore_label
 
   def _valid(self, logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.Array]:
-    labels = center_crop_labels(labels, logits.shape[1], logits.shape[2])
+    labels = center_crop(labels, logits.shape[1], logits.shape[2])
     valid = (labels != self.ignore_label) & (labels >= 0) & (labels < logits.shape[-1])
     return jnp.where(valid, labels, 0), valid.astype(jnp.float32)
 

@@ -116,7 +116,12 @@ CASES = [
     Case(("scale", "--model", "lenet5"), "--input-shape"),
     Case(("summary", "lenet", "--depth", "1"), "model='lenet'"),
     Case(("summary", "lenet5", "--num-classes", "0"), "--num-classes"),
+    Case(("summary", "logistic_neuron", "--num-classes", "3"), "--num-classes"),
+    Case(("summary", "vgg11", "--input-shape", "16,16,3"), "--input-shape 16,16,3"),
     Case(("reproduce", "mnist1d", "--seeds", "0"), "--seeds"),
+    Case(("reproduce", "mnist_1d"), "study='mnist_1d'"),
+    Case(("reproduce", "fashion_mnist", "--rows", "linear,resnet50"), "resnet50"),
+    Case(("reproduce", "mnist1d", "--configs", "no_configs"), "mnist1d_linear.py"),
     Case(("trian",), "trian"),
 ]
 
@@ -154,6 +159,7 @@ def make_sandbox(folder: Path) -> Path:
   for name, text in CONFIG_FILES.items():
     (folder / name).write_text(text)
   (folder / "a_file").write_text("not a folder\n")
+  (folder / "no_configs").mkdir()
   (folder / "text.png").write_text("not a picture\n")
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(folder / "photo.png")
@@ -186,13 +192,14 @@ def run_case(case: Case) -> tuple[int, str, str]:
   """(exit status, stderr, stdout) of `cnnjax ARGV` run in-process in the current directory.
 
   The first step of real work in each command fails the case at once, so a check that stops
-  working can never start a training, a segmentation or a scaling study here.
+  working can never start a training, a segmentation, a scaling study or a reproduction here.
   """
   from unittest import mock
   err, out = io.StringIO(), io.StringIO()
   with contextlib.ExitStack() as stack:
     for target in ("cnnjax.parallel.distributed.initialize", "cnnjax.commands.segment.segment_classical",
-                   "cnnjax.commands.segment.predict", "cnnjax.commands.scale.probe_backend"):
+                   "cnnjax.commands.segment.predict", "cnnjax.commands.scale.probe_backend",
+                   "cnnjax.reproduce.runs.run_study"):
       stack.enter_context(mock.patch(target, _past_validation))
     stack.enter_context(contextlib.redirect_stderr(err))
     stack.enter_context(contextlib.redirect_stdout(out))

@@ -2,6 +2,9 @@
 
 import json
 
+import pytest
+
+from cnnjax.analysis import counting
 from cnnjax.commands import summary
 from cnnjax.main import main
 
@@ -45,3 +48,14 @@ def test_errors(capsys):
   assert main(["cnnjax", "summary", "lenet5", "--input-shape", "28,28"]) == 2
   err = capsys.readouterr().err
   assert "H,W,C" in err and len(err.splitlines()) == 1
+
+
+def test_a_bug_while_counting_keeps_its_traceback(monkeypatch):
+  """Only the model's own refusals of --input-shape / --num-classes become one line; a TypeError or ValueError
+  raised anywhere else is a bug and propagates."""
+  def broken(model, shape):
+    raise TypeError("a bug in the counting code")
+
+  monkeypatch.setattr(counting, "layer_table", broken)
+  with pytest.raises(TypeError, match="a bug in the counting code"):
+    main(["cnnjax", "summary", "lenet5"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cnnjax.layers import avg_pool, bed_of_nails_unpool, max_pool, max_pool_with_indices, max_unpool, nearest_unpool
+from cnnjax.layers.pooling import adaptive_avg_pool
 from tests.layers.parity import assert_close
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 CPU is the parity reference ([test] extra)")
@@ -66,6 +67,25 @@ def test_avg_pool_matches_torch(shape, window, stride, padding, ceil_mode, count
   y = jax.jit(lambda x: avg_pool(x, window, stride, padding, ceil_mode, count_include_pad))(x)
   ref = F.avg_pool2d(nchw(x), window, stride, padding, ceil_mode=ceil_mode, count_include_pad=count_include_pad)
   assert_close(y, nhwc(ref))
+
+
+@pytest.mark.parametrize("shape, output_size", [
+    ((2, 13, 9, 3), (7, 7)),  # VGG's pool to 7x7 from an uneven map: bins of 2-3 rows, overlapping
+    ((2, 7, 7, 3), (7, 7)),   # the identity
+    ((1, 5, 3, 2), (7, 7)),   # upsampling: bins of one row or column, repeated
+    ((1, 6, 4, 2), (2, 3)),   # non-square output, exact and overlapping bins
+    ((2, 9, 11, 4), (1, 1)),  # global average
+    ((1, 13, 13, 2), (6, 6)),  # AlexNet's pool to 6x6
+])
+def test_adaptive_avg_pool_matches_torch_with_gradient(shape, output_size):
+  x = np.random.default_rng(10).standard_normal(shape, np.float32)
+  y, grad, cotangent = value_and_vjp(lambda x: adaptive_avg_pool(x, output_size), x, 11)
+  xt = nchw(x).requires_grad_()
+  ref = F.adaptive_avg_pool2d(xt, output_size)
+  assert y.shape == (shape[0], *output_size, shape[3])
+  assert_close(y, nhwc(ref))
+  ref.backward(nchw(cotangent))
+  assert_close(grad, nhwc(xt.grad))
 
 
 @pytest.mark.parametrize("shape, window, stride, padding, ceil_mode", POOL_SETTINGS)
@@ -160,6 +180,6 @@ def test_pooling_errors_name_the_problem():
      lambda x: (lambda y, i: max_unpool(y, i, (8, 8), non_overlapping=True).sum())(*max_pool_with_indices(x))),
 ])
 def test_gradients_avoid_scatter(name, loss):
-  """PERF.md: scatters are slow on CPU; the tiled / one-hot formulations keep the backward pass elementwise."""
+  """Scatters are slow on CPU; the tiled / one-hot formulations keep the backward pass elementwise."""
   jaxpr = str(jax.make_jaxpr(jax.grad(loss))(jnp.zeros((1, 8, 8, 2))))
   assert "scatter" not in jaxpr, name

@@ -17,6 +17,7 @@ import pytest
 from cnnjax.layers import SqueezeExcite
 from cnnjax.models import MODELS, get_model
 from cnnjax.models import densenet, googlenet, resnet, vgg
+from tests.models import test_segmentation_models as segmentation_tests
 from tests.models.variables import numpy_variables
 
 ISSUE_NAMES = [
@@ -61,8 +62,12 @@ def test_unknown_name_suggests_close_matches():
 
 
 def test_every_registered_model_is_tested_for_real():
-  tested = set(CLASSIFIERS) | SEGMENTATION
-  assert tested == set(MODELS) and SEGMENTATION <= set(MODELS)
+  """Classifiers run test_forward_backward here; segmentation models test_segmentation_models.py's forward and
+  backward test, whose SMALL must list exactly SEGMENTATION. A segmentation model missing from SEGMENTATION
+  fails test_forward_backward's logits shape check instead."""
+  assert SEGMENTATION <= set(MODELS), f"not registered: {SEGMENTATION - set(MODELS)}"
+  assert set(segmentation_tests.SMALL) == SEGMENTATION, "test_segmentation_models.SMALL and SEGMENTATION differ"
+  assert set(CASES) | DEEPER_VARIANTS <= set(CLASSIFIERS), "CASES or DEEPER_VARIANTS name no registered classifier"
 
 
 def _loss_and_grads(model, variables, x, rng):
@@ -86,7 +91,8 @@ def _check_real(model, shape, variables=None):
 
   logits, ((_, out), grads) = run(variables, x)
   num_classes = getattr(model, "num_classes", None)
-  assert logits.shape == ((shape[0], num_classes) if num_classes else (shape[0],))
+  assert logits.shape == ((shape[0], num_classes) if num_classes else (shape[0],)), (
+      f"logits {logits.shape}; a dense-prediction model belongs in SEGMENTATION")
   assert logits.dtype == jnp.float32
   assert np.all(np.isfinite(logits)) and np.all(np.isfinite(out))
   dead = [jax.tree_util.keystr(path) for path, g in jax.tree_util.tree_leaves_with_path(grads)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from cnnjax.commands import reproduce
+from cnnjax.errors import InputError
 from cnnjax.main import main
 from cnnjax.train import runner
 from cnnjax.reproduce import determinism, report, runs, studies
@@ -87,9 +88,28 @@ def test_configs_are_read_from_the_current_directory_by_default(tmp_path, monkey
   assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 2
   assert "--configs configs: no such folder" in capsys.readouterr().err
   (tmp_path / "configs").mkdir()  # a configs/ folder without the study's files
-  assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 1
+  assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 2
   assert "config file mnist1d_linear.py is not in configs" in capsys.readouterr().err
   assert not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()  # stopped before any data
+
+
+def test_a_bug_in_a_study_keeps_its_traceback(tmp_path, monkeypatch):
+  """Only errors the user can fix are one line; a KeyError or ValueError from inside a study is a bug."""
+  def broken(*args, **kwargs):
+    raise KeyError("a key cnnjax itself forgot")
+
+  monkeypatch.setattr(runs, "check_configs", broken)
+  with pytest.raises(KeyError, match="a key cnnjax itself forgot"):
+    main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out"), "--configs", str(CONFIGS)])
+  assert not (tmp_path / "out").exists()
+
+
+def test_an_override_the_config_file_lacks_names_both(tmp_path):
+  (tmp_path / "mnist1d_linear.py").write_text("import ml_collections\n\n\ndef get_config():\n"
+                                               "  return ml_collections.ConfigDict({'seed': 0})\n")
+  study = dataclasses.replace(_one_row_study(), quick_overrides={"optimizer.learning_rate": 0.1})
+  with pytest.raises(InputError, match=r"mnist1d_linear.py has no key 'optimizer.learning_rate'"):
+    runs.row_config(study, study.rows[0], 0, tmp_path, quick=True)
 
 
 def _one_row_study(seeds_row="linear") -> studies.Study:
@@ -146,14 +166,14 @@ def test_a_finished_run_with_another_config_is_refused(tmp_path, monkeypatch, mn
   study = _one_row_study()
   runs.run_study(study, tmp_path, 1, CONFIGS, quick=True)
   longer = dataclasses.replace(study, quick_overrides=TINY | {"num_train_steps": 7})
-  with pytest.raises(ValueError, match="different config"):
+  with pytest.raises(InputError, match="different config"):
     runs.run_study(longer, tmp_path, 1, CONFIGS, quick=True)
 
 
 def test_rows_can_be_chosen_by_name():
   study = studies.FASHION_MNIST.with_rows(["vgg16", "linear"])
   assert [r.name for r in study.selected_rows(full=False)] == ["linear", "vgg16"]
-  with pytest.raises(KeyError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet20, vgg16"):
+  with pytest.raises(InputError, match="no row.*resnet50.*its rows: linear, mlp, lenet5, resnet20, vgg16"):
     studies.FASHION_MNIST.with_rows(["resnet50"])
 
 
@@ -161,7 +181,7 @@ def test_published_ranges_and_tolerances():
   mlp = next(r for r in studies.FASHION_MNIST.rows if r.name == "mlp")
   assert (mlp.difference(88.0), mlp.difference(86.0), mlp.difference(91.5)) == (0.0, -1.0, 1.5)
   assert studies.CIFAR10_RESNET.measured(0.9125) == pytest.approx(8.75)
-  with pytest.raises(KeyError, match="did you mean 'mnist1d'"):
+  with pytest.raises(InputError, match="did you mean 'mnist1d'"):
     studies.get_study("mnist_1d")
 
 

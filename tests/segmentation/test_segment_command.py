@@ -63,6 +63,18 @@ def test_trained_model_workdir(tmp_path, capsys):
   assert np.asarray(Image.open(out)).shape[-1] == 3
 
 
+def test_an_unpadded_prediction_is_shown_on_the_image_centre(tmp_path, monkeypatch):
+  """An unpadded U-Net labels the centre of its input; the picture under the overlay is cut to that centre."""
+  from cnnjax.commands import segment
+  pixels = np.random.default_rng(1).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+  Image.fromarray(pixels).save(tmp_path / "scene.png")
+  monkeypatch.setattr(segment, "load_trained", lambda workdir: (None, None, {"dataset": {"mean": [0.5] * 3}}))
+  monkeypatch.setattr(segment, "predict", lambda model, variables, ds, batch: np.zeros((1, 6, 4), np.int64))
+  image, labels, _, _ = segment.segment_with_model(str(tmp_path / "scene.png"), "run", max_side=400)
+  assert labels.shape == (6, 4)
+  np.testing.assert_array_equal(image, pixels[3:9, 3:7])
+
+
 def test_errors_name_the_fix(tmp_path, capsys):
   assert main.main(["cnnjax", "segment", "missing.png", "--method", "slic"]) == 2
   assert "does not exist" in capsys.readouterr().err

@@ -91,3 +91,38 @@ def test_downward_imports_pass():
   source = ("import sys\nimport importlib\nfrom cnnjax.lecture import build\nimport experimental_lib\n"
             "importlib.import_module('cnnjax.models')\nsys.exit(0)\n")
   assert upward_references(source) == []
+
+
+# Packages the models must not reach: platform speed is chosen outside them (cnnjax.fast.blocks) and
+# passed in through their block fields, so every model stays plain flax on any backend.
+MODEL_FORBIDDEN = ("cnnjax.fast", "cnnjax.kernels", "cnnjax.train", "cnnjax.parallel", "cnnjax.data")
+
+
+def imported_modules(source: str) -> set[str]:
+  """Every module an `import` or `from ... import` statement of `source` names (absolute imports)."""
+  names = set()
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, ast.Import):
+      names |= {a.name for a in node.names}
+    elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+      names |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+  return names
+
+
+def test_models_import_no_fast_paths_nor_the_layers_above_them():
+  found = [f"{path.name} imports {name}" for path in sorted((PACKAGE / "models").glob("*.py"))
+           for name in sorted(imported_modules(path.read_text()))
+           if any(name == f or name.startswith(f + ".") for f in MODEL_FORBIDDEN)]
+  assert not found, "models must stay plain flax; inject fast blocks through their fields:\n" + "\n".join(found)
+
+
+def test_model_files_name_no_fast_path():
+  """The issue's check: grep -rE "cpu_conv|onednn|small_conv|fused_norm_relu|BatchNormReLU" cnnjax/models."""
+  words = ("cpu_conv", "onednn", "small_conv", "fused_norm_relu", "BatchNormReLU")
+  found = [f"{p.name}: {w}" for p in sorted((PACKAGE / "models").glob("*.py")) for w in words
+           if w in p.read_text()]
+  assert not found, found
+
+
+def test_a_fast_path_import_in_a_model_is_caught():
+  assert imported_modules("from cnnjax.fast import blocks") >= {"cnnjax.fast.blocks"}

@@ -16,8 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import LocalResponseNorm, ModuleDef, max_pool
-from cnnjax.models.vgg import adaptive_avg_pool
+from cnnjax.layers import LocalResponseNorm, ModuleDef, adaptive_avg_pool, max_pool
 
 dense_init = nn.initializers.normal(0.01)
 

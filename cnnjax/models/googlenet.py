@@ -16,8 +16,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import BatchNorm, ModuleDef, max_pool
-from cnnjax.models.vgg import adaptive_avg_pool
+from cnnjax.layers import BatchNorm, ModuleDef, adaptive_avg_pool, max_pool
 
 # name: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool proj), Table 1 of the paper.
 INCEPTION = {

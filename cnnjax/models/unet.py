@@ -18,7 +18,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import BatchNorm, ConvTranspose, ModuleDef, max_pool
+from cnnjax.layers import BatchNorm, ConvTranspose, ModuleDef, center_crop, max_pool
 
 
 def unet_output_size(size: int, depth: int = 4, padded: bool = False) -> int:
@@ -37,13 +37,6 @@ def unet_output_size(size: int, depth: int = 4, padded: bool = False) -> int:
   if n <= 0:
     raise ValueError(f"U-Net input size {size} is too small for depth {depth}; use at least 188 (unpadded)")
   return n
-
-
-def center_crop(x, height: int, width: int):
-  """[N, H, W, C] -> [N, height, width, C], the centre part (the paper's 'copy and crop')."""
-  top = (x.shape[1] - height) // 2
-  left = (x.shape[2] - width) // 2
-  return x[:, top:top + height, left:left + width]
 
 
 class DoubleConv(nn.Module):

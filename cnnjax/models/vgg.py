@@ -21,7 +21,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from cnnjax.layers import BatchNorm, ModuleDef, max_pool
+from cnnjax.layers import BatchNorm, ModuleDef, adaptive_avg_pool, max_pool
 
 # Channels per stage; each stage ends with a 2x2/2 max pool (torchvision's configurations A, B, D, E).
 STAGES = {
@@ -33,23 +33,6 @@ STAGES = {
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 dense_init = nn.initializers.normal(0.01)
-
-
-def adaptive_avg_pool(x, output_size: tuple[int, int]):
-  """Average over bins [floor(i H / h), ceil((i + 1) H / h)), as torch's adaptive_avg_pool2d.
-
-  [N, H, W, C] -> [N, h, w, C]; the identity when (H, W) == output_size.
-  """
-  (h_in, w_in), (h_out, w_out) = x.shape[1:3], output_size
-  if (h_in, w_in) == (h_out, w_out):
-    return x
-
-  def bins(n_in, n_out):
-    return [(i * n_in // n_out, -(-(i + 1) * n_in // n_out)) for i in range(n_out)]
-
-  rows = [jnp.stack([x[:, r0:r1, c0:c1].mean(axis=(1, 2)) for c0, c1 in bins(w_in, w_out)], axis=1)
-          for r0, r1 in bins(h_in, h_out)]
-  return jnp.stack(rows, axis=1)
 
 
 class VGG(nn.Module):

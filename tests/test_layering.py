@@ -126,3 +126,25 @@ def test_model_files_name_no_fast_path():
 
 def test_a_fast_path_import_in_a_model_is_caught():
   assert imported_modules("from cnnjax.fast import blocks") >= {"cnnjax.fast.blocks"}
+
+
+# The README's layout, top to bottom: a module may import its own layer and those above it only.
+LAYERS = ("errors", "kernels", "layers", "models", "fast", "data", "parallel", "train", "scaling", "segmentation",
+          "analysis", "lecture", "reproduce", "commands", "main")
+
+
+def cnnjax_layer_imports(source: str) -> set[str]:
+  """The top-level cnnjax layers (packages or modules under cnnjax/) that `source` imports, anywhere in it."""
+  return {name.split(".")[1] for name in imported_modules(source) if name.startswith("cnnjax.")}
+
+
+def test_layers_import_only_the_layers_above_them():
+  found = []
+  for path in _modules():
+    own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+    if own == "__init__":
+      continue
+    assert own in LAYERS, f"cnnjax/{own} is not placed in LAYERS (and the README's layout)"
+    found += [f"{path.relative_to(PACKAGE.parent)} imports cnnjax.{layer}" for layer in cnnjax_layer_imports(
+        path.read_text()) if layer in LAYERS and LAYERS.index(layer) > LAYERS.index(own)]
+  assert not found, "dependencies point down only (README, Layout):\n" + "\n".join(found)

@@ -199,3 +199,17 @@ def test_run_locks_share_a_study_folder_between_processes(tmp_path):
     other.wait()
   assert runs.claim(workdir)  # its holder died: take it over (the runner resumes from the checkpoint)
   assert (workdir / runs.LOCK_NAME).read_text() == str(os.getpid())
+
+
+def test_a_run_stored_before_a_new_config_key_is_still_the_same_experiment(tmp_path):
+  """Keys added to the schema since a run was stored count only when the study sets them off their default."""
+  config = runs.load_config("mnist1d_linear.py", CONFIGS)
+  stored = json.loads(config.to_json_best_effort())
+  del stored["fast_paths"], stored["dataset"]["cache"]
+  (tmp_path / "config.json").write_text(json.dumps(stored))
+  assert runs._same_config(tmp_path, config)  # pylint: disable=protected-access
+  config.fast_paths = "off"
+  assert not runs._same_config(tmp_path, config)  # pylint: disable=protected-access
+  config.fast_paths = "auto"
+  config.optimizer.learning_rate *= 2
+  assert not runs._same_config(tmp_path, config)  # pylint: disable=protected-access

@@ -71,8 +71,8 @@ def default_config() -> ml_collections.ConfigDict:
   # "auto": the platform's fast blocks (cnnjax.fast.blocks: oneDNN convolutions on one CPU, fused
   # BN + ReLU), recorded in results.json; "off": the models' plain flax blocks. Same variables either way.
   c.fast_paths = "auto"
-  # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/fast/process.py): ~1.4x
-  # faster steps for narrow residual nets (ResNet-20), 1.6-3.5x slower for wider ones (VGG, FCN).
+  # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/fast/process.py): faster
+  # steps for narrow residual nets (ResNet-20), slower for wider ones (VGG, FCN); benchmarks/cpu_step.py.
   c.xla_cpu_multi_output_fusion = False
   return c
 

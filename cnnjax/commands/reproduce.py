@@ -8,6 +8,7 @@ other runs) are InputErrors, which the `cnnjax` command prints as one line; anyt
 and keeps its traceback.
 """
 
+import functools
 import sys
 from pathlib import Path
 
@@ -46,15 +47,17 @@ def run(argv: list[str]) -> int:
                      "repository's configs/ folder: run from the checkout's root or pass --configs PATH/TO/configs")
   out = Path(args.out or f"reports/{study.name}{'_quick' if args.quick else ''}")
   from cnnjax.data.sources import DatasetUnavailableError, get_builder
-  from cnnjax.train.runner import TrainingInterrupted
+  from cnnjax.train import hooks, runner
+  train_fn = functools.partial(runner.train_and_evaluate, hooks=hooks.for_this_process())  # as `cnnjax train` runs
   try:
     runs.check_configs(study, configs, args.full)
     get_builder(study.dataset)
-    measured, pair = runs.run_study(study, out, args.seeds, configs, quick=args.quick, full=args.full)
+    measured, pair = runs.run_study(study, out, args.seeds, configs, quick=args.quick, full=args.full,
+                                    train_fn=train_fn)
   except DatasetUnavailableError as e:
     print(f"cnnjax reproduce: {e} No report was written: this study has nothing measured.", file=sys.stderr)
     return 1
-  except TrainingInterrupted as e:
+  except runner.TrainingInterrupted as e:
     print(f"cnnjax reproduce: {e} (finished runs are reused on the next call)", file=sys.stderr)
     return 130
   path = report.write_report(study, out, measured, pair, seeds=args.seeds, quick=args.quick, full=args.full,

@@ -1,4 +1,4 @@
-"""`cnnjax scale` end to end on 1 and 2 simulated CPU devices: each point in its own process, then JSON, table and plot."""
+"""`cnnjax scale` end to end on 1 and 2 simulated CPU devices: a process per point, then JSON, table and plot."""
 
 import json
 

@@ -1,4 +1,5 @@
-"""The "synthetic" dataset: numpy draws as before, a pure function of (seed, step), every eval example once, any process count."""
+"""The "synthetic" dataset: the scaling study's numpy draws, a pure function of (seed, step), every evaluation
+example once on any process count."""
 
 import numpy as np
 import pytest

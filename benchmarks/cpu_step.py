@@ -7,7 +7,7 @@ For each model, --processes times, one worker per framework (benchmarks/step_wor
 warms up; then the parent alternates "run --steps steps" requests between them for --rounds rounds
 (the framework that goes first alternates), so load from elsewhere falls on both, and the steps of
 all processes are pooled. cnnjax runs the runner's
-real train_step (cnnjax.parallel.synthetic) with the `cnnjax` command's runtime settings
+real train_step (cnnjax.scaling.point) with the `cnnjax` command's runtime settings
 (cnnjax.fast.process: XLA CPU flags, glibc malloc tunables); PyTorch runs benchmarks/torch_reference.py
 eagerly on all cores in NCHW or channels_last, whichever its probe found faster. Both train on one
 fixed random batch. Training FLOPs are taken as 3 x 2 x the forward multiply-adds counted by

@@ -56,15 +56,15 @@ def serve(run_steps) -> None:
   send({"peak_rss_mib": peak_rss_mib()})
 
 
-def jax_spec(case: dict) -> dict:
-  """The cnnjax.parallel.synthetic spec of a case: the runner's real step on one fixed random batch."""
-  spec = {"model": case["model"], "model_kwargs": case["model_kwargs"], "num_classes": NUM_CLASSES,
-          "input_shape": list(case["input_shape"]), "per_device_batch": case["batch"], "devices": 1,
-          "seed": SEED, "optimizer": case.get("optimizer", OPTIMIZER), "augment": case.get("augment", {}),
-          "steps": 10 ** 6, "warmup_steps": 0}
-  if "schedule" in case:
-    spec["schedule"] = case["schedule"]
-  return spec
+def jax_point(case: dict):
+  """The cnnjax.scaling.point config and settings of a case: the runner's real step on one fixed random batch
+  (a constant rate unless the case names a schedule)."""
+  from cnnjax.scaling import point
+  config = point.synthetic_config(
+      case["input_shape"], model=case["model"], model_kwargs=case["model_kwargs"], batch_size=case["batch"],
+      seed=SEED, dataset={"num_classes": NUM_CLASSES}, optimizer=case.get("optimizer", OPTIMIZER),
+      augment=case.get("augment", {}), schedule=case.get("schedule", {"name": "constant"}))
+  return config, point.Settings(devices=1, steps=10 ** 6, warmup_steps=0)
 
 
 def jax_worker(case: dict, warmup: int) -> None:
@@ -72,26 +72,28 @@ def jax_worker(case: dict, warmup: int) -> None:
   import jax
 
   from cnnjax.analysis import count_multiply_adds
-  from cnnjax.fast import onednn_conv
-  from cnnjax.parallel import synthetic
+  from cnnjax.scaling import point as point_lib
 
   start = time.perf_counter()
-  point = synthetic.build_point(jax_spec(case))
+  point = point_lib.build_point(*jax_point(case))
   build_seconds = time.perf_counter() - start
-  first, _ = synthetic.run_steps(point, 1)
-  synthetic.run_steps(point, warmup)
-  macs = count_multiply_adds(point.model, (1, *case["input_shape"]), train=False) * case["batch"]
+  first, _ = point_lib.run_steps(point, 1)
+  point_lib.run_steps(point, warmup)
+  macs = count_multiply_adds(point.training.model, (1, *case["input_shape"]), train=False) * case["batch"]
   send({"ready": {"compile_seconds": point.compile_seconds, "build_seconds": build_seconds,
                   "first_step_seconds": first[0], "multiply_adds": macs,
                   "params": int(sum(leaf.size for leaf in jax.tree.leaves(point.state.params))),
                   "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
-                  "onednn_convolutions": onednn_conv.onednn_status(),
+                  "fast_paths": point.training.fast_paths,
                   "backend": jax.default_backend()}})
-  serve(lambda n: synthetic.run_steps(point, n)[0])
+  serve(lambda n: point_lib.run_steps(point, n)[0])
 
 
 def _random_batch(batch: int, input_shape, seed: int):
-  """The batch of cnnjax.parallel.synthetic.synthetic_batch (same generator, same draws), without importing jax."""
+  """cnnjax.data.synthetic.synthetic_batch's draws (same generator; int64 labels for torch), without importing jax.
+
+  With `seed` = SEED + 1 it is the batch the cnnjax worker trains on (synthetic training batch 0).
+  """
   import numpy as np
   rs = np.random.RandomState(seed)
   return (rs.standard_normal((batch, *input_shape)).astype(np.float32),

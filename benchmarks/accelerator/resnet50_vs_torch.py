@@ -3,12 +3,14 @@
     python benchmarks/accelerator/resnet50_vs_torch.py            # lent H100/H200: one call, <= ~7.5 min
     python benchmarks/accelerator/resnet50_vs_torch.py --quick    # CPU proof of the path (tiny, 2 steps)
 
-cnnjax: the runner's real train_step (cnnjax.parallel.synthetic) on ResNet-50 with bfloat16 compute
-(float32 parameters). PyTorch: torchvision resnet50, channels_last, autocast bfloat16 and
+cnnjax: the runner's real train_step (cnnjax.scaling.point: the default config with model resnet50,
+model_kwargs dtype bfloat16, on synthetic data) with bfloat16 compute (float32 parameters). PyTorch: torchvision resnet50, channels_last, autocast bfloat16 and
 torch.compile of the model. Both: 224x224x3, batch 256, SGD momentum 0.9 with L2 weight decay 5e-4
 on the weights, softmax cross-entropy, one fixed random batch on the device. Each side runs in its
-own process (own peak device memory); cnnjax's runs with tensorflow, tensorflow_datasets and
-ml_collections shadowed by stubs that raise on import, as on the lent machine where they are missing. Reports images/s,
+own process (own peak device memory); cnnjax's runs with tensorflow and tensorflow_datasets shadowed
+by stubs that raise on import, as on the lent machine where they are missing. It needs ml_collections
+(the config schema; pure Python on absl-py and PyYAML), which that machine lacks too: install its
+wheel there first (pip download --no-deps ml_collections, then pip install it). Reports images/s,
 MFU = 3 x 2 x forward multiply-adds (cnnjax.analysis.count_multiply_adds) per second over the card's
 dense bf16 peak, and peak device memory; writes resnet50_vs_torch.json/.md to $OUT (or --out).
 --quick: 32x32 images, batch 2, 2 steps, torch.compile off, on CPU; the torch side is skipped with a
@@ -27,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BLOCKED = ("tensorflow", "tensorflow_datasets", "ml_collections")
+BLOCKED = ("tensorflow", "tensorflow_datasets")
 # Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, matched against the device name in order.
 BF16_PEAKS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("GH200", 989.0), ("A100", 312.0),
               ("L4", 121.0))
@@ -42,18 +44,20 @@ def bf16_peak_tflops(device_name: str) -> float | None:
 
 
 def jax_side(settings: dict) -> dict:
-  """cnnjax's step: synthetic.run_point with bf16 compute; adds the forward multiply-adds per step."""
+  """cnnjax's step: cnnjax.scaling.point.run_point with bf16 compute; adds the forward multiply-adds per step."""
   import jax
 
   from cnnjax.analysis import count_multiply_adds
-  from cnnjax.parallel import synthetic
+  from cnnjax.models import get_model
+  from cnnjax.scaling import point
 
   shape = settings["input_shape"]
-  spec = {"model": "resnet50", "model_kwargs": {"dtype": "bfloat16"}, "num_classes": 1000, "input_shape": shape,
-          "per_device_batch": settings["batch"], "devices": 1, "steps": settings["steps"],
-          "warmup_steps": settings["warmup"], "optimizer": OPTIMIZER, "record_losses": True}
-  result = synthetic.run_point(spec)
-  model = synthetic.resolve_model("resnet50", num_classes=1000, dtype="bfloat16")
+  config = point.synthetic_config(shape, model="resnet50", model_kwargs={"dtype": "bfloat16"},
+                                  batch_size=settings["batch"], dataset={"num_classes": 1000}, optimizer=OPTIMIZER,
+                                  schedule={"name": "constant"})
+  result = point.run_point(config, point.Settings(devices=1, steps=settings["steps"],
+                                                  warmup_steps=settings["warmup"], record_losses=True))
+  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
   result["forward_multiply_adds"] = count_multiply_adds(model, (1, *shape)) * settings["batch"]
   result["device_name"] = jax.devices()[0].device_kind
   result["step_seconds_list"] = result.pop("step_seconds")

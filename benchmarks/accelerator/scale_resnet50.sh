@@ -4,10 +4,12 @@
 #   benchmarks/accelerator/scale_resnet50.sh           # lent H100/H200 machine: one call, at most ~7.5 min
 #   benchmarks/accelerator/scale_resnet50.sh --quick   # CPU proof that the path works (tiny images, 2 steps)
 #
-# Runs `cnnjax scale` (the runner's real train step, one fresh process per point): fp32 first,
-# then bfloat16 compute if time is left. Only jax, flax, optax, numpy and cnnjax are imported:
-# tensorflow, tensorflow_datasets and ml_collections are shadowed by stubs that raise on import,
-# so an accidental import fails loudly instead of passing here and failing on a bare machine.
+# Runs `cnnjax scale` (the runner's real train step on synthetic data, one fresh process per point):
+# fp32 first, then bfloat16 compute if time is left. Only jax, flax, optax, numpy, ml_collections
+# and cnnjax are imported: tensorflow and tensorflow_datasets are shadowed by stubs that raise on
+# import, so an accidental import fails loudly instead of passing here and failing on a bare machine.
+# ml_collections (the config schema; pure Python on absl-py and PyYAML) is missing from the lent
+# image: install its wheel there first (pip download --no-deps ml_collections, then pip install it).
 # Results go to $OUT (the device tool's output folder) or results/scaling/accelerator.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,7 +21,7 @@ mkdir -p "$DEST"
 
 BLOCK=$(mktemp -d)
 trap 'rm -rf "$BLOCK"' EXIT
-for module in tensorflow tensorflow_datasets ml_collections; do
+for module in tensorflow tensorflow_datasets; do
   mkdir -p "$BLOCK/$module"
   echo "raise ImportError('$module must not be imported on the accelerator scaling path')" > "$BLOCK/$module/__init__.py"
 done

@@ -4,12 +4,14 @@
         --steps 20 --out results/scaling/lenet5
     cnnjax scale --model resnet50 --input-shape 224,224,3 --num-classes 1000 --devices 1,8 ...
 
-Each point runs in a fresh process (cnnjax.parallel.synthetic) on synthetic data, so on CPU the
-simulated device count can change between points. Writes scaling.json, scaling.md and scaling.png.
-Without --config only jax/flax/optax and cnnjax are imported (no tfds, no ml_collections).
+Each point runs in a fresh process (cnnjax.scaling.point): the config's training (the file's, or
+cnnjax.train.config.default_config() without --config) with config.dataset.name = "synthetic", so on
+CPU the simulated device count can change between points. Writes scaling.json, scaling.md and
+scaling.png. Without --config neither tfds nor TensorFlow is imported.
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -54,8 +56,8 @@ def _parser() -> ArgumentParser:
   p.add_argument("--steps", type=integer(1), default=20, help="timed steps per point (after compilation)")
   p.add_argument("--warmup-steps", type=integer(0), default=2, help="untimed steps after compilation")
   p.add_argument("--out", default="runs/scaling", help="output folder")
-  p.add_argument("--input-shape", type=_ints(1, count=3), help="H,W,C of the synthetic images (default: from the "
-                 "config)")
+  p.add_argument("--input-shape", type=_ints(1, count=3), help="H,W,C of the synthetic images, H == W (default: "
+                 "from the config)")
   p.add_argument("--num-classes", type=integer(1), help="number of classes (default: the config's, else 10)")
   p.add_argument("--batch-norm-stats", type=one_of(BATCH_NORM_STATS, "batch-norm-stats"),
                  metavar="{" + ",".join(BATCH_NORM_STATS) + "}", help="overrides config.batch_norm_stats")
@@ -77,41 +79,50 @@ def _input_shape_from_config(config) -> list[int]:
   return list(shape)
 
 
-def _spec(args, extra: list[str]) -> dict:
-  """The per-point spec from the config (if any) and the flags."""
-  spec = {}
+def _config(args, extra: list[str]):
+  """The study's config: the file's (with its overrides) or default_config(), with the flags, on synthetic images.
+
+  The points time one epoch of warmup + timed steps, so the schedule's warmup (in epochs) is set to 0.
+  """
   if args.config:
     from cnnjax.commands.config_args import parse_config
-    from cnnjax.train.config import check_config
     config = parse_config(["cnnjax scale", f"--config={args.config}", *extra]).config
-    check_config(config)
-    spec = {"model": config.model, "model_kwargs": config.model_kwargs.to_dict(), "task": config.task,
-            "num_classes": config.dataset.num_classes, "seed": config.seed,
-            "optimizer": config.optimizer.to_dict(), "schedule": {**config.schedule.to_dict(), "warmup_epochs": 0.0},
-            "augment": config.augment.to_dict(), "batch_norm_stats": config.get("batch_norm_stats", "global")}
-    spec["input_shape"] = args.input_shape or _input_shape_from_config(config)
   elif extra:
     raise InputError(f"unrecognized arguments: {' '.join(extra)}; config overrides need --config")
   if args.model:
     from cnnjax.models import MODELS
     if args.model not in MODELS:
       raise unknown_name("--model", args.model, MODELS)
-    spec["model"] = args.model
-  if args.input_shape:
-    spec["input_shape"] = args.input_shape
+  if not args.config and not args.input_shape:
+    raise InputError("give --config or --input-shape H,W,C for the synthetic images")
+  if args.input_shape and args.input_shape[0] != args.input_shape[1]:
+    raise InputError(f"--input-shape {','.join(map(str, args.input_shape))}: synthetic images are square "
+                     "(config.dataset.image_size); give H == W")
+  from cnnjax.train.config import check_config, default_config
+  if args.config:
+    check_config(config)  # before _input_shape_from_config reads the dataset
+    shape = args.input_shape or _input_shape_from_config(config)
+    config.unlock()
+  else:
+    config, shape = default_config(), args.input_shape
+  from cnnjax.data import synthetic
+  config.dataset.update(synthetic.dataset_fields(shape))
+  config.schedule.warmup_epochs = 0.0
+  if args.model:
+    config.model = args.model
   if args.num_classes:
-    spec["num_classes"] = args.num_classes
+    config.dataset.num_classes = args.num_classes
   if args.batch_norm_stats:
-    spec["batch_norm_stats"] = args.batch_norm_stats
+    config.batch_norm_stats = args.batch_norm_stats
   if args.dtype:
     import jax.numpy as jnp  # starts no backend
     try:
       jnp.dtype(args.dtype)
     except TypeError:
       raise InputError(f"--dtype {args.dtype} is not a dtype; use e.g. float32 or bfloat16") from None
-    spec["model_kwargs"] = {**spec.get("model_kwargs", {}), "dtype": args.dtype}
-  spec.update(steps=args.steps, warmup_steps=args.warmup_steps)
-  return spec
+    config.model_kwargs.dtype = args.dtype
+  check_config(config)
+  return config
 
 
 def _child_env(devices: int, backend: str) -> dict[str, str]:
@@ -140,14 +151,19 @@ def probe_backend(timeout: float = 300) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_point(spec: dict, devices: int, per_device_batch: int, backend: str, folder: Path, timeout: float) -> dict:
-  """Runs one (devices, per-device batch) point in a fresh process; a failure is returned as {"error": ...}."""
+def run_point(config, settings, per_device_batch: int, backend: str, folder: Path, timeout: float) -> dict:
+  """Runs one (settings.devices, per-device batch) point of `config` in a fresh process (cnnjax.scaling.point);
+  a failure is returned as {"error": ...}."""
+  from cnnjax.scaling import point as point_lib
+  devices = settings.devices
   name = f"d{devices}_b{per_device_batch}"
-  spec = {**spec, "devices": devices, "per_device_batch": per_device_batch, "output": str(folder / f"{name}.json")}
-  (folder / f"{name}.spec.json").write_text(json.dumps(spec, indent=2))
+  config = config.copy_and_resolve_references()
+  config.batch_size = devices * per_device_batch
+  settings = dataclasses.replace(settings, output=str(folder / f"{name}.json"))
+  point_lib.write_spec(folder / f"{name}.spec.json", config, settings)
   point = {"devices": devices, "per_device_batch": per_device_batch}
   try:
-    out = subprocess.run([sys.executable, "-m", "cnnjax.parallel.synthetic", str(folder / f"{name}.spec.json")],
+    out = subprocess.run([sys.executable, "-m", "cnnjax.scaling.point", str(folder / f"{name}.spec.json")],
                          env=_child_env(devices, backend), capture_output=True, text=True, timeout=timeout)
   except subprocess.TimeoutExpired:
     return {**point, "error": f"timed out after {timeout:.0f} s"}
@@ -172,10 +188,7 @@ def _versions() -> dict:
 def run(argv: list[str]) -> int:
   parser = _parser()
   args, extra = parser.parse_known_args(argv[1:])
-  from cnnjax.parallel import scaling
-  spec = _spec(args, extra)
-  if "input_shape" not in spec:
-    raise InputError("give --config or --input-shape H,W,C for the synthetic images")
+  config = _config(args, extra)
   if not args.devices or not args.per_device_batch:
     raise InputError("--devices and --per-device-batch need at least one value each, e.g. --devices 1,2")
   check_output_folder(args.out, "--out")
@@ -192,22 +205,27 @@ def run(argv: list[str]) -> int:
   out = Path(args.out)
   (out / "points").mkdir(parents=True, exist_ok=True)
   points = []
-  for d, b in scaling.plan_points(devices, args.per_device_batch, global_batches):
+  from cnnjax.data import synthetic
+  from cnnjax.scaling import point as point_lib, report
+  settings = point_lib.Settings(steps=args.steps, warmup_steps=args.warmup_steps)
+  for d, b in report.plan_points(devices, args.per_device_batch, global_batches):
     start = time.perf_counter()
-    point = run_point(spec, d, b, probe["backend"], out / "points", args.timeout)
+    point = run_point(config, dataclasses.replace(settings, devices=d), b, probe["backend"], out / "points",
+                      args.timeout)
     points.append(point)
     status = point.get("error") or (f"{1e3 * point['step_seconds_median']:.1f} ms/step, "
                                     f"{point['images_per_second']:.0f} images/s, compile {point['compile_seconds']:.1f} s")
     print(f"devices {d}, per-device batch {b}: {status} ({time.perf_counter() - start:.0f} s)", flush=True)
-  scaling.add_efficiencies(points, args.per_device_batch, global_batches)
+  report.add_efficiencies(points, args.per_device_batch, global_batches)
 
   from cnnjax.train.environment import git_commit
-  study = {"command": " ".join(["cnnjax", "scale", *argv[1:]]), "model": spec.get("model", "lenet5"),
-           "input_shape": spec["input_shape"], "batch_norm_stats": spec.get("batch_norm_stats", "global"),
+  study = {"command": " ".join(["cnnjax", "scale", *argv[1:]]), "model": config.model,
+           "input_shape": list(synthetic.input_shape(config.dataset)), "batch_norm_stats": config.batch_norm_stats,
            "steps": args.steps, "warmup_steps": args.warmup_steps, "per_device_batches": args.per_device_batch,
            "global_batches": global_batches, **probe, "simulated_devices": probe["backend"] == "cpu",
-           "note": scaling.CPU_NOTE.format(cpus=probe["host_cpus"]) if probe["backend"] == "cpu" else None,
-           "versions": _versions(), "git_commit": git_commit(), "points": points}
-  scaling.write_report(study, out)
+           "note": report.CPU_NOTE.format(cpus=probe["host_cpus"]) if probe["backend"] == "cpu" else None,
+           "config": config.to_dict(), "versions": _versions(), "git_commit": git_commit(), "points": points}
+  study["config"].pop("batch_size")  # each point's: devices x per-device batch
+  report.write_report(study, out)
   print(f"wrote {out}/scaling.json, scaling.md" + (", scaling.png" if study["plot"] else " (no matplotlib: no plot)"))
   return 1 if any("error" in p for p in points) else 0

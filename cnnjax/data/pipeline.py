@@ -2,7 +2,8 @@
 
 Training order is a pure function of (seed, epoch), so a run resumed at step s sees exactly
 the batches an uninterrupted run would. Evaluation pads the last batch and masks it, so
-every example of the split counts exactly once, on every process.
+every example of the split counts exactly once, on every process. The dataset named "synthetic"
+(cnnjax.data.synthetic: numpy draws, no tfds) is served through the same two entry points.
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cnnjax.data import sources
+from cnnjax.data import sources, synthetic
 from cnnjax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -173,6 +174,8 @@ class TrainData:
 
 def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard()) -> TrainData:
   """Training data of this process: an equal-sized disjoint shard, so all processes take equal steps."""
+  if ds_config.name == synthetic.NAME:
+    return synthetic.make_train_data(ds_config, batch_size, seed, shard.index, shard.count)
   crop = _train_crop_fn(ds_config)
   builder, ds = _load(ds_config, ds_config.train_split, shard, drop_remainder=True, train=True)
   num_examples = split_sizes(builder, ds_config.train_split, shard.count, True)[shard.index]
@@ -212,6 +215,9 @@ def pad_batch(batch: Batch, batch_size: int) -> Batch:
 
 def make_eval_iterator(ds_config, split: str, batch_size: int, shard: Shard = Shard()) -> EvalData:
   """All examples of this process's shard of `split`, in order, padded to full batches."""
+  if ds_config.name == synthetic.NAME:
+    part = synthetic.EvalSplit(ds_config, batch_size, shard.index, shard.count)
+    return EvalData((pad_batch(b, batch_size) for b in part.batches()), part.num_batches, part.num_examples)
   builder, ds = _load(ds_config, split, shard, drop_remainder=False)
   sizes = split_sizes(builder, split, shard.count, False)
   num_batches = math.ceil(max(sizes) / batch_size)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import tensorflow_datasets as tfds
 
-from cnnjax.data import fashion_mnist_archives
+from cnnjax.data import fashion_mnist_archives, synthetic
 from cnnjax.errors import InputError
 
 OFFLINE_PREPARERS: dict[str, Callable[[Path], bool]] = {
@@ -53,8 +53,9 @@ class DatasetUnavailableError(InputError):
 
 
 def known_datasets() -> list[str]:
-  """Names get_builder can build: tfds's registered datasets and cnnjax's own (LOCAL_BUILDERS)."""
-  return sorted({*tfds.list_builders(with_community_datasets=False), *LOCAL_BUILDERS})
+  """Names config.dataset.name may take: those get_builder can build (tfds's registered datasets and
+  cnnjax's own, LOCAL_BUILDERS) and "synthetic" (cnnjax.data.synthetic, served without a builder)."""
+  return sorted({*tfds.list_builders(with_community_datasets=False), *LOCAL_BUILDERS, synthetic.NAME})
 
 
 def resolve_data_dir(data_dir: str | None) -> str:

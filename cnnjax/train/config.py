@@ -22,7 +22,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.model_kwargs = ml_collections.ConfigDict()
 
   c.dataset = ml_collections.ConfigDict()
-  c.dataset.name = "fashion_mnist"
+  c.dataset.name = "fashion_mnist"  # tfds or cnnjax.data.sources name, or "synthetic" (cnnjax.data.synthetic)
   c.dataset.data_dir = config_dict.placeholder(str)
   c.dataset.train_split = "train"
   c.dataset.eval_split = "test"

@@ -94,13 +94,17 @@ def check_schedule(config) -> None:
 
 
 def check_dataset(config) -> None:
-  """A dataset tfds or cnnjax can build; mean/std per channel; a crop that has an output size and valid ranges."""
-  from cnnjax.data.sources import known_datasets
+  """A dataset tfds or cnnjax can build, or "synthetic"; mean/std per channel; a crop that has an output size and
+  valid ranges."""
   ds = config.dataset
   base_name = ds.name.split(":")[0].split("/")[0]  # "name/config:version" as tfds.builder takes it
-  known = known_datasets()
-  if base_name not in known:
-    raise unknown_name("config.dataset.name", ds.name, known, list_known=False)
+  if base_name == "synthetic":
+    check_synthetic(ds)  # without tfds: the scaling study's process never imports TensorFlow
+  else:
+    from cnnjax.data.sources import known_datasets
+    known = known_datasets()
+    if base_name not in known:
+      raise unknown_name("config.dataset.name", ds.name, known, list_known=False)
   if len(ds.mean) != len(ds.std) or not ds.mean:
     raise InputError(f"config.dataset.mean={tuple(ds.mean)} and config.dataset.std={tuple(ds.std)} need one "
                      "value per image channel each")
@@ -116,6 +120,20 @@ def check_dataset(config) -> None:
     low, high = ds.crop_aspect_ratio_range
     if not 0 < low <= high:
       raise InputError(f"config.dataset.crop_aspect_ratio_range={(low, high)} must satisfy 0 < low <= high")
+
+
+def check_synthetic(ds) -> None:
+  """cnnjax.data.synthetic: the plain name, a square size to draw, and no tf.data crop (nothing is decoded)."""
+  from cnnjax.data import synthetic
+  if ds.name != synthetic.NAME:
+    raise InputError(f"config.dataset.name={ds.name!r}: synthetic data has no configs or versions; use "
+                     f"'{synthetic.NAME}'")
+  if not ds.image_size > 0:
+    raise InputError(f"config.dataset.name='{synthetic.NAME}' needs config.dataset.image_size > 0 (the side of its "
+                     "square images, e.g. --config.dataset.image_size=28); config.dataset.mean gives the channels")
+  if ds.random_resized_crop:
+    raise InputError("config.dataset.random_resized_crop crops stored images in tf.data; synthetic images are drawn "
+                     "at config.dataset.image_size already: set it to False")
 
 
 def check_task_and_policy(config) -> None:

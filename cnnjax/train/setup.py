@@ -38,19 +38,28 @@ class Training:
   fast_paths: dict[str, str]  # what cnnjax.fast chose, for results.json
 
 
-def build_model(config, device_count: int, backend: str | None = None) -> tuple[nn.Module, dict[str, str]]:
-  """The config's model with the fast blocks `config.fast_paths` asks for, and what was chosen."""
-  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
+def build_model(config, device_count: int, backend: str | None = None,
+                model: nn.Module | None = None) -> tuple[nn.Module, dict[str, str]]:
+  """The config's model (or `model`, built by the caller) with the fast blocks `config.fast_paths` asks for,
+  and what was chosen. A given `model` replaces the registry's; config.model still names it for the
+  per-model choices (cnnjax.fast.blocks.SMALL_MAP_CONV_MODELS)."""
+  if model is None:
+    model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
   dtype = getattr(model, "dtype", None) or "float32"
   fast = blocks.choose(config.fast_paths, backend, device_count, dtype)
   model = fast.apply(model, config.model)
   return model, fast.describe(model)
 
 
-def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: int, total_steps: int) -> Training:
-  """The training of `config` on `mesh` for images of `input_shape` ([H, W, C]) over `total_steps` steps."""
+def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: int, total_steps: int,
+                   model: nn.Module | None = None) -> Training:
+  """The training of `config` on `mesh` for images of `input_shape` ([H, W, C]) over `total_steps` steps.
+
+  `model`: a linen module to train instead of the registry's config.model (tests' own models); the
+  fast paths are applied to it as to any other.
+  """
   task = tasks.get_task(config.task)
-  model, fast_paths = build_model(config, mesh.devices.size)
+  model, fast_paths = build_model(config, mesh.devices.size, model=model)
   base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
   schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)
   tx = optim.make_optimizer(config.optimizer, schedule)

@@ -7,12 +7,13 @@ through; the student takes one step from each of them, so every comparison start
 
     python -m tests.parallel.teacher_forcing SPEC.json OUT.npz [--student] [PROCESS_ID]
 
-The runner's real train step (cnnjax.parallel.synthetic.build_point) on the fixed synthetic batch
-of SPEC (spec["distributed"] as in synthetic: one process of several). The teacher saves states
-0..steps and each step's loss; the student compiles its own step, then reads the path of the
-teacher's file from stdin (so both compile at once) and saves, for each teacher state k, its loss
-and the state its step leads to. Arrays are saved per state leaf as "<keypath>" [steps(+1), ...] by
-process 0, whose last stdout line is JSON: its runtime settings, convolution path, devices, processes
+The runner's real train step (cnnjax.scaling.point.build_point) on the fixed synthetic batch of
+SPEC, a cnnjax.scaling.point spec file (settings.distributed as there: one process of several;
+config.model may also name one of TEST_MODELS, built here and passed to the point). The teacher
+saves states 0..steps and each step's loss; the student compiles its own step, then reads the path
+of the teacher's file from stdin (so both compile at once) and saves, for each teacher state k, its
+loss and the state its step leads to. Arrays are saved per state leaf as "<keypath>" [steps(+1), ...]
+by process 0, whose last stdout line is JSON: its runtime settings, fast paths, devices, processes
 and global batch.
 
 Bounds (u = 2^-24, float32's unit roundoff; under random rounding a sum of K terms is off by about
@@ -47,12 +48,15 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from tests.parallel.bn_cnn import SmallBNCNN
+
 U = 2.0 ** -24  # float32's unit roundoff
 KAPPA = 10      # cancellation in batch-norm scale/offset gradients
 Z = 20.0        # bound on |logits|
 KINK = 0.1      # one ReLU unit on the other branch: 0.2-3% seen
 BN_MOMENTUM = 0.9  # the models' batch-norm momentum
 TRACE, STATS = ".opt_state[0].trace", ".batch_stats"
+TEST_MODELS = {"small_bn_cnn": SmallBNCNN}  # config.model names outside cnnjax's registry
 
 
 def leaves_by_path(state) -> dict[str, jax.Array]:
@@ -82,33 +86,39 @@ def state_loader(template, mesh):
 
 
 def main(argv: list[str]) -> int:
-  from cnnjax.fast import onednn_conv  # pylint: disable=import-outside-toplevel
-  from cnnjax.parallel import synthetic  # pylint: disable=import-outside-toplevel
+  from cnnjax.scaling import point as point_lib  # pylint: disable=import-outside-toplevel
 
   spec_path, out_path = argv[1], argv[2]
   student = "--student" in argv[3:]
-  with open(spec_path) as f:
-    spec = json.load(f)
-  if spec.get("distributed"):
-    process_id = int([a for a in argv[3:] if a != "--student"][0])
-    jax.distributed.initialize(spec["distributed"]["coordinator_address"], spec["distributed"]["num_processes"],
-                               process_id, initialization_timeout=int(spec["distributed"].get("timeout_seconds", 60)))
-  point = synthetic.build_point(spec)
+  config, settings = point_lib.read_spec(spec_path)
+  process_ids = [a for a in argv[3:] if a != "--student"]
+  point_lib.start_distributed(settings, int(process_ids[0]) if process_ids else None)
+  model = None
+  if config.model in TEST_MODELS:
+    model = TEST_MODELS[config.model](num_classes=config.dataset.num_classes, **config.model_kwargs)
+  point = point_lib.build_point(config, settings, model)
   load = state_loader(point.state, point.mesh)
   teacher = dict(np.load(sys.stdin.readline().strip())) if student else None
   states, losses = ([] if student else [on_host(point.state)]), []
-  for k in range(point.spec["steps"]):
+  for k in range(settings.steps):
     if student:
       point.state = load(teacher, k)
-    _, step_losses = synthetic.run_steps(point, 1, record_losses=True)
+    _, step_losses = point_lib.run_steps(point, 1, record_losses=True)
     states.append(on_host(point.state))
     losses += step_losses
   if jax.process_index() == 0:
     np.savez(out_path, loss=np.asarray(losses, np.float32), **{k: np.stack([s[k] for s in states]) for k in states[0]})
     print(json.dumps({"runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
-                      "onednn_convolutions": onednn_conv.onednn_status(), "devices": point.mesh.devices.size,
+                      "fast_paths": point.training.fast_paths, "devices": point.mesh.devices.size,
                       "processes": jax.process_count(), "global_batch": point.global_batch}))
   return 0
+
+
+def write_spec(path: Path, input_shape, settings: dict, **config) -> Path:
+  """A spec file for main(): synthetic_config(input_shape, **config) and cnnjax.scaling.point.Settings(**settings)."""
+  from cnnjax.scaling import point as point_lib  # pylint: disable=import-outside-toplevel
+  point_lib.write_spec(path, point_lib.synthetic_config(input_shape, **config), point_lib.Settings(**settings))
+  return path
 
 
 def finish(teacher: subprocess.Popen, students: list[subprocess.Popen], teacher_file: Path,

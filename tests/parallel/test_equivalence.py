@@ -1,6 +1,6 @@
 """Data parallelism gives the same mathematics on 1 device, 8 devices and 2 processes x 4 devices.
 
-The runner's real train step (cnnjax.parallel.synthetic) on the same global batch of 32, with batch
+The runner's real train step (cnnjax.scaling.point) on the same global batch of 32, with batch
 norm over the global batch, by teacher forcing (tests/parallel/teacher_forcing.py): one process with
 one device trains 5 steps and saves its states; 8 devices in one process, and 2 processes of 4, each
 take one step from every one of those states. The programs sum in different orders (8 partial sums
@@ -18,19 +18,19 @@ import pytest
 
 from tests.parallel import subprocesses, teacher_forcing
 
-SPEC = {"model": "tests.parallel.bn_cnn:SmallBNCNN", "input_shape": [8, 8, 3], "num_classes": 10,
-        "steps": 5, "warmup_steps": 0, "seed": 3,
-        "optimizer": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
-                      "weight_decay_mode": "l2", "scale_by_batch": False}}
-TERMS = (3, 9 * 8, 32 * 8 * 8)  # SmallBNCNN: conv1, conv2, head; conv2 reads 8 channels; batch 32 of 8x8
 GLOBAL_BATCH = 32
+INPUT_SHAPE = (8, 8, 3)
+# tests/parallel/bn_cnn.py's SmallBNCNN (teacher_forcing.TEST_MODELS), 5 steps at a constant rate
+CONFIG = {"model": "small_bn_cnn", "batch_size": GLOBAL_BATCH, "seed": 3, "schedule": {"name": "constant"},
+          "optimizer": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
+                        "weight_decay_mode": "l2", "scale_by_batch": False}}
+STEPS = {"steps": 5, "warmup_steps": 0}
+TERMS = (3, 9 * 8, 32 * 8 * 8)  # SmallBNCNN: conv1, conv2, head; conv2 reads 8 channels; batch 32 of 8x8
 TIMEOUT = 120
 
 
-def _spec_file(tmp_path, name, **fields) -> str:
-  path = tmp_path / f"{name}.json"
-  path.write_text(json.dumps({**SPEC, **fields}))
-  return str(path)
+def _spec_file(tmp_path, name, **settings) -> str:
+  return str(teacher_forcing.write_spec(tmp_path / f"{name}.json", INPUT_SHAPE, {**STEPS, **settings}, **CONFIG))
 
 
 def _start(spec: str, out, devices: int, *args: str) -> subprocess.Popen:
@@ -42,9 +42,8 @@ def _start(spec: str, out, devices: int, *args: str) -> subprocess.Popen:
 def teacher_and_eight(tmp_path_factory):
   """The one-device teacher's states and the 8-device student's steps from them, run side by side."""
   tmp = tmp_path_factory.mktemp("equivalence")
-  teacher = _start(_spec_file(tmp, "one", devices=1, per_device_batch=GLOBAL_BATCH), tmp / "one.npz", 1)
-  eight = _start(_spec_file(tmp, "eight", devices=8, per_device_batch=GLOBAL_BATCH // 8), tmp / "eight.npz", 8,
-                 "--student")
+  teacher = _start(_spec_file(tmp, "one", devices=1), tmp / "one.npz", 1)
+  eight = _start(_spec_file(tmp, "eight", devices=8), tmp / "eight.npz", 8, "--student")
   one_result, eight_result = teacher_forcing.finish(teacher, [eight], tmp / "one.npz", TIMEOUT)
   return tmp / "one.npz", one_result, eight_result, dict(np.load(tmp / "one.npz")), dict(np.load(tmp / "eight.npz"))
 
@@ -55,12 +54,12 @@ def test_one_device_and_eight_devices_take_the_same_steps(teacher_and_eight):
   assert one["global_batch"] == eight["global_batch"] == GLOBAL_BATCH
   assert len(teacher["loss"]) == 5
   assert teacher["loss"][-1] < teacher["loss"][0]  # it trains
-  teacher_forcing.assert_steps_agree(teacher, student, TERMS, SPEC["optimizer"]["momentum"])
+  teacher_forcing.assert_steps_agree(teacher, student, TERMS, CONFIG["optimizer"]["momentum"])
 
 
 def test_two_processes_of_four_devices_take_the_same_steps(teacher_and_eight, tmp_path):
   teacher_file, _, _, teacher, _ = teacher_and_eight
-  spec = _spec_file(tmp_path, "two_by_four", devices=8, per_device_batch=GLOBAL_BATCH // 8,
+  spec = _spec_file(tmp_path, "two_by_four", devices=8,
                     distributed={"coordinator_address": f"127.0.0.1:{subprocesses.free_port()}",
                                  "num_processes": 2, "timeout_seconds": 60})
   students = [_start(spec, tmp_path / "two.npz", 4, "--student", str(i)) for i in range(2)]
@@ -75,4 +74,4 @@ def test_two_processes_of_four_devices_take_the_same_steps(teacher_and_eight, tm
       student.kill()  # a no-op once it has exited
   assert (two["processes"], two["devices"]) == (2, 8)
   teacher_forcing.assert_steps_agree(teacher, dict(np.load(tmp_path / "two.npz")), TERMS,
-                                     SPEC["optimizer"]["momentum"])
+                                     CONFIG["optimizer"]["momentum"])

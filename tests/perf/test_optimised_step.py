@@ -5,9 +5,10 @@ and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU
 convolutions run through oneDNN (cnnjax.kernels.onednn), and VGG computes convolutions on maps of
 at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv). ResNet and VGG-BN run each batch norm +
 ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu). Here the runner's real train step
-(cnnjax.parallel.synthetic, through tests/parallel/teacher_forcing.py) runs in two fresh processes: one
-optimised, one plain (no XLA flags beyond the machine's, no malloc tunables or scratch cache, lax
-convolutions only: CNNJAX_ONEDNN=0, nn.BatchNorm then ReLU).
+(cnnjax.scaling.point, through tests/parallel/teacher_forcing.py) runs in two fresh processes: one
+optimised (config.fast_paths="auto" and every process setting), one plain (config.fast_paths="off":
+the models' flax blocks, lax convolutions, BatchNorm then ReLU; no XLA flags beyond the machine's,
+no malloc tunables or scratch cache).
 Models: a CIFAR ResNet-20 on 16x16 inputs, and a narrow VGG-11-BN on 32x32 (its last stage is 2x2).
 
 Teacher forcing (tests/parallel/teacher_forcing.py, where the bounds are derived): the optimised run
@@ -21,7 +22,6 @@ gradient bound. ReLU-kink steps (a unit within rounding of 0 takes the other bra
 1-5 of 20 steps with AVX-512 or AVX2) are held to 10% only.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -34,17 +34,17 @@ from cnnjax.kernels import build, onednn
 from tests.parallel import subprocesses, teacher_forcing
 
 STEPS = 20
-SPEC = {"num_classes": 10, "per_device_batch": 16, "steps": STEPS, "warmup_steps": 0, "seed": 0,
-        "optimizer": {"learning_rate": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
-                      "weight_decay_mode": "l2", "scale_by_batch": False}}
+SETTINGS = {"devices": 1, "steps": STEPS, "warmup_steps": 0}
+OPTIMIZER = {"learning_rate": 0.05, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
+             "weight_decay_mode": "l2", "scale_by_batch": False}
+CONFIG = {"batch_size": 16, "seed": 0, "schedule": {"name": "constant"}, "optimizer": OPTIMIZER}
 NARROW_VGG = {"stages": [[8], [16], [16, 16], [32, 32], [32, 32]], "hidden_size": 32, "pool_size": [1, 1],
               "dropout_rate": 0.0}
-# name -> (spec of the optimised run, model_kwargs that turn the model's own speed-ups off for the plain run)
+# name -> (input shape, config overrides); the plain run adds fast_paths="off"
 CASES = {
-    "cifar_resnet20": ({"model": "cifar_resnet20", "input_shape": [16, 16, 3]}, {"fused_norm_relu": False}),
-    "vgg11_bn_narrow": ({"model": "vgg11_bn", "input_shape": [32, 32, 3], "model_kwargs": NARROW_VGG,
-                         "optimizer": {**SPEC["optimizer"], "learning_rate": 0.2}},
-                        {"conv_op": None, "fused_norm_relu": False}),
+    "cifar_resnet20": ((16, 16, 3), {"model": "cifar_resnet20"}),
+    "vgg11_bn_narrow": ((32, 32, 3), {"model": "vgg11_bn", "model_kwargs": NARROW_VGG,
+                                      "optimizer": {**OPTIMIZER, "learning_rate": 0.2}}),
 }
 # name -> (D weighted layers, K_fwd terms of the widest 3x3 convolution, K_bwd = N H W of the largest map)
 TERMS = {"cifar_resnet20": (19 + 1, 9 * 64, 16 * 16 * 16), "vgg11_bn_narrow": (8 + 3, 9 * 32, 16 * 32 * 32)}
@@ -64,12 +64,17 @@ def _machine_xla_flags(xla_flags: str) -> str:
 
 
 def _start(spec_path, out_path, optimised: bool) -> subprocess.Popen:
-  """The teacher (optimised) or the student (plain), with the machine's own XLA flags (e.g. --xla_cpu_max_isa)."""
+  """The teacher (optimised) or the student (plain), with the machine's own XLA flags (e.g. --xla_cpu_max_isa).
+
+  The plain run's convolutions are lax's through config.fast_paths="off" alone: CNNJAX_ONEDNN is left unset.
+  """
   env = subprocesses.cpu_env(1)
   switch = "1" if optimised else "0"
+  env.pop(onednn.DISABLE_ENV, None)
   env.update({"CNNJAX_XLA_CPU_FLAGS": switch, "CNNJAX_HUGEPAGES": switch, process.SCRATCH_CACHE_ENV: switch,
-              "CNNJAX_ONEDNN": switch, "GLIBC_TUNABLES": "", "LD_PRELOAD": "",
-              "XLA_FLAGS": _machine_xla_flags(env["XLA_FLAGS"])})
+              "GLIBC_TUNABLES": "", "LD_PRELOAD": "", "XLA_FLAGS": _machine_xla_flags(env["XLA_FLAGS"])})
+  if optimised:
+    env[onednn.DISABLE_ENV] = "1"
   if optimised:
     process.set_xla_flags(env, multi_output_fusion=True)  # every flag cnnjax may set
     env = process.allocator_reexec_env(env) or env
@@ -80,14 +85,13 @@ def _start(spec_path, out_path, optimised: bool) -> subprocess.Popen:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
-  optimised_spec, plain_kwargs = CASES[case]
-  specs = {"optimised": {**SPEC, **optimised_spec},
-           "plain": {**SPEC, **optimised_spec,
-                     "model_kwargs": {**optimised_spec.get("model_kwargs", {}), **plain_kwargs}}}
+  input_shape, overrides = CASES[case]
+  configs = {"optimised": {**CONFIG, **overrides, "fast_paths": "auto"},
+             "plain": {**CONFIG, **overrides, "fast_paths": "off"}}
   processes = {}
-  for name, spec in specs.items():  # both compile at once; the student then waits for the teacher's states
-    (tmp_path / f"{name}.json").write_text(json.dumps(spec))
-    processes[name] = _start(tmp_path / f"{name}.json", tmp_path / f"{name}.npz", name == "optimised")
+  for name, config in configs.items():  # both compile at once; the student then waits for the teacher's states
+    spec = teacher_forcing.write_spec(tmp_path / f"{name}.json", input_shape, SETTINGS, **config)
+    processes[name] = _start(spec, tmp_path / f"{name}.npz", name == "optimised")
   optimised, plain = teacher_forcing.finish(processes["optimised"], [processes["plain"]], tmp_path / "optimised.npz",
                                             TIMEOUT)
 
@@ -102,10 +106,13 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   scratch_cache = str(build.SCRATCH_CACHE_LIBRARY)
   assert (scratch_cache in optimised["runtime_env"]["LD_PRELOAD"]) == build.SCRATCH_CACHE_LIBRARY.exists()
   assert scratch_cache not in plain["runtime_env"]["LD_PRELOAD"]
-  assert optimised["onednn_convolutions"] == onednn_state() and plain["onednn_convolutions"] == "off: CNNJAX_ONEDNN=0"
+  assert optimised["fast_paths"]["mode"] == "auto" and optimised["fast_paths"]["onednn_convolutions"] == onednn_state()
+  assert optimised["fast_paths"]["norm_act"] == "BatchNormReLU"
+  assert plain["fast_paths"] == {"mode": "off", "onednn_convolutions": "off: fast_paths=off", "conv": "Conv",
+                                 "norm": "BatchNorm", "norm_act": "norm + activation"}
 
   teacher, student = dict(np.load(tmp_path / "optimised.npz")), dict(np.load(tmp_path / "plain.npz"))
   losses = teacher["loss"]
   assert len(losses) == STEPS
   assert losses[-1] < losses[0] - 0.1 and np.all(losses[1:6] < losses[0])  # it trains on the fixed batch
-  teacher_forcing.assert_steps_agree(teacher, student, TERMS[case], SPEC["optimizer"]["momentum"])
+  teacher_forcing.assert_steps_agree(teacher, student, TERMS[case], OPTIMIZER["momentum"])

@@ -1,8 +1,8 @@
 """benchmarks/accelerator/resnet50_vs_torch.py --quick: the accelerator benchmark's path works on CPU.
 
-The cnnjax side runs ResNet-50 (bf16 compute, 32x32, batch 2, 2 steps) with tensorflow, tfds and
-ml_collections blocked, as on the lent machine; the PyTorch side either runs or, without
-torchvision, says so instead of failing.
+The cnnjax side runs ResNet-50 (bf16 compute, 32x32, batch 2, 2 steps) with tensorflow and tfds
+blocked, as on the lent machine; the PyTorch side either runs or, without torchvision, says so
+instead of failing.
 """
 
 import importlib.util

@@ -97,3 +97,30 @@ def test_rerunning_a_finished_run_keeps_its_results(tmp_path, mock_cifar_config)
     again = runner.train_and_evaluate(config, tmp_path)
   assert again == json.loads(saved) and (tmp_path / "results.json").read_text() == saved
   assert first["final"]["train_loss"] == again["final"]["train_loss"] is not None
+
+
+def synthetic_run_config(**overrides):
+  """A tiny classification config on cnnjax.data.synthetic (no tfds): LeNet-5 on 28x28x1 draws, batch 8."""
+  from cnnjax.data import synthetic
+  from cnnjax.train.config import default_config
+  config = default_config()
+  config.dataset.update(synthetic.dataset_fields((28, 28, 1)))
+  config.update({"batch_size": 8, "eval_batch_size": 64, "num_train_steps": 3, "log_every_steps": 1,
+                 "checkpoint_every_steps": 100, "eval_every_epochs": 0.0, "progress_bar": False, **overrides})
+  return config.lock()
+
+
+def test_a_few_steps_on_synthetic_data(tmp_path):
+  """As flax's fake-data benchmark: the whole runner on config.dataset.name = "synthetic", no download."""
+  from cnnjax.data import synthetic
+  results = runner.train_and_evaluate(synthetic_run_config(), tmp_path)
+  final = results["final"]
+  assert final["steps"] == 3 and final["epochs"] == pytest.approx(3 / (synthetic.TRAIN_EXAMPLES // 8))
+  assert final["test_num_examples"] == synthetic.EVAL_EXAMPLES  # 8 eval batches of 64, each example once
+  assert np.isfinite(final["train_loss"]) and np.isfinite(final["test_loss"])
+  assert 0.0 <= final["test_accuracy"] <= 1.0 and final["examples_per_second"] > 0
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert saved["config"]["dataset"]["name"] == "synthetic" and saved["environment"]["fast_paths"]["mode"] == "auto"
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  assert [l["step"] for l in lines if l["split"] == "train"] == [1, 2, 3]
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["3"]

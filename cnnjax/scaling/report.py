@@ -144,6 +144,6 @@ def write_report(study: dict, out) -> None:
   (out / "scaling.md").write_text(markdown_report(study))
 
 
-if __name__ == "__main__":  # python -m cnnjax.parallel.scaling DIR: redraw table and plot from DIR/scaling.json
+if __name__ == "__main__":  # python -m cnnjax.scaling.report DIR: redraws table and plot from DIR/scaling.json
   folder = Path(sys.argv[1])
   write_report(json.loads((folder / "scaling.json").read_text()), folder)

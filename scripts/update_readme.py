@@ -64,6 +64,15 @@ def segmentation_table() -> str:
   return "\n".join([header, *rows])
 
 
+def _blocks_text(measured: dict) -> str:
+  """What cnnjax.fast chose for one measured model; runs recorded before it say only oneDNN's state."""
+  fast = measured.get("fast_paths")
+  if fast is None:
+    return f"oneDNN {measured.get('onednn_convolutions', 'off')}"
+  chosen = [f"{field} {fast[field]}" for field in ("conv", "norm_act") if field in fast]
+  return f"{' + '.join(chosen)} (oneDNN {fast.get('onednn_convolutions', 'off')})"
+
+
 def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
   """The cnnjax-vs-PyTorch step table of benchmarks/cpu_step.py's JSON, or how to produce it."""
   if not path.exists():
@@ -80,8 +89,8 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
                         for name, env in results["cnnjax_env"].items()) + "; "
             + "scratch cache: " + ", ".join(f"{name} {'on' if 'scratch_cache' in env.get('LD_PRELOAD', '') else 'off'}"
                                             for name, env in results["cnnjax_env"].items()) + "; "
-            + "oneDNN convolutions: " + ", ".join(f"{row['model']} {row['cnnjax'].get('onednn_convolutions', 'off')}"
-                                                  for row in results["models"]) + ". "
+            + "fast blocks (cnnjax.fast.blocks): " + ", ".join(f"{row['model']} {_blocks_text(row['cnnjax'])}"
+                                                                for row in results["models"]) + ". "
             f"Median of {results['steps'] * results['rounds'] * results.get('processes', 1)} steps per framework: "
             f"{results.get('processes', 1)} fresh worker processes each, {results['rounds']} interleaved rounds of "
             f"{results['steps']} steps per process (ratio range over rounds in brackets); one fixed random batch; "

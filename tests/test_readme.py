@@ -1,0 +1,34 @@
+"""The README's Python quickstart runs as printed (on tfds mock data, in a temporary folder)."""
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+import tensorflow_datasets as tfds
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def quickstart_code() -> str:
+  """The python block between the README's quickstart markers."""
+  text = README.read_text()
+  section = text[text.index("<!-- quickstart:start -->"):text.index("<!-- quickstart:end -->")]
+  return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_quickstart_is_near_the_top():
+  lines = README.read_text().splitlines()
+  first_usage = next(i for i, line in enumerate(lines) if line.startswith("## "))
+  assert lines[first_usage] == "## Quickstart" and first_usage < 40
+
+
+def test_quickstart_runs(tmp_path, monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  printed = io.StringIO()
+  # 30 steps of batch 128 are one epoch of the mock split: one evaluation, at the end
+  with tfds.testing.mock_data(num_examples=30 * 128), contextlib.redirect_stdout(printed):
+    exec(compile(quickstart_code(), "README.md quickstart", "exec"), {})  # pylint: disable=exec-used
+  accuracy = float(printed.getvalue().strip().splitlines()[-1])
+  assert 0.0 <= accuracy <= 1.0
+  assert (tmp_path / "runs" / "quickstart" / "results.json").exists()

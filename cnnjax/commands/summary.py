@@ -1,4 +1,4 @@
-"""`cnnjax summary MODEL [--input-shape H,W,C] [--num-classes K] [--depth D] [--json]`: a model's layers.
+"""`cnnjax summary MODEL [--input_shape H,W,C] [--num_classes K] [--depth D] [--json]`: a model's layers.
 
 Per-layer table (name, output shape, parameters, multiply-adds) and totals, traced abstractly with
 cnnjax.analysis.counting (nothing is computed, so ImageNet-sized models take seconds). For `alexnet`
@@ -18,6 +18,12 @@ DEFAULT_INPUT_SHAPES = {
     "lenet1": (28, 28, 1), "lenet5": (28, 28, 1),
 }
 CIFAR_PREFIXES = ("cifar_", "resnext29", "densenet_bc")
+EXAMPLES = (
+    "cnnjax summary resnet50",
+    "cnnjax summary alexnet --depth 1",
+    "cnnjax summary cifar_resnet20 --input_shape 28,28,1 --num_classes 10 --json",
+)
+RENAMED = {"--input-shape": "--input_shape", "--num-classes": "--num_classes"}
 
 
 def default_input_shape(model: str) -> tuple[int, int, int]:
@@ -32,7 +38,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
   except ValueError:
     shape = ()
   if len(shape) != 3 or min(shape) < 1:
-    raise argparse.ArgumentTypeError(f"--input-shape {text!r} must be three positive integers H,W,C, e.g. 224,224,3")
+    raise argparse.ArgumentTypeError(f"--input_shape {text!r} must be three positive integers H,W,C, e.g. 224,224,3")
   return shape
 
 
@@ -43,7 +49,7 @@ def build_model(model_name: str, num_classes: int | None = None):
   try:
     return get_model(model_name, **kwargs)
   except TypeError as e:  # the model's constructor refuses the keyword
-    raise InputError(f"{model_name} does not take --num-classes ({e}); leave the flag out") from e
+    raise InputError(f"{model_name} does not take --num_classes ({e}); leave the flag out") from e
 
 
 def summarize(model_name: str, input_shape=None, num_classes: int | None = None) -> dict:
@@ -57,7 +63,7 @@ def summarize(model_name: str, input_shape=None, num_classes: int | None = None)
   try:
     rows = layer_table(model, (1, *input_shape))
   except ValueError as e:  # the models' and layers' checks of the input size raise ValueError
-    raise InputError(f"{model_name} does not accept --input-shape {','.join(map(str, input_shape))}: {e}") from e
+    raise InputError(f"{model_name} does not accept --input_shape {','.join(map(str, input_shape))}: {e}") from e
   root = rows[0]
   layers = [{"name": r["name"], "module": r["module"], "output_shape": _strip_batch(r["output_shape"]),
              "params": int(r["params"]), "multiply_adds": int(r["multiply_adds"])} for r in rows[1:]]
@@ -95,11 +101,11 @@ def format_table(summary: dict, depth: int | None = None) -> str:
 
 def run(argv: list[str]) -> int:
   parser = ArgumentParser(prog=argv[0], description="Per-layer output shapes, parameters and multiply-adds of a "
-                          "registered model.")
+                          "registered model.", examples=EXAMPLES, renamed=RENAMED)
   parser.add_argument("model", help="registered model name (e.g. resnet50, alexnet, cifar_resnet20)")
-  parser.add_argument("--input-shape", type=parse_shape, default=None,
+  parser.add_argument("--input_shape", type=parse_shape, default=None,
                       help="H,W,C of one image (default: the model's own, e.g. 224,224,3)")
-  parser.add_argument("--num-classes", type=integer(1), default=None, help="output classes (default: the model's)")
+  parser.add_argument("--num_classes", type=integer(1), default=None, help="output classes (default: the model's)")
   parser.add_argument("--depth", type=integer(1), default=None, help="show layers nested at most this deep")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
   args = parser.parse_args(argv[1:])

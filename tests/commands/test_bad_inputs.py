@@ -107,17 +107,17 @@ CASES = [
     _segment("pixel.png", "--method", "slic", names="--n_segments"),
     _segment("photo.png", names="--method"),
     _segment("photo.png", "--workdir", "run", names="--workdir run"),
-    Case(("scale", "--model", "lenet5", "--input-shape", "28,28,1", "--devices", "0"), "--devices"),
-    Case(("scale", "--model", "lenet5", "--input-shape", "28,28,1", "--devices", "1,x"), "--devices"),
-    Case(("scale", "--model", "lenet5", "--input-shape", "28,28,1", "--steps", "0"), "--steps"),
-    Case(("scale", "--model", "lenet5", "--input-shape", "28,28"), "--input-shape"),
-    Case(("scale", "--model", "lenet", "--input-shape", "28,28,1"), "--model"),
-    Case(("scale", "--model", "lenet5", "--input-shape", "28,28,1", "--out", "a_file"), "--out a_file"),
-    Case(("scale", "--model", "lenet5"), "--input-shape"),
+    Case(("scale", "--model", "lenet5", "--input_shape", "28,28,1", "--devices", "0"), "--devices"),
+    Case(("scale", "--model", "lenet5", "--input_shape", "28,28,1", "--devices", "1,x"), "--devices"),
+    Case(("scale", "--model", "lenet5", "--input_shape", "28,28,1", "--steps", "0"), "--steps"),
+    Case(("scale", "--model", "lenet5", "--input_shape", "28,28"), "--input_shape"),
+    Case(("scale", "--model", "lenet", "--input_shape", "28,28,1"), "--model"),
+    Case(("scale", "--model", "lenet5", "--input_shape", "28,28,1", "--out", "a_file"), "--out a_file"),
+    Case(("scale", "--model", "lenet5"), "--input_shape"),
     Case(("summary", "lenet", "--depth", "1"), "model='lenet'"),
-    Case(("summary", "lenet5", "--num-classes", "0"), "--num-classes"),
-    Case(("summary", "logistic_neuron", "--num-classes", "3"), "--num-classes"),
-    Case(("summary", "vgg11", "--input-shape", "16,16,3"), "--input-shape 16,16,3"),
+    Case(("summary", "lenet5", "--num_classes", "0"), "--num_classes"),
+    Case(("summary", "logistic_neuron", "--num_classes", "3"), "--num_classes"),
+    Case(("summary", "vgg11", "--input_shape", "16,16,3"), "--input_shape 16,16,3"),
     Case(("reproduce", "mnist1d", "--seeds", "0"), "--seeds"),
     Case(("reproduce", "mnist_1d"), "study='mnist_1d'"),
     Case(("reproduce", "fashion_mnist", "--rows", "linear,resnet50"), "resnet50"),
@@ -294,7 +294,7 @@ def test_device_counts_beyond_an_accelerators_are_refused(tmp_path, monkeypatch,
   monkeypatch.setattr(scale, "probe_backend", lambda: {"backend": "gpu", "device_count": 1, "device_kind": "H200"})
   monkeypatch.setattr(scale, "run_point", _past_validation)
   out = tmp_path / "study"
-  code = main.main(["cnnjax", "scale", "--model", "lenet5", "--input-shape", "28,28,1", "--devices", "1,2",
+  code = main.main(["cnnjax", "scale", "--model", "lenet5", "--input_shape", "28,28,1", "--devices", "1,2",
                     "--out", str(out)])
   assert code == 2
   assert capsys.readouterr().err == ("cnnjax scale: --devices 1,2: only 1 H200 device(s) are present; use counts "

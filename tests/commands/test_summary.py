@@ -28,7 +28,7 @@ def test_alexnet_json_shows_the_lecture_table(capsys):
 
 
 def test_table_with_options(capsys):
-  assert main(["cnnjax", "summary", "cifar_resnet20", "--input-shape", "28,28,1", "--num-classes", "7",
+  assert main(["cnnjax", "summary", "cifar_resnet20", "--input_shape", "28,28,1", "--num_classes", "7",
                "--depth", "1"]) == 0
   text = capsys.readouterr().out
   assert "layer1_block0" in text and "layer1_block0/conv1" not in text
@@ -45,13 +45,13 @@ def test_summarize_matches_published_multiply_adds():
 def test_errors(capsys):
   assert main(["cnnjax", "summary", "resnet5"]) == 2
   assert "did you mean" in capsys.readouterr().err
-  assert main(["cnnjax", "summary", "lenet5", "--input-shape", "28,28"]) == 2
+  assert main(["cnnjax", "summary", "lenet5", "--input_shape", "28,28"]) == 2
   err = capsys.readouterr().err
   assert "H,W,C" in err and len(err.splitlines()) == 1
 
 
 def test_a_bug_while_counting_keeps_its_traceback(monkeypatch):
-  """Only the model's own refusals of --input-shape / --num-classes become one line; a TypeError or ValueError
+  """Only the model's own refusals of --input_shape / --num_classes become one line; a TypeError or ValueError
   raised anywhere else is a bug and propagates."""
   def broken(model, shape):
     raise TypeError("a bug in the counting code")

@@ -1,18 +1,21 @@
-"""The `cnnjax` command: flags only, each subcommand delegating to its module.
+"""The `cnnjax` command (also `python -m cnnjax`): flags only, each subcommand delegating to its module.
 
     cnnjax train --config configs/fashion_mnist_lenet5.py --workdir runs/lenet5
 
 Errors the user can act on (cnnjax.errors) are printed here, in one place, as one line:
 InputError exits 2, RunFailure 1. `--debug`, anywhere on the command line, shows their traceback instead.
+`cnnjax --version` prints the installed package's version; `cnnjax SUBCOMMAND --help` its flags.
 """
 
 import os
 import sys
 from collections.abc import Callable
 
+from cnnjax.commands.arguments import HELP_FLAGS
 from cnnjax.errors import InputError, RunFailure, unknown_name
 
 DEBUG_FLAG = "--debug"
+VERSION_FLAGS = ("--version", "-V")
 
 
 def _train(argv: list[str]) -> int:
@@ -56,11 +59,24 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 
 
 def usage() -> str:
-  lines = ["usage: cnnjax SUBCOMMAND [flags]", "", "subcommands:"]
+  lines = ["usage: cnnjax SUBCOMMAND [flags]   (or python -m cnnjax SUBCOMMAND [flags])", "", "subcommands:"]
   lines += [f"  {name:10s} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
-  lines += ["", "cnnjax SUBCOMMAND --help shows a subcommand's flags.",
-            f"{DEBUG_FLAG} (anywhere) shows the traceback of an error instead of its one-line message."]
+  lines += ["", "cnnjax SUBCOMMAND --help (or -h) shows a subcommand's flags and example command lines.",
+            "Flag names join their words with underscores (--input_shape, --per_device_batch, --num_processes),",
+            "as the --config.KEY=VALUE overrides of cnnjax train do; the dashed spellings of cnnjax 0.1",
+            "(--input-shape, --per-device-batch, ...) still work until the next release, with a note.",
+            f"{DEBUG_FLAG} (anywhere) shows the traceback of an error instead of its one-line message.",
+            "cnnjax --version (or -V) prints the installed version."]
   return "\n".join(lines)
+
+
+def version() -> str:
+  """The installed cnnjax distribution's version, or a line saying that none is installed."""
+  import importlib.metadata
+  try:
+    return importlib.metadata.version("cnnjax")
+  except importlib.metadata.PackageNotFoundError:
+    return "unknown (the cnnjax package is not installed; pip install . records its version)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,15 +86,18 @@ def main(argv: list[str] | None = None) -> int:
   given = list(sys.argv if argv is None else argv)
   debug = DEBUG_FLAG in given[1:]
   argv = [given[0]] + [a for a in given[1:] if a != DEBUG_FLAG]
-  if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+  if len(argv) < 2 or argv[1] in ("help", *HELP_FLAGS):
     print(usage())
     return 0 if len(argv) >= 2 else 2
+  if argv[1] in VERSION_FLAGS:
+    print(f"cnnjax {version()}")
+    return 0
   name = argv[1]
   if name not in SUBCOMMANDS:
     print(f"cnnjax: {unknown_name('subcommand', name, SUBCOMMANDS)}", file=sys.stderr)
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
-  if as_program:
+  if as_program and not any(arg in HELP_FLAGS for arg in argv[2:]):  # help starts no JAX: nothing to settle
     from cnnjax.fast import process
     process.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
@@ -89,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
       raise
     print(f"cnnjax {name}: {one_line(e)}", file=sys.stderr)
     return 2 if isinstance(e, InputError) else 1
+  except SystemExit as e:  # argparse's --help prints the flags and exits 0: returned, as every exit status is
+    return exit_status(e)
+
+
+def exit_status(stop: SystemExit) -> int:
+  """The status SystemExit(code) gives a process: None 0, an integer itself, anything else printed and 1."""
+  if stop.code is None or isinstance(stop.code, int):
+    return stop.code or 0
+  print(stop.code, file=sys.stderr)
+  return 1
 
 
 def one_line(error: Exception) -> str:

@@ -47,22 +47,22 @@ study() {  # study NAME [cnnjax scale flags...]
 
 if [[ "${1:-}" == "--quick" ]]; then
   export JAX_PLATFORMS=cpu
-  study resnet50_quick --model resnet50 --input-shape 32,32,3 --num-classes 10 \
-    --devices 1,2 --per-device-batch 2 --global-batch 0 --steps 2 --warmup-steps 1
+  study resnet50_quick --model resnet50 --input_shape 32,32,3 --num_classes 10 \
+    --devices 1,2 --per_device_batch 2 --global_batch 0 --steps 2 --warmup_steps 1
   exit 0
 fi
 
 GPUS=$($PY -c "import jax; print(jax.device_count())" 2>/dev/null || echo 1)
 DEVICES=1; d=2; while (( d <= GPUS )); do DEVICES="$DEVICES,$d"; d=$((d * 2)); done
 if (( GPUS == 1 )); then
-  study resnet50_fp32 --model resnet50 --input-shape 224,224,3 --num-classes 1000 \
-    --devices 1 --per-device-batch 64,128 --global-batch 0 --steps 20 --warmup-steps 3
-  study resnet50_bf16 --model resnet50 --input-shape 224,224,3 --num-classes 1000 --dtype bfloat16 \
-    --devices 1 --per-device-batch 128,256 --global-batch 0 --steps 20 --warmup-steps 3
+  study resnet50_fp32 --model resnet50 --input_shape 224,224,3 --num_classes 1000 \
+    --devices 1 --per_device_batch 64,128 --global_batch 0 --steps 20 --warmup_steps 3
+  study resnet50_bf16 --model resnet50 --input_shape 224,224,3 --num_classes 1000 --dtype bfloat16 \
+    --devices 1 --per_device_batch 128,256 --global_batch 0 --steps 20 --warmup_steps 3
 else  # weak scaling at 128 per device and strong scaling of a global batch of 256
-  study resnet50_fp32 --model resnet50 --input-shape 224,224,3 --num-classes 1000 \
-    --devices "$DEVICES" --per-device-batch 128 --global-batch 256 --steps 15 --warmup-steps 3
-  study resnet50_bf16 --model resnet50 --input-shape 224,224,3 --num-classes 1000 --dtype bfloat16 \
-    --devices "$DEVICES" --per-device-batch 256 --global-batch 0 --steps 15 --warmup-steps 3
+  study resnet50_fp32 --model resnet50 --input_shape 224,224,3 --num_classes 1000 \
+    --devices "$DEVICES" --per_device_batch 128 --global_batch 256 --steps 15 --warmup_steps 3
+  study resnet50_bf16 --model resnet50 --input_shape 224,224,3 --num_classes 1000 --dtype bfloat16 \
+    --devices "$DEVICES" --per_device_batch 256 --global_batch 0 --steps 15 --warmup_steps 3
 fi
 echo "total $(( $(date +%s) - START ))s; results in $DEST"

@@ -3,6 +3,7 @@
 Wraps ml_collections' config_flags on a private FlagValues (no global flag state), and
 checks every override path against the loaded config first, so a typo gets close matches.
 A config file that is missing, does not parse or fails in get_config() is named with its line.
+absl's own --help is a flag of its global FlagValues, so `wants_help` / `flags_help` answer it here.
 """
 
 import difflib
@@ -14,6 +15,7 @@ from pathlib import Path
 from absl import flags
 from ml_collections import config_flags
 
+from cnnjax.commands.arguments import HELP_FLAGS
 from cnnjax.errors import InputError
 
 _OVERRIDE = re.compile(r"^--?(?:no)?config\.([\w.]+)")
@@ -32,6 +34,45 @@ def define_config_flags(flag_values: flags.FlagValues, argv: list[str]) -> None:
   sys.modules.pop(_CONFIG_MODULE, None)
   config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py) with get_config().",
                                   flag_values=flag_values, lock_config=True, sys_argv=argv)
+
+
+def wants_help(argv: list[str]) -> bool:
+  """Whether argv (argv[0] is the program name) asks for help before any `--` that ends the flags."""
+  args = argv[1:]
+  return any(arg in HELP_FLAGS for arg in (args[:args.index("--")] if "--" in args else args))
+
+
+def flags_help(prog: str, description: str, define_more=lambda flag_values: None, examples: tuple[str, ...] = (),
+               metavars: dict[str, str] | None = None) -> str:
+  """The --help text of a command parsed by `parse_config`: its flags (as defined), overrides and examples.
+
+  `metavars`: flag name -> what its value is, e.g. {"workdir": "DIR"} (default: N for integers, else VALUE).
+  """
+  metavars = {"config": "FILE", **(metavars or {})}
+
+  def usage(flag) -> str:
+    if flag.boolean:
+      return f"--[no]{flag.name}"
+    return f"--{flag.name} {metavars.get(flag.name) or ('N' if flag.flag_type() == 'int' else 'VALUE')}"
+
+  flag_values = flags.FlagValues()
+  define_config_flags(flag_values, [prog])
+  define_more(flag_values)
+  lines = [f"usage: {prog} --config FILE [--config.KEY=VALUE ...] [flags]", "", description, "", "flags:"]
+  for name in flag_values:
+    flag = flag_values[name]
+    default = "" if flag.default in (None, False) else f" (default: {flag.default})"
+    lines += [f"  {usage(flag)}", f"      {flag.help}{default}"]
+  lines += ["  --config.KEY=VALUE",
+            "      Override one field of the config, e.g. --config.batch_size=64 --config.optimizer.momentum=0.8;",
+            "      KEY is a (dotted) name of the config file's fields, VALUE of the field's type.",
+            "  --debug",
+            "      Show the traceback behind a one-line error message.",
+            "  -h, --help, --helpfull",
+            "      Show this help and exit."]
+  if examples:
+    lines += ["", "examples:", *(f"  {example}" for example in examples)]
+  return "\n".join(lines)
 
 
 def _all_paths(config, prefix="") -> list[str]:

@@ -6,10 +6,15 @@ current directory, so from the checkout's root the defaults are the committed re
 
 from cnnjax.commands.arguments import ArgumentParser
 
+EXAMPLES = (
+    "cnnjax lecture",
+    "cnnjax lecture --only arithmetic upsampling --out /tmp/lecture --workdir /tmp/lecture_runs",
+)
+
 
 def run(argv: list[str]) -> int:
   parser = ArgumentParser(prog=argv[0], description="Regenerate every worked example and figure of the "
-                                   "lecture (PNG figures, results.json, README.md index).")
+                          "lecture (PNG figures, results.json, README.md index).", examples=EXAMPLES)
   parser.add_argument("--out", default="reports/lecture", help="folder for the figures and the README index "
                       "(default reports/lecture, relative to the current directory)")
   parser.add_argument("--workdir", default="runs/lecture", help="folder for the short trainings' runs "

@@ -16,8 +16,15 @@ from cnnjax.commands.arguments import ArgumentParser, integer
 from cnnjax.errors import InputError
 
 
+EXAMPLES = (
+    "cnnjax reproduce mnist1d --quick",
+    "cnnjax reproduce fashion_mnist --seeds 3 --rows linear,lenet5",
+    "cnnjax reproduce cifar10_resnet --full --out reports/cifar10_resnet",
+)
+
+
 def _parser() -> ArgumentParser:
-  parser = ArgumentParser(prog="cnnjax reproduce", description=(
+  parser = ArgumentParser(prog="cnnjax reproduce", examples=EXAMPLES, description=(
       "Run a study's experiments through the ordinary runner and write a Markdown report comparing them "
       "with the published numbers. Finished runs in the output folder are reused; several processes may work on "
       "one output folder at once (each run is locked while it trains)."))

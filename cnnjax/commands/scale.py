@@ -1,8 +1,8 @@
 """`cnnjax scale`: throughput of the real training step against the number of devices.
 
-    cnnjax scale --config configs/fashion_mnist_lenet5.py --devices 1,2,4,8 --per-device-batch 32,64 \\
+    cnnjax scale --config configs/fashion_mnist_lenet5.py --devices 1,2,4,8 --per_device_batch 32,64 \\
         --steps 20 --out results/scaling/lenet5
-    cnnjax scale --model resnet50 --input-shape 224,224,3 --num-classes 1000 --devices 1,8 ...
+    cnnjax scale --model resnet50 --input_shape 224,224,3 --num_classes 1000 --devices 1,8 ...
 
 Each point runs in a fresh process (cnnjax.scaling.point): the config's training (the file's, or
 cnnjax.train.config.default_config() without --config) with config.dataset.name = "synthetic", so on
@@ -25,6 +25,15 @@ from cnnjax.errors import InputError, RunFailure, unknown_name
 STORED_IMAGE_SIZES = {"mnist": 28, "fashion_mnist": 28, "kmnist": 28, "emnist": 28, "cifar10": 32,
                       "cifar100": 32, "svhn_cropped": 32}
 BATCH_NORM_STATS = ("global", "per_device")  # cnnjax.parallel.data_parallel's, without importing it for --help
+EXAMPLES = (
+    "cnnjax scale --config configs/fashion_mnist_lenet5.py --devices 1,2,4,8 --per_device_batch 32,64 --steps 20 "
+    "--out runs/scaling/lenet5",
+    "cnnjax scale --model resnet50 --input_shape 224,224,3 --num_classes 1000 --devices 1,8 --per_device_batch 64 "
+    "--dtype bfloat16 --out runs/scaling/resnet50",
+)
+RENAMED = {"--per-device-batch": "--per_device_batch", "--global-batch": "--global_batch",
+           "--warmup-steps": "--warmup_steps", "--input-shape": "--input_shape", "--num-classes": "--num_classes",
+           "--batch-norm-stats": "--batch_norm_stats"}
 
 
 def _ints(minimum: int, count: int | None = None):
@@ -43,23 +52,23 @@ def _ints(minimum: int, count: int | None = None):
 
 
 def _parser() -> ArgumentParser:
-  p = ArgumentParser(prog="cnnjax scale", description=__doc__.split("\n")[0])
+  p = ArgumentParser(prog="cnnjax scale", description=__doc__.split("\n")[0], examples=EXAMPLES, renamed=RENAMED)
   p.add_argument("--config", help="config file (configs/*.py): model, optimizer, batch-norm policy, input shape; "
                  "--config.KEY=VALUE overrides work as in `cnnjax train`")
   p.add_argument("--model", help="registered model name (overrides the config's)")
   p.add_argument("--devices", type=_ints(1), default=[1, 2, 4, 8], help="device counts, e.g. 1,2,4,8: each from 1 "
                  "to the devices present (on CPU, any count is simulated)")
-  p.add_argument("--per-device-batch", type=_ints(1), default=[32, 64], help="weak scaling: batch per device")
-  p.add_argument("--global-batch", type=_ints(0), default=None,
+  p.add_argument("--per_device_batch", type=_ints(1), default=[32, 64], help="weak scaling: batch per device")
+  p.add_argument("--global_batch", type=_ints(0), default=None,
                  help="strong scaling: global batches split over the devices (default: the largest per-device "
                       "batch times the fewest devices; 0 turns strong scaling off)")
   p.add_argument("--steps", type=integer(1), default=20, help="timed steps per point (after compilation)")
-  p.add_argument("--warmup-steps", type=integer(0), default=2, help="untimed steps after compilation")
+  p.add_argument("--warmup_steps", type=integer(0), default=2, help="untimed steps after compilation")
   p.add_argument("--out", default="runs/scaling", help="output folder")
-  p.add_argument("--input-shape", type=_ints(1, count=3), help="H,W,C of the synthetic images, H == W (default: "
+  p.add_argument("--input_shape", type=_ints(1, count=3), help="H,W,C of the synthetic images, H == W (default: "
                  "from the config)")
-  p.add_argument("--num-classes", type=integer(1), help="number of classes (default: the config's, else 10)")
-  p.add_argument("--batch-norm-stats", type=one_of(BATCH_NORM_STATS, "batch-norm-stats"),
+  p.add_argument("--num_classes", type=integer(1), help="number of classes (default: the config's, else 10)")
+  p.add_argument("--batch_norm_stats", type=one_of(BATCH_NORM_STATS, "batch_norm_stats"),
                  metavar="{" + ",".join(BATCH_NORM_STATS) + "}", help="overrides config.batch_norm_stats")
   p.add_argument("--dtype", help="model compute dtype, e.g. bfloat16 (passed as model_kwargs dtype)")
   p.add_argument("--timeout", type=number(0, inclusive=False), default=600, help="seconds allowed per point")
@@ -75,7 +84,7 @@ def _input_shape_from_config(config) -> list[int]:
   import tensorflow_datasets as tfds  # only for datasets whose stored size is not listed above
   shape = tfds.builder(ds.name, data_dir=ds.get("data_dir")).info.features[ds.image_key].shape
   if None in shape:
-    raise InputError(f"{ds.name} images have no fixed size; set config.dataset.image_size or pass --input-shape")
+    raise InputError(f"{ds.name} images have no fixed size; set config.dataset.image_size or pass --input_shape")
   return list(shape)
 
 
@@ -94,9 +103,9 @@ def _config(args, extra: list[str]):
     if args.model not in MODELS:
       raise unknown_name("--model", args.model, MODELS)
   if not args.config and not args.input_shape:
-    raise InputError("give --config or --input-shape H,W,C for the synthetic images")
+    raise InputError("give --config or --input_shape H,W,C for the synthetic images")
   if args.input_shape and args.input_shape[0] != args.input_shape[1]:
-    raise InputError(f"--input-shape {','.join(map(str, args.input_shape))}: synthetic images are square "
+    raise InputError(f"--input_shape {','.join(map(str, args.input_shape))}: synthetic images are square "
                      "(config.dataset.image_size); give H == W")
   from cnnjax.train.config import check_config, default_config
   if args.config:
@@ -190,7 +199,7 @@ def run(argv: list[str]) -> int:
   args, extra = parser.parse_known_args(argv[1:])
   config = _config(args, extra)
   if not args.devices or not args.per_device_batch:
-    raise InputError("--devices and --per-device-batch need at least one value each, e.g. --devices 1,2")
+    raise InputError("--devices and --per_device_batch need at least one value each, e.g. --devices 1,2")
   check_output_folder(args.out, "--out")
   global_batches = args.global_batch if args.global_batch is not None else [
       max(args.per_device_batch) * min(args.devices)]

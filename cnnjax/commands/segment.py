@@ -18,10 +18,15 @@ from cnnjax.errors import InputError
 METHODS = ("kmeans", "meanshift", "slic", "felzenszwalb", "watershed")
 KERNELS = ("flat", "gaussian")  # cnnjax.segmentation.meanshift.KERNELS, without importing JAX for --help
 MAX_SIDE = 400
+EXAMPLES = (
+    "cnnjax segment photo.jpg --method slic --n_segments 100 --out slic.png",
+    "cnnjax segment photo.jpg --method kmeans --k 4 --position_weight 0.5",
+    "cnnjax segment scene.png --workdir runs/fashion_scenes_unet --out scene_overlay.png",
+)
 
 
 def _parser() -> ArgumentParser:
-  p = ArgumentParser(prog="cnnjax segment", description=__doc__.split("\n\n")[0])
+  p = ArgumentParser(prog="cnnjax segment", description=__doc__.split("\n\n")[0], examples=EXAMPLES)
   p.add_argument("image", help="an image file (PNG, JPEG, ...), 8 bits per channel, at most "
                  f"{MAX_DECODE_PIXELS / 1e6:.0f} Mpixel")
   p.add_argument("--method", type=one_of(METHODS, "method"), metavar="{" + ",".join(METHODS) + "}",

@@ -1,39 +1,46 @@
-"""`cnnjax summary MODEL [--input-shape H,W,C] [--num-classes K] [--depth D] [--json]`: a model's layers.
+"""`cnnjax summary MODEL [--input_shape SHAPE] [--num_classes K] [--depth D] [--json]`: a model's layers.
 
 Per-layer table (name, output shape, parameters, multiply-adds) and totals, traced abstractly with
-cnnjax.analysis.counting (nothing is computed, so ImageNet-sized models take seconds). For `alexnet`
-the rows are the lecture's table: conv1 55x55x96, pool1/norm1 27x27x96, ..., fc8 1000.
+cnnjax.analysis.counting (nothing is computed, so ImageNet-sized models take seconds). Without
+--input_shape each model gets its own input (cnnjax.models.registry.INPUTS): 224x224x3 for ResNet-50,
+40x1 for the MNIST-1D CNN, 572x572x1 for U-Net. For `alexnet` the rows are the lecture's table:
+conv1 55x55x96, pool1/norm1 27x27x96, ..., fc8 1000.
 """
 
 import argparse
 import json
 
 from cnnjax.commands.arguments import ArgumentParser, integer
-from cnnjax.errors import InputError, unknown_name
+from cnnjax.errors import InputError
 
-# Input sizes the models were designed for; anything else 224x224x3.
-DEFAULT_INPUT_SHAPES = {
-    "alexnet": (227, 227, 3),
-    "linear": (28, 28, 1), "logistic_neuron": (28, 28, 1), "mlp": (28, 28, 1),
-    "lenet1": (28, 28, 1), "lenet5": (28, 28, 1),
-}
-CIFAR_PREFIXES = ("cifar_", "resnext29", "densenet_bc")
-
-
-def default_input_shape(model: str) -> tuple[int, int, int]:
-  if model in DEFAULT_INPUT_SHAPES:
-    return DEFAULT_INPUT_SHAPES[model]
-  return (32, 32, 3) if model.startswith(CIFAR_PREFIXES) else (224, 224, 3)
+EXAMPLES = (
+    "cnnjax summary resnet50",
+    "cnnjax summary alexnet --depth 1",
+    "cnnjax summary mnist1d_cnn --input_shape 40",
+    "cnnjax summary cifar_resnet20 --input_shape 28,28,1 --num_classes 10 --json",
+)
+RENAMED = {"--input-shape": "--input_shape", "--num-classes": "--num_classes"}
 
 
-def parse_shape(text: str) -> tuple[int, int, int]:
+def parse_shape(text: str) -> tuple[int, ...]:
+  """An argparse type: one example's shape as positive integers, e.g. "224,224,3", "224x224x3" or "40"."""
   try:
     shape = tuple(int(v) for v in text.replace("x", ",").split(","))
   except ValueError:
     shape = ()
-  if len(shape) != 3 or min(shape) < 1:
-    raise argparse.ArgumentTypeError(f"--input-shape {text!r} must be three positive integers H,W,C, e.g. 224,224,3")
+  if not shape or min(shape) < 1:
+    raise argparse.ArgumentTypeError(f"{text!r} is not a shape; give positive integers: H,W,C for images (e.g. "
+                                     "224,224,3), L or L,C for 1-D signals (e.g. 40,1)")
   return shape
+
+
+def check_shape(model_name: str, input_shape: tuple[int, ...]) -> None:
+  """Raises InputError unless `input_shape` has one of the layouts the model takes (registry.INPUTS)."""
+  from cnnjax.models import input_spec
+  spec = input_spec(model_name)
+  if len(input_shape) not in spec.ranks:
+    raise InputError(f"{model_name} takes --input_shape {' or '.join(spec.layouts)} (default "
+                     f"{','.join(map(str, spec.shape))}); got {','.join(map(str, input_shape))}")
 
 
 def build_model(model_name: str, num_classes: int | None = None):
@@ -43,21 +50,24 @@ def build_model(model_name: str, num_classes: int | None = None):
   try:
     return get_model(model_name, **kwargs)
   except TypeError as e:  # the model's constructor refuses the keyword
-    raise InputError(f"{model_name} does not take --num-classes ({e}); leave the flag out") from e
+    raise InputError(f"{model_name} does not take --num_classes ({e}); leave the flag out") from e
 
 
 def summarize(model_name: str, input_shape=None, num_classes: int | None = None) -> dict:
   """The summary as a dict: model, input_shape, num_classes, params, multiply_adds, layers.
 
-  Raises InputError when the model refuses `num_classes` or `input_shape` (its own checks).
+  `input_shape`: one example's, without the batch axis (default: the model's own, registry.INPUTS).
+  Raises InputError for an unknown model, and when the model refuses `num_classes` or `input_shape`.
   """
   from cnnjax.analysis.counting import layer_table
-  input_shape = tuple(input_shape or default_input_shape(model_name))
+  from cnnjax.models import input_spec
+  input_shape = tuple(input_shape or input_spec(model_name).shape)
+  check_shape(model_name, input_shape)
   model = build_model(model_name, num_classes)
   try:
     rows = layer_table(model, (1, *input_shape))
   except ValueError as e:  # the models' and layers' checks of the input size raise ValueError
-    raise InputError(f"{model_name} does not accept --input-shape {','.join(map(str, input_shape))}: {e}") from e
+    raise InputError(f"{model_name} does not accept --input_shape {','.join(map(str, input_shape))}: {e}") from e
   root = rows[0]
   layers = [{"name": r["name"], "module": r["module"], "output_shape": _strip_batch(r["output_shape"]),
              "params": int(r["params"]), "multiply_adds": int(r["multiply_adds"])} for r in rows[1:]]
@@ -88,24 +98,31 @@ def format_table(summary: dict, depth: int | None = None) -> str:
     lines.append(f"{r['name']:<{width}}  {r['module']:<18} {shape:>{shape_width}}  {r['params']:>13,}  "
                  f"{r['multiply_adds']:>15,}")
   lines.append("-" * len(head))
-  lines.append(f"total params {summary['params']:,}   multiply-adds {summary['multiply_adds']:,} "
-               f"({summary['multiply_adds'] / 1e9:.3f} G)")
+  lines.append(f"total params {with_unit(summary['params'])}   multiply-adds {with_unit(summary['multiply_adds'])}")
   return "\n".join(lines)
+
+
+def with_unit(count: int) -> str:
+  """`count` with thousands separators and, from 1,000 on, in its largest unit: "1,814,073,344 (1.814 G)"."""
+  for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+    if count >= size:
+      return f"{count:,} ({count / size:.4g} {unit})"
+  return f"{count:,}"
 
 
 def run(argv: list[str]) -> int:
   parser = ArgumentParser(prog=argv[0], description="Per-layer output shapes, parameters and multiply-adds of a "
-                          "registered model.")
-  parser.add_argument("model", help="registered model name (e.g. resnet50, alexnet, cifar_resnet20)")
-  parser.add_argument("--input-shape", type=parse_shape, default=None,
-                      help="H,W,C of one image (default: the model's own, e.g. 224,224,3)")
-  parser.add_argument("--num-classes", type=integer(1), default=None, help="output classes (default: the model's)")
+                          "registered model, for one example of its own input or of --input_shape.",
+                          examples=EXAMPLES, renamed=RENAMED)
+  parser.add_argument("model", help="registered model name (e.g. resnet50, alexnet, cifar_resnet20, mnist1d_cnn, "
+                      "unet)")
+  parser.add_argument("--input_shape", type=parse_shape, default=None, metavar="SHAPE",
+                      help="one example's shape: H,W,C for image models, L or L,C for 1-D models (default: the "
+                      "model's own, e.g. 224,224,3 for resnet50, 40,1 for mnist1d_cnn)")
+  parser.add_argument("--num_classes", type=integer(1), default=None, help="output classes (default: the model's)")
   parser.add_argument("--depth", type=integer(1), default=None, help="show layers nested at most this deep")
   parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
   args = parser.parse_args(argv[1:])
-  from cnnjax.models import MODELS
-  if args.model not in MODELS:
-    raise unknown_name("model", args.model, MODELS)
   summary = summarize(args.model, args.input_shape, args.num_classes)
   print(json.dumps(summary) if args.json else format_table(summary, args.depth))
   return 0

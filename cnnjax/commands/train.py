@@ -1,7 +1,8 @@
 """`cnnjax train --config FILE --workdir DIR [--config.KEY=VALUE ...]`: run one experiment.
 
 The config, the workdir and the batch's split over the devices are checked before the runner
-starts; bad input is an InputError that `cnnjax` prints as one line (cnnjax/main.py).
+starts; bad input is an InputError that `cnnjax` prints as one line (cnnjax/main.py). The flags
+are absl's (--config.KEY=VALUE overrides from ml_collections), so their words join with underscores.
 """
 
 import json
@@ -11,12 +12,22 @@ import sys
 from absl import flags
 
 from cnnjax.commands.arguments import check_output_folder
-from cnnjax.commands.config_args import parse_config
+from cnnjax.commands.config_args import flags_help, parse_config, wants_help
 from cnnjax.errors import InputError
+
+DESCRIPTION = "Train and evaluate the model of a config file; checkpoints, metrics and results.json go to --workdir."
+EXAMPLES = (
+    "cnnjax train --config configs/fashion_mnist_lenet5.py --workdir runs/lenet5",
+    "cnnjax train --config configs/cifar10_resnet20.py --workdir runs/resnet20 --config.batch_size=256 "
+    "--config.optimizer.learning_rate=0.2",
+    "cnnjax train --config configs/imagenet_resnet50.py --workdir runs/resnet50 --coordinator_address host0:1234 "
+    "--num_processes 2 --process_id 0",
+)
 
 
 def _define_run_flags(flag_values: flags.FlagValues) -> None:
-  flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and results.json.", flag_values=flag_values)
+  flags.DEFINE_string("workdir", None, "Folder for checkpoints, metrics and results.json (required).",
+                      flag_values=flag_values)
   flags.DEFINE_string("coordinator_address", None, "host:port of process 0 for multi-host runs.",
                       flag_values=flag_values)
   flags.DEFINE_integer("num_processes", None, "Number of processes in a multi-host run.", flag_values=flag_values)
@@ -26,6 +37,10 @@ def _define_run_flags(flag_values: flags.FlagValues) -> None:
 
 
 def run(argv: list[str]) -> int:
+  if wants_help(argv):
+    print(flags_help(argv[0], DESCRIPTION, _define_run_flags, EXAMPLES,
+                     {"workdir": "DIR", "coordinator_address": "HOST:PORT"}))
+    return 0
   args = parse_config(argv, _define_run_flags)
   if not args.workdir:
     raise InputError("--workdir is required (a folder for checkpoints and results)")

@@ -39,6 +39,7 @@ class Conv1DNet(nn.Module):
       x = x[..., None]
     if x.ndim != 3:
       raise ValueError(f"conv1d expects signals [N, L, C] or [N, L], got shape {x.shape}")
+    self.check_length(x.shape[1])
     x = x.astype(self.dtype)
     for i, (width, kernel, stride) in enumerate(zip(self.features, self.kernel_sizes, self.strides)):
       x = self.conv(width, (kernel,), strides=(stride,), padding=[(self.padding, self.padding)],
@@ -46,6 +47,16 @@ class Conv1DNet(nn.Module):
       x = nn.relu(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(self.num_classes, dtype=self.dtype, name="head")(x)
+
+  def check_length(self, length: int) -> None:
+    """Raises ValueError when a convolution would see fewer samples than its kernel spans (with padding)."""
+    shortest = 1  # the shortest input length that leaves every layer at least one output, found backwards
+    for kernel, stride in reversed(list(zip(self.kernel_sizes, self.strides))):
+      shortest = max(1, (shortest - 1) * stride + kernel - 2 * self.padding)
+    if length < shortest:
+      raise ValueError(f"conv1d input of length {length} is too short for kernels {tuple(self.kernel_sizes)} at "
+                       f"strides {tuple(self.strides)} with padding {self.padding}; use signals of at least "
+                       f"{shortest} samples")
 
 
 mnist1d_cnn = functools.partial(Conv1DNet, features=(25, 25, 25), kernel_sizes=(5, 3, 3), strides=(2, 2, 2))

@@ -11,6 +11,6 @@ PY=${PYTHON:-.venv/bin/python}
 export JAX_PLATFORMS=cpu PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
 nice -n 10 "$PY" -m cnnjax.main scale --config configs/fashion_mnist_lenet5.py \
-  --devices 1,2,4,8 --per-device-batch 32,64 --steps 20 --warmup-steps 3 --out results/scaling/lenet5
-nice -n 10 "$PY" -m cnnjax.main scale --model cifar_resnet20 --input-shape 32,32,3 --num-classes 10 \
-  --devices 1,2,4,8 --per-device-batch 8,16 --steps 10 --warmup-steps 2 --out results/scaling/cifar_resnet20
+  --devices 1,2,4,8 --per_device_batch 32,64 --steps 20 --warmup_steps 3 --out results/scaling/lenet5
+nice -n 10 "$PY" -m cnnjax.main scale --model cifar_resnet20 --input_shape 32,32,3 --num_classes 10 \
+  --devices 1,2,4,8 --per_device_batch 8,16 --steps 10 --warmup_steps 2 --out results/scaling/cifar_resnet20

@@ -9,9 +9,9 @@ def test_scale_command_writes_json_table_and_plot(tmp_path):
   """Also proves the accelerator path: without --config, tensorflow and tfds are never imported."""
   out = tmp_path / "study"
   blocked = subprocesses.blocking_imports(tmp_path / "blocked", ("tensorflow", "tensorflow_datasets"))
-  process = subprocesses.start(["-m", "cnnjax.main", "scale", "--model", "lenet5", "--input-shape", "28,28,1",
-                                "--devices", "1,2", "--per-device-batch", "4", "--global-batch", "0", "--steps", "2",
-                                "--warmup-steps", "1", "--out", str(out)], devices=1, path_first=(blocked,))
+  process = subprocesses.start(["-m", "cnnjax.main", "scale", "--model", "lenet5", "--input_shape", "28,28,1",
+                                "--devices", "1,2", "--per_device_batch", "4", "--global_batch", "0", "--steps", "2",
+                                "--warmup_steps", "1", "--out", str(out)], devices=1, path_first=(blocked,))
   subprocesses.finish(process, timeout=240)
   study = json.loads((out / "scaling.json").read_text())
   assert study["backend"] == "cpu" and study["simulated_devices"]

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cnnjax.models import MODELS, get_model, registry
+from cnnjax.errors import InputError
+from cnnjax.models import INPUTS, MODELS, get_model, registry
 
 
 def _param_count(model, shape):
@@ -19,8 +20,20 @@ def test_duplicate_names_are_refused():
 
 
 def test_unknown_name_lists_close_matches():
-  with pytest.raises(KeyError, match="did you mean lenet5"):
+  """An InputError (one line, exit 2 in `cnnjax`) that is still a KeyError, and whose text is not quoted."""
+  with pytest.raises(KeyError, match="did you mean 'lenet5'") as raised:
     get_model("lenet6")
+  assert isinstance(raised.value, InputError)
+  assert str(raised.value).startswith("model='lenet6' is unknown; did you mean 'lenet5'")
+
+
+def test_every_model_has_its_own_input():
+  assert list(INPUTS) == [name for name in INPUTS if name in MODELS] and set(INPUTS) == set(MODELS)
+  for name, spec in INPUTS.items():
+    assert len(spec.shape) in spec.ranks and min(spec.shape) >= 1, name
+  assert INPUTS["mnist1d_cnn"].layouts == ("L", "L,C") and INPUTS["unet"].shape == (572, 572, 1)
+  with pytest.raises(KeyError, match="did you mean 'unet'"):
+    registry.input_spec("unets")
 
 
 def test_registry_is_read_only():

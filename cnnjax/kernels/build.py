@@ -122,7 +122,9 @@ def build(output: Path | None = None, force: bool = False, target: str = "onednn
 
 @functools.cache
 def _build_once(target: str, path: Path) -> str | None:
-  print(f"cnnjax: building the {TARGETS[target].purpose} into {path.parent} (once) ...", file=sys.stderr, flush=True)
+  if shutil.which(TARGETS[target].compiler):
+    print(f"cnnjax: building the {TARGETS[target].purpose} into {path.parent} (once) ...", file=sys.stderr,
+          flush=True)
   return build(path, target=target)
 
 

@@ -119,6 +119,9 @@ def release_freed_memory() -> None:
 def prepare_process(argv: Sequence[str] | None = None, reexec: bool = True) -> None:
   """Sets XLA flags and, when the allocator settings are missing, re-executes Python with them.
 
+  The scratch cache is built into the user's cache on first use (cnnjax.kernels.build); where it cannot
+  be, the process that runs says why on stderr, in one line.
+
   `argv`: the `cnnjax` command's arguments after the program name, re-executed as
   `python -m cnnjax.main *argv`; None re-executes the running program as it was started
   (sys.orig_argv). reexec=False applies the XLA flags only. Does not return when it re-executes.

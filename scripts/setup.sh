@@ -41,7 +41,8 @@ ensure_fashion_mnist_archives() {
 }
 
 ensure_onednn() {  # optional: builds cnnjax's native CPU libraries (cnnjax/kernels: oneDNN convolutions, scratch
-                   # cache); without them XLA's convolutions and glibc's malloc alone are used
+                   # cache) into ~/.cache/cnnjax ($CNNJAX_CACHE_DIR); without them XLA's convolutions and glibc's
+                   # malloc alone are used
   if [ ! -e /usr/include/oneapi/dnnl/dnnl.hpp ] || ! command -v g++ >/dev/null || ! command -v gcc >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       echo "installing Debian's libdnnl-dev, gcc and g++ (oneDNN convolutions for CPU training) ..."

@@ -4,6 +4,8 @@ Wraps ml_collections' config_flags on a private FlagValues (no global flag state
 checks every override path against the loaded config first, so a typo gets close matches.
 A config file that is missing, does not parse or fails in get_config() is named with its line.
 absl's own --help is a flag of its global FlagValues, so `wants_help` / `flags_help` answer it here.
+`--config` also takes the name of a shipped config (fashion_mnist_lenet5), which
+cnnjax.train.config_files resolves to its file, in a checkout and in an installed wheel alike.
 """
 
 import difflib
@@ -17,6 +19,7 @@ from ml_collections import config_flags
 
 from cnnjax.commands.arguments import HELP_FLAGS
 from cnnjax.errors import InputError
+from cnnjax.train import config_files
 
 _OVERRIDE = re.compile(r"^--?(?:no)?config\.([\w.]+)")
 _CONFIG_FILE = re.compile(r"^--?config(?:=(.*))?$")
@@ -106,6 +109,29 @@ def config_file_argument(argv: list[str]) -> str | None:
   return None
 
 
+def resolve_config_argument(argv: list[str]) -> list[str]:
+  """argv with `--config NAME[:ARGS]` turned into the shipped file's path (cnnjax.train.config_files.resolve).
+
+  A path that exists is left as given; an unknown bare name is a ConfigArgumentError listing close matches.
+  """
+  for i, arg in enumerate(argv):
+    match = _CONFIG_FILE.match(arg)
+    if not match:
+      continue
+    inline = match.group(1) is not None
+    if not inline and i + 1 >= len(argv):
+      return argv
+    value = match.group(1) if inline else argv[i + 1]
+    file, colon, args = value.partition(":")
+    try:
+      resolved = config_files.resolve(file) + colon + args
+    except InputError as e:
+      raise ConfigArgumentError(str(e)) from None
+    head = arg.split("=", 1)[0]
+    return [*argv[:i], f"{head}={resolved}", *argv[i + (1 if inline else 2):]]
+  return argv
+
+
 def check_config_file(path: str) -> None:
   """Raises ConfigArgumentError unless `path` is a readable Python file without syntax errors."""
   file = Path(path)
@@ -155,6 +181,7 @@ def _load_base(base: flags.FlagValues, base_argv: list[str]) -> None:
 
 def parse_config(argv: list[str], define_more=lambda flag_values: None) -> flags.FlagValues:
   """Parses argv (argv[0] is the program name) into flag values holding `.config`."""
+  argv = resolve_config_argument(argv)
   base_argv = [a for a in argv if not _OVERRIDE.match(a)]
   base = flags.FlagValues()
   define_config_flags(base, base_argv)

@@ -1,8 +1,9 @@
 """`cnnjax reproduce STUDY [--seeds N] [--quick] [--full] [--out reports/STUDY] [--configs configs]`: a report.
 
 Thin: the studies, the runs and the report writer live in cnnjax.reproduce. The rows' config
-files are read from --configs and the report is written to --out, both relative to the current
-directory, so from the checkout's root the defaults are its configs/ and reports/STUDY.
+files are read from --configs (default ./configs, else the configs shipped with cnnjax, so the
+command works from a checkout's root and from an installed wheel alike) and the report is written
+to --out (default reports/STUDY, relative to the current directory).
 Errors the user can fix (an unknown study or row, a missing config file, an --out folder holding
 other runs) are InputErrors, which the `cnnjax` command prints as one line; anything else is a bug
 and keeps its traceback.
@@ -37,9 +38,16 @@ def _parser() -> ArgumentParser:
                       "default rows, or all with --full)")
   parser.add_argument("--out", default=None, help="output folder (default reports/STUDY, reports/STUDY_quick "
                       "with --quick, relative to the current directory)")
-  parser.add_argument("--configs", default="configs", help="the repository's configs/ folder, where the rows' "
-                      "config files are read (default configs, relative to the current directory)")
+  parser.add_argument("--configs", default=None, help="folder the rows' config files are read from (default "
+                      "./configs when there is one, else the configs shipped with cnnjax)")
   return parser
+
+
+def _default_configs() -> Path:
+  """./configs (a checkout's root, or the user's own configs), else the configs that came with cnnjax."""
+  from cnnjax.train import config_files
+  here = Path("configs")
+  return here if here.is_dir() else (config_files.shipped_configs() or here)
 
 
 def run(argv: list[str]) -> int:
@@ -48,10 +56,10 @@ def run(argv: list[str]) -> int:
   study = studies.get_study(args.study)
   if args.rows:
     study = study.with_rows([name.strip() for name in args.rows.split(",") if name.strip()])
-  configs = Path(args.configs)
+  configs = Path(args.configs) if args.configs else _default_configs()
   if not configs.is_dir():
-    raise InputError(f"--configs {args.configs}: no such folder; the study reads its config files from the "
-                     "repository's configs/ folder: run from the checkout's root or pass --configs PATH/TO/configs")
+    raise InputError(f"--configs {configs}: no such folder; the study reads its config files from a configs/ "
+                     "folder: pass --configs PATH/TO/configs")
   out = Path(args.out or f"reports/{study.name}{'_quick' if args.quick else ''}")
   from cnnjax.data.sources import DatasetUnavailableError, get_builder
   from cnnjax.train import hooks, runner

@@ -73,12 +73,18 @@ def set_xla_flags(environ: MutableMapping[str, str], multi_output_fusion: bool =
   environ["XLA_FLAGS"] = with_cpu_flags(environ.get("XLA_FLAGS", ""), multi_output_fusion)
 
 
-def scratch_cache_library(environ: MutableMapping[str, str]) -> str | None:
-  """The built scratch cache library to preload, or None (CNNJAX_SCRATCH_CACHE=0, not built, not glibc)."""
-  from cnnjax.kernels import build  # pylint: disable=import-outside-toplevel  (paths only; no JAX)
+def _scratch_cache(environ: MutableMapping[str, str]) -> tuple[str | None, str | None]:
+  """(library, None), (None, why it cannot be built), or (None, None) when opted out or not on glibc."""
+  from cnnjax.kernels import build  # pylint: disable=import-outside-toplevel  (no JAX)
   if environ.get(SCRATCH_CACHE_ENV, "1") == "0" or platform.libc_ver()[0] != "glibc":
-    return None
-  return str(build.SCRATCH_CACHE_LIBRARY) if build.SCRATCH_CACHE_LIBRARY.exists() else None
+    return None, None
+  path, reason = build.ensure("scratch_cache")  # builds it on first use, once per process
+  return (str(path) if path else None), reason
+
+
+def scratch_cache_library(environ: MutableMapping[str, str]) -> str | None:
+  """The scratch cache library to preload, or None (CNNJAX_SCRATCH_CACHE=0, cannot be built, not glibc)."""
+  return _scratch_cache(environ)[0]
 
 
 def allocator_reexec_env(environ: MutableMapping[str, str]) -> dict[str, str] | None:
@@ -113,6 +119,9 @@ def release_freed_memory() -> None:
 def prepare_process(argv: Sequence[str] | None = None, reexec: bool = True) -> None:
   """Sets XLA flags and, when the allocator settings are missing, re-executes Python with them.
 
+  The scratch cache is built into the user's cache on first use (cnnjax.kernels.build); where it cannot
+  be, the process that runs says why on stderr, in one line.
+
   `argv`: the `cnnjax` command's arguments after the program name, re-executed as
   `python -m cnnjax.main *argv`; None re-executes the running program as it was started
   (sys.orig_argv). reexec=False applies the XLA flags only. Does not return when it re-executes.
@@ -124,3 +133,8 @@ def prepare_process(argv: Sequence[str] | None = None, reexec: bool = True) -> N
     sys.stderr.flush()
     command = [sys.executable, "-m", "cnnjax.main", *argv] if argv is not None else list(sys.orig_argv)
     os.execve(sys.executable, command, env)
+  if reexec:  # the process that runs: it says once why the scratch cache is missing
+    _, reason = _scratch_cache(os.environ)
+    if reason:
+      from cnnjax.kernels import build  # pylint: disable=import-outside-toplevel
+      print(build.notice("scratch_cache", reason), file=sys.stderr)

@@ -1,12 +1,21 @@
-"""Compiles the native CPU libraries: `python -m cnnjax.kernels.build` (scripts/setup.sh runs it).
+"""Compiles the native CPU libraries into a per-user cache, on first use or by `python -m cnnjax.kernels.build`.
 
-Why a build step: the oneDNN convolution (onednn_conv.cc) links Debian's libdnnl (`apt-get install
-libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the scratch cache (scratch_cache.c,
-see cnnjax.fast.process) needs only a C compiler. Where something is missing the build prints why and
-cnnjax runs without that library: XLA's convolutions and glibc's malloc compute the same values.
+Why a cache outside the package: a wheel ships the sources only (onednn_conv.cc, scratch_cache.c) and
+site-packages may be read-only, so every install, a source checkout included, builds into
+$CNNJAX_CACHE_DIR, else $XDG_CACHE_HOME/cnnjax, else ~/.cache/cnnjax. A library's file name holds a
+hash of its source, the machine and (for oneDNN) jaxlib's version, so checkouts and versions sharing one
+cache never load each other's build. The oneDNN convolution links Debian's libdnnl (`apt-get install
+libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the scratch cache (see
+cnnjax.fast.process) needs only a C compiler. Where something is missing its consumer prints one line
+saying why and what is used instead: XLA's convolutions and glibc's malloc compute the same values.
 """
 
 import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -15,20 +24,27 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SOURCE = HERE / "onednn_conv.cc"
-LIBRARY = HERE / "_build" / "libcnnjax_onednn.so"
 SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
-SCRATCH_CACHE_LIBRARY = HERE / "_build" / "libcnnjax_scratch_cache.so"
 ONEDNN_HEADER = "oneapi/dnnl/dnnl.hpp"
+CACHE_ENV = "CNNJAX_CACHE_DIR"
 
 
-def compile_command(output: Path = LIBRARY) -> list[str]:
+def cache_dir() -> Path:
+  """cnnjax's per-user cache: $CNNJAX_CACHE_DIR, else $XDG_CACHE_HOME/cnnjax, else ~/.cache/cnnjax."""
+  if os.environ.get(CACHE_ENV):
+    return Path(os.environ[CACHE_ENV]).expanduser()
+  xdg = os.environ.get("XDG_CACHE_HOME", "")
+  return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "cnnjax"  # XDG: relative paths are ignored
+
+
+def compile_command(output: Path) -> list[str]:
   """The g++ command that builds `output` from onednn_conv.cc."""
   import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
   return ["g++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", str(SOURCE),
           "-o", str(output), "-ldnnl"]
 
 
-def scratch_cache_command(output: Path = SCRATCH_CACHE_LIBRARY) -> list[str]:
+def scratch_cache_command(output: Path) -> list[str]:
   """The gcc command that builds `output` from scratch_cache.c."""
   return ["gcc", "-O2", "-std=gnu11", "-shared", "-fPIC", str(SCRATCH_CACHE_SOURCE), "-o", str(output), "-ldl",
           "-lpthread"]
@@ -36,37 +52,64 @@ def scratch_cache_command(output: Path = SCRATCH_CACHE_LIBRARY) -> list[str]:
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-  """One library: what it is for, its source and default output, and how to compile it."""
+  """One library: what it is for, its source and file name, how to compile it, and what runs without it."""
 
   purpose: str
   source: Path
-  library: Path
+  name: str  # the library's file name without the hash, e.g. libcnnjax_onednn
   command: Callable[[Path], list[str]]
   compiler: str
   install_hint: str
+  built_against: tuple[str, ...]  # packages whose version the build depends on (their headers)
+  fallback: str  # what computes instead, for the notice
+  opt_out: str  # the environment variable that turns the library off (=0)
 
 
 TARGETS = {
-    "onednn": Target("oneDNN convolutions", SOURCE, LIBRARY, compile_command, "g++",
-                     "apt-get install g++ libdnnl-dev"),
-    "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, SCRATCH_CACHE_LIBRARY, scratch_cache_command,
-                            "gcc", "apt-get install gcc"),
+    "onednn": Target("oneDNN convolutions", SOURCE, "libcnnjax_onednn", compile_command, "g++",
+                     "apt-get install g++ libdnnl-dev", ("jaxlib",), "XLA's convolutions are used (same values, "
+                     "slower gradients)", "CNNJAX_ONEDNN"),
+    "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, "libcnnjax_scratch_cache", scratch_cache_command,
+                            "gcc", "apt-get install gcc", (), "glibc's malloc alone is used (same values, slower "
+                            "steps)", "CNNJAX_SCRATCH_CACHE"),
 }
 
 
+def _version(package: str) -> str:
+  try:
+    return importlib.metadata.version(package)
+  except importlib.metadata.PackageNotFoundError:
+    return "none"
+
+
+def library_path(target: str = "onednn") -> Path:
+  """Where `target`'s library is (or will be) built: <cache>/kernels/<name>-<hash>.so.
+
+  The hash covers the source, the machine and the versions of `built_against`, so a changed source or
+  a jaxlib upgrade builds a new library instead of loading a stale one.
+  """
+  spec = TARGETS[target]
+  digest = hashlib.sha256(spec.source.read_bytes())
+  digest.update(" ".join([platform.machine(), *(f"{p}=={_version(p)}" for p in spec.built_against)]).encode())
+  return cache_dir() / "kernels" / f"{spec.name}-{digest.hexdigest()[:16]}.so"
+
+
 def build(output: Path | None = None, force: bool = False, target: str = "onednn") -> str | None:
-  """Builds `target`'s library (at `output`, default its own path) unless it is newer than its source.
+  """Builds `target`'s library (at `output`, default library_path(target)) unless it is newer than its source.
 
   Returns None on success, else the reason it was not built.
   """
   spec = TARGETS[target]
-  output = output or spec.library
+  output = output or library_path(target)
   if not force and output.exists() and output.stat().st_mtime >= spec.source.stat().st_mtime:
     return None
   if shutil.which(spec.compiler) is None:
     return f"{spec.compiler} not found: {spec.install_hint}"
-  output.parent.mkdir(parents=True, exist_ok=True)
-  partial = output.with_suffix(".partial")
+  try:
+    output.parent.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    return f"cannot create {output.parent} ({error.strerror}): set {CACHE_ENV} to a writable folder"
+  partial = output.with_name(f".{output.name}.{os.getpid()}.partial")  # one per process: builds may race
   result = subprocess.run(spec.command(partial), capture_output=True, text=True, check=False)
   if result.returncode:
     missing = ONEDNN_HEADER in result.stderr
@@ -75,6 +118,32 @@ def build(output: Path | None = None, force: bool = False, target: str = "onednn
     return hint
   partial.replace(output)  # atomic: a running process never sees a half-written library
   return None
+
+
+@functools.cache
+def _build_once(target: str, path: Path) -> str | None:
+  if shutil.which(TARGETS[target].compiler):
+    print(f"cnnjax: building the {TARGETS[target].purpose} into {path.parent} (once) ...", file=sys.stderr,
+          flush=True)
+  return build(path, target=target)
+
+
+def ensure(target: str) -> tuple[Path | None, str | None]:
+  """(`target`'s library, None), building it on first use, or (None, why it cannot be built).
+
+  Tries at most once per process and cache folder; prints one line on stderr when it builds.
+  Consumers print notice(target, reason) where they fall back, so a fallback is never silent.
+  """
+  path = library_path(target)
+  reason = None if path.exists() else _build_once(target, path)
+  return (None, reason) if reason else (path, None)
+
+
+def notice(target: str, reason: str) -> str:
+  """The one line a consumer prints on stderr when `target`'s library is not in use for `reason`."""
+  spec = TARGETS[target]
+  return (f"cnnjax: {spec.purpose} unavailable ({' '.join(reason.split())[:300]}); {spec.fallback}. "
+          f"{spec.opt_out}=0 opts out and hides this line.")
 
 
 def main() -> int:
@@ -86,7 +155,7 @@ def main() -> int:
       print(f"cnnjax.kernels.build: {spec.purpose} not built ({reason}); cnnjax runs without it",
             file=sys.stderr)
     else:
-      print(f"cnnjax.kernels.build: {spec.library}")
+      print(f"cnnjax.kernels.build: {library_path(name)}")
   return 1 if failed and "--strict" in sys.argv[1:] else 0
 
 

@@ -4,13 +4,15 @@ Why: XLA's CPU convolutions are slower than those of oneDNN, the library behind 
 convolutions, most of all in filter gradients (benchmarks/conv_kernels.py times each part side by
 side), and that gap was most of a training step's time.
 `conv2d` computes the same values as lax.conv_general_dilated for float32 NHWC inputs and HWIO kernels
-with strides and explicit padding. The library is built by `python -m cnnjax.kernels.build` and
-loaded on first use; `unavailable_reason()` says why it is not in use, if it is not.
+with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
+`python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
+`unavailable_reason()` says why it is not in use, if it is not.
 """
 
 import ctypes
 import functools
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -22,18 +24,24 @@ SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
            "filter_grad": "CnnjaxConvFilterGrad"}  # handler symbols in the library
 TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI target names
 FORWARD_TARGET = TARGETS["forward"]
-DISABLE_ENV = "CNNJAX_ONEDNN"  # "0" keeps XLA's convolutions
+DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's convolutions
 
 
 @functools.cache
 def _load() -> str | None:
-  """Loads the library and registers its FFI targets once per process; None on success, else why not."""
-  if not build.LIBRARY.exists():
-    return f"{build.LIBRARY} is not built: run python -m cnnjax.kernels.build"
-  try:
-    library = ctypes.cdll.LoadLibrary(str(build.LIBRARY))
-  except OSError as error:
-    return f"{build.LIBRARY} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
+  """Builds the library on first use, loads it and registers its FFI targets, once per process.
+
+  None on success; else why not, which is also printed on stderr (one line).
+  """
+  path, reason = build.ensure("onednn")
+  if path is not None:
+    try:
+      library = ctypes.cdll.LoadLibrary(str(path))
+    except OSError as error:
+      reason = f"{path} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
+  if reason:
+    print(build.notice("onednn", reason), file=sys.stderr)
+    return reason
   for kind, symbol in SYMBOLS.items():
     jax.ffi.register_ffi_target(TARGETS[kind], jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
   return None

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import jax
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorflow-cpu",
-            "ml-collections", "numpy")
+PACKAGES = ("cnnjax", "jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-datasets", "tensorflow-cpu",
+            "tensorflow", "ml-collections", "numpy")  # tensorflow where tensorflow-cpu has no wheel (pyproject.toml)
+CHECKOUT = Path(__file__).resolve().parents[2]  # the folder holding cnnjax/: a checkout, or site-packages
 
 
 def _version(package: str) -> str | None:
@@ -20,8 +21,14 @@ def _version(package: str) -> str | None:
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
-  """The commit of the checkout holding this package (with "-dirty" if it has local changes)."""
-  path = Path(path or Path(__file__).resolve().parents[2])
+  """The commit of the checkout holding this package (with "-dirty" if it has local changes).
+
+  None for an installed cnnjax: site-packages may lie inside the user's own repository (a project's
+  .venv), whose commit says nothing about cnnjax; versions["cnnjax"] names the release instead.
+  """
+  if path is None and not (CHECKOUT / "pyproject.toml").is_file():
+    return None
+  path = Path(path or CHECKOUT)
   try:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True,
                             check=True, timeout=10).stdout.strip()

@@ -29,3 +29,11 @@ def test_scale_command_writes_json_table_and_plot(tmp_path):
   assert (out / "scaling.png").read_bytes()[:4] == b"\x89PNG"
   spec = json.loads((out / "points" / "d2_b4.spec.json").read_text())
   assert spec["config"]["batch_size"] == 8 and spec["settings"]["devices"] == 2
+
+
+def test_scale_takes_a_shipped_config_by_name(tmp_path, monkeypatch):
+  from cnnjax.commands import scale
+  monkeypatch.chdir(tmp_path)  # no configs/ here
+  args, extra = scale._parser().parse_known_args(["--config", "fashion_mnist_lenet5", "--config.optimizer.momentum=0.5"])
+  config = scale._config(args, extra)
+  assert config.model == "lenet5" and config.optimizer.momentum == 0.5 and config.dataset.name == "synthetic"

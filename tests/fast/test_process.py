@@ -45,15 +45,47 @@ def test_allocator_reexec_env_preloads_the_scratch_cache_once(monkeypatch, tmp_p
   from cnnjax.kernels import build
   library = tmp_path / "libcnnjax_scratch_cache.so"
   monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
-  monkeypatch.setattr(build, "SCRATCH_CACHE_LIBRARY", library)
-  assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None  # not built: nothing to preload
-  library.touch()
+  monkeypatch.setattr(build, "ensure", lambda target: (None, "gcc not found: apt-get install gcc"))
+  assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0"}) is None  # cannot be built: nothing to preload
+  monkeypatch.setattr(build, "ensure", lambda target: (library, None) if target == "scratch_cache" else None)
   env = process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", "LD_PRELOAD": "/opt/other.so"})
   assert env["LD_PRELOAD"] == f"{library} /opt/other.so" and "GLIBC_TUNABLES" not in env
   assert process.allocator_reexec_env(env) is None  # already preloaded: no second re-exec
   assert process.allocator_reexec_env({"CNNJAX_HUGEPAGES": "0", process.SCRATCH_CACHE_ENV: "0"}) is None
   both = process.allocator_reexec_env({})
   assert both == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "LD_PRELOAD": str(library)}
+
+
+def test_a_missing_scratch_cache_is_said_once_by_the_process_that_runs(monkeypatch, capsys):
+  """Not silently: one line on stderr, printed after the re-exec (by the process that trains), not before it."""
+  from cnnjax.kernels import build
+  monkeypatch.setattr(process.platform, "libc_ver", lambda: ("glibc", "2.36"))
+  monkeypatch.setattr(build, "ensure", lambda target: (None, "gcc not found: apt-get install gcc"))
+  monkeypatch.setenv("CNNJAX_XLA_CPU_FLAGS", "0")
+  monkeypatch.delenv(process.SCRATCH_CACHE_ENV, raising=False)
+  monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+
+  class Reexecuted(Exception):
+    pass
+
+  def execve(*args):
+    raise Reexecuted
+
+  monkeypatch.setattr(process.os, "execve", execve)
+  try:
+    process.prepare_process(["train"])  # adds GLIBC_TUNABLES: re-executes, and leaves the note to the new process
+  except Reexecuted:
+    pass
+  assert capsys.readouterr().err == ""
+  monkeypatch.setenv("GLIBC_TUNABLES", process.with_glibc_tunables(""))  # as the re-executed process finds it
+  process.prepare_process(["train"])
+  err = capsys.readouterr().err.splitlines()
+  assert len(err) == 1 and "scratch cache unavailable (gcc not found: apt-get install gcc)" in err[0]
+  assert f"{process.SCRATCH_CACHE_ENV}=0" in err[0] and "glibc's malloc" in err[0]
+  monkeypatch.setenv(process.SCRATCH_CACHE_ENV, "0")  # opted out: nothing to say
+  process.prepare_process(["train"])
+  assert capsys.readouterr().err == ""
+  assert build.TARGETS["scratch_cache"].opt_out == process.SCRATCH_CACHE_ENV
 
 
 def test_release_freed_memory_returns_heap_pages():

@@ -97,7 +97,7 @@ def library() -> str:
     pytest.fail(f"scratch cache unavailable under CI: {reason}")
   if reason:
     pytest.skip(f"scratch cache not built: {reason}")
-  return str(build.SCRATCH_CACHE_LIBRARY)
+  return str(build.library_path("scratch_cache"))
 
 
 def _run(code: str, preload: str | None) -> dict:

@@ -103,8 +103,8 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   for result in (optimised, plain):
     assert machine_flags <= set(result["runtime_env"]["XLA_FLAGS"].split())
   assert "glibc.malloc.hugetlb=1" in optimised["runtime_env"]["GLIBC_TUNABLES"]
-  scratch_cache = str(build.SCRATCH_CACHE_LIBRARY)
-  assert (scratch_cache in optimised["runtime_env"]["LD_PRELOAD"]) == build.SCRATCH_CACHE_LIBRARY.exists()
+  scratch_cache = str(build.library_path("scratch_cache"))
+  assert (scratch_cache in optimised["runtime_env"]["LD_PRELOAD"]) == build.library_path("scratch_cache").exists()
   assert scratch_cache not in plain["runtime_env"]["LD_PRELOAD"]
   assert optimised["fast_paths"]["mode"] == "auto" and optimised["fast_paths"]["onednn_convolutions"] == onednn_state()
   assert optimised["fast_paths"]["norm_act"] == "BatchNormReLU"

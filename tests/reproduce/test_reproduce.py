@@ -82,12 +82,15 @@ def test_missing_cifar10_stops_at_once_with_how_to_get_it(tmp_path, monkeypatch,
   assert not (tmp_path / "cifar").exists()
 
 
-def test_configs_are_read_from_the_current_directory_by_default(tmp_path, monkeypatch, capsys):
+def test_configs_are_read_from_the_current_directory_else_from_those_shipped(tmp_path, monkeypatch, capsys):
+  from cnnjax.train import config_files
   monkeypatch.chdir(tmp_path)  # outside the checkout: no configs/ here
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+  assert reproduce._default_configs() == config_files.shipped_configs() == CONFIGS  # the checkout's, here
+  monkeypatch.setattr(config_files, "shipped_configs", lambda: None)  # neither: say what to pass
   assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 2
   assert "--configs configs: no such folder" in capsys.readouterr().err
-  (tmp_path / "configs").mkdir()  # a configs/ folder without the study's files
+  (tmp_path / "configs").mkdir()  # a configs/ folder without the study's files: it is the user's, and it wins
   assert main(["cnnjax", "reproduce", "mnist1d", "--quick", "--out", str(tmp_path / "out")]) == 2
   assert "config file mnist1d_linear.py is not in configs" in capsys.readouterr().err
   assert not (tmp_path / "out").exists() and not (tmp_path / "tfds").exists()  # stopped before any data

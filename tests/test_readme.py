@@ -17,10 +17,10 @@ def quickstart_code() -> str:
   return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
-def test_quickstart_is_near_the_top():
-  lines = README.read_text().splitlines()
-  first_usage = next(i for i, line in enumerate(lines) if line.startswith("## "))
-  assert lines[first_usage] == "## Quickstart" and first_usage < 40
+def test_install_and_quickstart_come_first():
+  sections = [(i, line) for i, line in enumerate(README.read_text().splitlines()) if line.startswith("## ")]
+  assert [line for _, line in sections[:2]] == ["## Install", "## Quickstart"]
+  assert sections[1][0] < 40, "the quickstart should start within the README's first 40 lines"
 
 
 def test_quickstart_runs(tmp_path, monkeypatch):

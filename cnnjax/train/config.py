@@ -9,7 +9,7 @@ import math
 import ml_collections
 from ml_collections import config_dict
 
-from cnnjax.errors import InputError
+from cnnjax.errors import InputError, unknown_name
 from cnnjax.train import config_checks
 
 
@@ -19,6 +19,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.task = "classification"
   c.model = "lenet5"
+  # The experiment's choices of the model's fields (cnnjax.train.config_options.model_options); the rest keep
+  # the model's defaults. Any field can be set from the command line: --config.model_kwargs.dtype=bfloat16.
   c.model_kwargs = ml_collections.ConfigDict()
 
   c.dataset = ml_collections.ConfigDict()
@@ -40,7 +42,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.crop_area_range = (0.08, 1.0)
   c.dataset.crop_aspect_ratio_range = (3 / 4, 4 / 3)
 
-  c.augment = ml_collections.ConfigDict()   # name -> kwargs, applied in order inside the step
+  # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
+  # applied in the order of their names. Command line: --config.augment.flip chooses one,
+  # --config.augment.crop.padding=4 chooses and sets, --noconfig.augment.flip drops one.
+  c.augment = ml_collections.ConfigDict()
 
   c.batch_size = 128                # global, over all devices and processes
   c.batch_norm_stats = "global"     # "global": over the global batch; "per_device": each device's shard
@@ -104,3 +109,22 @@ def _check_keys(given, schema, path):
       raise InputError(f"unknown config key {path}.{key}{hint}")
     if key not in free and isinstance(schema[key], ml_collections.ConfigDict):
       _check_keys(given[key], schema[key], f"{path}.{key}")
+
+
+def apply_preset(config, presets: dict[str, dict], preset: str | None) -> None:
+  """Sets the dotted keys of each named preset on `config`, in order: a config file's `get_config(preset)`.
+
+  `--config=configs/cifar10_resnet20.py:resnet56` passes "resnet56" to get_config; "resnet56,stem2" applies
+  two. None or "" applies none; an unknown name is an InputError with close matches and the known names.
+  """
+  for name in (preset or "").split(","):
+    if not name:
+      continue
+    if name not in presets:
+      raise unknown_name("preset", name, presets)
+    for key, value in presets[name].items():
+      *parents, leaf = key.split(".")
+      node = config
+      for part in parents:
+        node = node[part]
+      node[leaf] = value

@@ -4,13 +4,14 @@ Config files in configs/ start from `default_config()`, change what they need an
 the locked result, so an override of a key that does not exist is an error.
 """
 
+import json
 import math
 
 import ml_collections
 from ml_collections import config_dict
 
 from cnnjax.errors import InputError, unknown_name
-from cnnjax.train import config_checks
+from cnnjax.train import config_checks, config_options
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -128,3 +129,59 @@ def apply_preset(config, presets: dict[str, dict], preset: str | None) -> None:
       for part in parents:
         node = node[part]
       node[leaf] = value
+
+
+class _Absent:
+  """A key one side of a comparison lacks."""
+
+  def __repr__(self):
+    return "(absent)"
+
+
+ABSENT = _Absent()
+
+
+def config_differences(stored: dict, config) -> list[tuple[str, object, object]]:
+  """(dotted key, stored value, given value) for each key where a run's stored config.json and `config` differ.
+
+  Values are compared as JSON (tuples as lists); ABSENT marks a key one side lacks. A key the stored run lacks
+  (added to the schema since) whose given value is its default (default_config()) is no difference, so a
+  run stored by an older cnnjax still counts as the same experiment. In model_kwargs (for the same model) and in
+  an augmentation's keywords a key one side leaves out is its default: leaving it out and giving the default
+  are the same run.
+  """
+  given = json.loads(config.to_json_best_effort())
+  defaults = json.loads(default_config().to_json_best_effort())
+  found = []
+  _differences(stored, given, defaults, "", found, (stored, given))
+  return found
+
+
+def _option_defaults(section: str, stored: dict, given: dict) -> dict:
+  """The defaults that a key left out of `section` (model_kwargs, augment.NAME) stands for, as JSON."""
+  try:
+    if section == "model_kwargs":
+      if stored.get("model") != given.get("model"):
+        return {}
+      options = config_options.model_options(given["model"])
+    else:
+      options = config_options.augment_options(section.split(".", 1)[1])
+  except (KeyError, TypeError, ValueError):  # an unknown model or augmentation: nothing stands in for it
+    return {}
+  return json.loads(json.dumps(options))
+
+
+def _differences(stored, given, defaults, prefix: str, found: list, root: tuple[dict, dict]) -> None:
+  for key in sorted(set(stored) | set(given)):
+    path = prefix + key
+    s, g = stored.get(key, ABSENT), given.get(key, ABSENT)
+    default = defaults.get(key, ABSENT)
+    if s is ABSENT and g == default:
+      continue
+    if isinstance(s, dict) and isinstance(g, dict):
+      if path == "model_kwargs" or (path.startswith("augment.") and path.count(".") == 1):
+        default = _option_defaults(path, *root)  # a key left out on either side is its default
+        s, g = {**default, **s}, {**default, **g}
+      _differences(s, g, default if isinstance(default, dict) else {}, path + ".", found, root)
+    elif s != g:
+      found.append((path, s, g))

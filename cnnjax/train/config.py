@@ -80,6 +80,10 @@ def default_config() -> ml_collections.ConfigDict:
   # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/fast/process.py): faster
   # steps for narrow residual nets (ResNet-20), slower for wider ones (VGG, FCN); benchmarks/cpu_step.py.
   c.xla_cpu_multi_output_fusion = False
+  # Resuming a workdir whose config.json differs in a key that changes the run (model, data, optimizer,
+  # schedule, length, seed, augmentation; cnnjax.train.run_config) is refused unless this is True; the
+  # change is then recorded in the workdir's config_changes.jsonl.
+  c.allow_config_change = False
   return c
 
 

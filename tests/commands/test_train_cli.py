@@ -115,3 +115,17 @@ def test_preset_errors_show_their_cause(capsys, tmp_path):
     assert cli.main(["cnnjax", "train", "--config", config, "--workdir", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
 
+
+def test_resuming_with_another_model_exits_2_naming_the_differences(capsys, tmp_path):
+  import tensorflow_datasets as tfds
+  workdir = tmp_path / "run"
+  common = ["cnnjax", "train", "--config", CONFIG, "--workdir", str(workdir), "--config.num_train_steps=1",
+            "--config.batch_size=8", "--config.eval_batch_size=8", "--noconfig.progress_bar"]
+  with tfds.testing.mock_data(num_examples=8):
+    assert cli.main(common) == 0
+    saved = (workdir / "config.json").read_bytes()
+    capsys.readouterr()
+    assert cli.main([*common, "--config.model=mlp"]) == 2
+  err = capsys.readouterr().err
+  assert err.count("\n") == 1 and 'model: "lenet5" -> "mlp"' in err and "--config.allow_config_change=true" in err
+  assert (workdir / "config.json").read_bytes() == saved

@@ -1,6 +1,7 @@
 """ImageNet ResNet-50, Goyal et al. 2017 ("Accurate, Large Minibatch SGD") recipe.
 
     cnnjax train --config configs/imagenet_resnet50.py --workdir runs/imagenet_resnet50 --config.batch_size=1024
+    cnnjax train --config configs/imagenet_resnet50.py:resnet18 --workdir runs/imagenet_resnet18
 
 lr 0.1 x batch / 256 (linear scaling rule, config.optimizer.scale_by_batch), 5-epoch linear warmup
 from 0, 90 epochs, lr /10 at epochs 30, 60, 80; SGD momentum 0.9, weight decay 1e-4 on weights only
@@ -8,12 +9,16 @@ from 0, 90 epochs, lr /10 at epochs 30, 60, 80; SGD momentum 0.9, weight decay 1
 Training images: random-resized-crop to 224x224 (area 8-100%, aspect 3/4-4/3) in tf.data, then a
 random horizontal flip in the step; evaluation resizes to 224x224. Expected top-1 ~76.3% (paper: 23.6% error
 at batch 8k; torchvision's v1.5 weights: 76.13%). Needs imagenet2012 prepared in tfds (manual download).
+Presets (`--config configs/imagenet_resnet50.py:PRESET`): the same recipe for resnet18, resnet34, resnet50 (the
+default), resnet101, resnet152 (config.model); torchvision's weights reach 69.76, 73.31, 76.13, 77.37, 78.31%.
 """
 
-from cnnjax.train.config import default_config
+from cnnjax.train.config import apply_preset, default_config
+
+PRESETS = {f"resnet{depth}": {"model": f"resnet{depth}"} for depth in (18, 34, 50, 101, 152)}
 
 
-def get_config():
+def get_config(preset: str | None = None):
   config = default_config()
   config.model = "resnet50"
   config.model_kwargs.zero_init_last_bn = True
@@ -45,4 +50,5 @@ def get_config():
   config.augment = {"flip": {}}
   config.eval_every_epochs = 1.0
   config.checkpoint_every_steps = 5000
+  apply_preset(config, PRESETS, preset)
   return config.lock()

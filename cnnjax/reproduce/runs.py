@@ -88,24 +88,11 @@ def _same_config(workdir: Path, config) -> bool:
   """Whether `workdir`'s stored config.json is `config`'s experiment.
 
   A run stored by an older cnnjax lacks keys added to the schema since; each such key that holds its
-  default (config.default_config()) in `config` changes nothing, so the stored run still counts.
+  default (config.default_config()) in `config` changes nothing, so the stored run still counts
+  (config.config_differences, the rule `cnnjax train` resumes by).
   """
   stored = json.loads((workdir / "config.json").read_text())
-  wanted = json.loads(config.to_json_best_effort())
-  defaults = json.loads(config_lib.default_config().to_json_best_effort())
-  return _without_new_defaults(wanted, stored, defaults) == stored
-
-
-def _without_new_defaults(wanted: dict, stored: dict, defaults: dict) -> dict:
-  """`wanted` less the keys `stored` lacks whose value is their default."""
-  kept = {}
-  for key, value in wanted.items():
-    if key not in stored and key in defaults and value == defaults[key]:
-      continue
-    if isinstance(value, dict) and isinstance(stored.get(key), dict) and isinstance(defaults.get(key), dict):
-      value = _without_new_defaults(value, stored[key], defaults[key])
-    kept[key] = value
-  return kept
+  return not config_lib.config_differences(stored, config)
 
 
 def run_or_reuse(config, workdir: Path, train_fn: TrainFn, row: str, repeat: bool = False,

@@ -4,13 +4,14 @@ Config files in configs/ start from `default_config()`, change what they need an
 the locked result, so an override of a key that does not exist is an error.
 """
 
+import json
 import math
 
 import ml_collections
 from ml_collections import config_dict
 
-from cnnjax.errors import InputError
-from cnnjax.train import config_checks
+from cnnjax.errors import InputError, unknown_name
+from cnnjax.train import config_checks, config_options
 
 
 def default_config() -> ml_collections.ConfigDict:
@@ -19,6 +20,8 @@ def default_config() -> ml_collections.ConfigDict:
   c.seed = 0
   c.task = "classification"
   c.model = "lenet5"
+  # The experiment's choices of the model's fields (cnnjax.train.config_options.model_options); the rest keep
+  # the model's defaults. Any field can be set from the command line: --config.model_kwargs.dtype=bfloat16.
   c.model_kwargs = ml_collections.ConfigDict()
 
   c.dataset = ml_collections.ConfigDict()
@@ -40,7 +43,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.crop_area_range = (0.08, 1.0)
   c.dataset.crop_aspect_ratio_range = (3 / 4, 4 / 3)
 
-  c.augment = ml_collections.ConfigDict()   # name -> kwargs, applied in order inside the step
+  # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
+  # applied in the order of their names. Command line: --config.augment.flip chooses one,
+  # --config.augment.crop.padding=4 chooses and sets, --noconfig.augment.flip drops one.
+  c.augment = ml_collections.ConfigDict()
 
   c.batch_size = 128                # global, over all devices and processes
   c.batch_norm_stats = "global"     # "global": over the global batch; "per_device": each device's shard
@@ -74,6 +80,10 @@ def default_config() -> ml_collections.ConfigDict:
   # XLA CPU multi-output fusion (set by `cnnjax train` before JAX starts; cnnjax/fast/process.py): faster
   # steps for narrow residual nets (ResNet-20), slower for wider ones (VGG, FCN); benchmarks/cpu_step.py.
   c.xla_cpu_multi_output_fusion = False
+  # Resuming a workdir whose config.json differs in a key that changes the run (model, data, optimizer,
+  # schedule, length, seed, augmentation; cnnjax.train.run_config) is refused unless this is True; the
+  # change is then recorded in the workdir's config_changes.jsonl.
+  c.allow_config_change = False
   return c
 
 
@@ -104,3 +114,78 @@ def _check_keys(given, schema, path):
       raise InputError(f"unknown config key {path}.{key}{hint}")
     if key not in free and isinstance(schema[key], ml_collections.ConfigDict):
       _check_keys(given[key], schema[key], f"{path}.{key}")
+
+
+def apply_preset(config, presets: dict[str, dict], preset: str | None) -> None:
+  """Sets the dotted keys of each named preset on `config`, in order: a config file's `get_config(preset)`.
+
+  `--config=configs/cifar10_resnet20.py:resnet56` passes "resnet56" to get_config; "resnet56,stem2" applies
+  two. None or "" applies none; an unknown name is an InputError with close matches and the known names.
+  """
+  for name in (preset or "").split(","):
+    if not name:
+      continue
+    if name not in presets:
+      raise unknown_name("preset", name, presets)
+    for key, value in presets[name].items():
+      *parents, leaf = key.split(".")
+      node = config
+      for part in parents:
+        node = node[part]
+      node[leaf] = value
+
+
+class _Absent:
+  """A key one side of a comparison lacks."""
+
+  def __repr__(self):
+    return "(absent)"
+
+
+ABSENT = _Absent()
+
+
+def config_differences(stored: dict, config) -> list[tuple[str, object, object]]:
+  """(dotted key, stored value, given value) for each key where a run's stored config.json and `config` differ.
+
+  Values are compared as JSON (tuples as lists); ABSENT marks a key one side lacks. A key the stored run lacks
+  (added to the schema since) whose given value is its default (default_config()) is no difference, so a
+  run stored by an older cnnjax still counts as the same experiment. In model_kwargs (for the same model) and in
+  an augmentation's keywords a key one side leaves out is its default: leaving it out and giving the default
+  are the same run.
+  """
+  given = json.loads(config.to_json_best_effort())
+  defaults = json.loads(default_config().to_json_best_effort())
+  found = []
+  _differences(stored, given, defaults, "", found, (stored, given))
+  return found
+
+
+def _option_defaults(section: str, stored: dict, given: dict) -> dict:
+  """The defaults that a key left out of `section` (model_kwargs, augment.NAME) stands for, as JSON."""
+  try:
+    if section == "model_kwargs":
+      if stored.get("model") != given.get("model"):
+        return {}
+      options = config_options.model_options(given["model"])
+    else:
+      options = config_options.augment_options(section.split(".", 1)[1])
+  except (KeyError, TypeError, ValueError):  # an unknown model or augmentation: nothing stands in for it
+    return {}
+  return json.loads(json.dumps(options))
+
+
+def _differences(stored, given, defaults, prefix: str, found: list, root: tuple[dict, dict]) -> None:
+  for key in sorted(set(stored) | set(given)):
+    path = prefix + key
+    s, g = stored.get(key, ABSENT), given.get(key, ABSENT)
+    default = defaults.get(key, ABSENT)
+    if s is ABSENT and g == default:
+      continue
+    if isinstance(s, dict) and isinstance(g, dict):
+      if path == "model_kwargs" or (path.startswith("augment.") and path.count(".") == 1):
+        default = _option_defaults(path, *root)  # a key left out on either side is its default
+        s, g = {**default, **s}, {**default, **g}
+      _differences(s, g, default if isinstance(default, dict) else {}, path + ".", found, root)
+    elif s != g:
+      found.append((path, s, g))

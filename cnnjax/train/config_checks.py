@@ -5,7 +5,6 @@ config.eval_batch_size=0) after the whole training. One function per concern; na
 against the registries that define them (models, tasks, datasets, augmentations, schedules, modes).
 """
 
-import inspect
 import math
 
 from cnnjax.errors import InputError, unknown_name
@@ -149,10 +148,22 @@ def check_task_and_policy(config) -> None:
 
 
 def check_model(config) -> None:
-  """A registered model that accepts config.model_kwargs (building the module computes nothing)."""
+  """A registered model; config.model_kwargs naming its fields (cnnjax.train.config_options), dtypes by a name
+  JAX knows; and the module builds with them (building computes nothing)."""
   from cnnjax.models import MODELS
+  from cnnjax.train import config_options
   if config.model not in MODELS:
     raise unknown_name("config.model", config.model, MODELS)
+  options = config_options.model_options(config.model)
+  blocks = config_options.model_building_blocks(config.model)
+  for key in config.model_kwargs.keys():
+    if key == "num_classes":
+      raise InputError("config.model_kwargs.num_classes: the class count is config.dataset.num_classes; set that")
+    if key not in options and key not in blocks:
+      raise config_options.unknown("config.model_kwargs", key, options, f"an option of {config.model}")
+  for key in config_options.model_dtype_options(config.model):
+    if key in config.model_kwargs:
+      check_dtype(f"config.model_kwargs.{key}", config.model_kwargs[key])
   kwargs = config.model_kwargs.to_dict()
   try:
     MODELS[config.model](num_classes=config.dataset.num_classes, **kwargs)
@@ -161,15 +172,26 @@ def check_model(config) -> None:
                      "keyword") from e
 
 
+def check_dtype(field: str, value) -> None:
+  """A dtype name (or dtype) JAX computes in: float32, bfloat16, float16."""
+  import jax.numpy as jnp
+  try:
+    ok = jnp.issubdtype(jnp.dtype(value), jnp.floating)
+  except TypeError:
+    ok = False
+  if not ok:
+    raise InputError(f"{field}={value!r} is not a floating-point dtype; use float32, bfloat16 or float16")
+
+
 def check_augment(config) -> None:
   """Known augmentation names, each given only keywords its function takes."""
-  from cnnjax.data.augment import AUGMENTATIONS
+  from cnnjax.train import config_options
   for name, kwargs in config.augment.items():
-    if name not in AUGMENTATIONS:
-      raise unknown_name("config.augment name", name, AUGMENTATIONS)
+    if name not in config_options.augment_names():
+      raise config_options.unknown("config.augment", name, config_options.augment_names(), "an augmentation")
     if not hasattr(kwargs, "keys"):
       raise InputError(f"config.augment.{name}={kwargs!r} must be a dict of its keywords, e.g. {{}} for the defaults")
-    accepted = [p for p in inspect.signature(AUGMENTATIONS[name]).parameters if p not in ("rng", "images", "labels")]
+    accepted = config_options.augment_options(name)
     for key in kwargs.keys():
       if key not in accepted:
-        raise unknown_name(f"config.augment.{name} keyword", key, accepted)
+        raise config_options.unknown(f"config.augment.{name}", key, accepted, f"a keyword of {name}")

@@ -18,7 +18,7 @@ import numpy as np
 from cnnjax.errors import RunFailure
 from cnnjax.data import pipeline
 from cnnjax.parallel import mesh as mesh_lib
-from cnnjax.train import checkpoint, config as config_lib, environment, metric_writer, setup
+from cnnjax.train import checkpoint, config as config_lib, environment, metric_writer, run_config, setup
 from cnnjax.train.hooks import StepHooks
 from cnnjax.train.workdir_lock import WorkdirLock
 
@@ -109,7 +109,8 @@ def _divergence_advice(ckpt, writer) -> str:
   step, loss = healthy
   return (f"The last checkpoint followed by a finite, non-diverging loss is step {step} (loss {loss:.4g} after it) "
           f"in {ckpt.directory}: resume from it with --config.resume_from_step={step} and a lower "
-          "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs).")
+          "config.optimizer.learning_rate or warmup (config.schedule.warmup_epochs), adding "
+          "--config.allow_config_change=true for the changed config.")
 
 
 def train_and_evaluate(config, workdir: str | Path, hooks: StepHooks | None = None) -> dict:
@@ -133,8 +134,7 @@ def train_and_evaluate(config, workdir: str | Path, hooks: StepHooks | None = No
 def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   is_main = jax.process_index() == 0
   run_environment = environment.describe_environment()  # at the start: the code that actually ran
-  if is_main:
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2) + "\n")
+  config_changes = run_config.check_resume(workdir, config)  # refuses a changed run before any work
 
   mesh = mesh_lib.make_data_mesh()
   mesh_lib.check_batch_size(config.batch_size, mesh)
@@ -157,8 +157,11 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   # A finished single-process run keeps its results (multi-host runs re-evaluate together instead).
   if start_step >= total_steps and finished.exists() and jax.process_count() == 1:
     ckpt.close()
-    print(f"{workdir} holds a finished run ({start_step} steps); its results are kept in {finished}")
+    print(f"{workdir} holds a finished run ({start_step} steps); its results are kept in {finished}"
+          + (" with its config.json (the given config's changes apply to no step)" if config_changes else ""))
     return json.loads(finished.read_text())
+  if is_main:  # the run is valid: its config passed the checks, its checkpoint (if any) fits the model
+    run_config.write(workdir, config, config_changes, start_step)
 
   train_fn, step_rng = training.train_step, training.step_rng
   run_evaluation = functools.partial(evaluate, training.eval_step, ds_config=config.dataset, split=config.dataset.eval_split,
@@ -179,6 +182,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   writer.message(f"training {config.model} on {config.dataset.name}: {total_steps} steps "
                  f"({steps_per_epoch}/epoch), global batch {config.batch_size} on {mesh.devices.size} device(s)"
                  + (f", resumed at step {start_step}" if start_step else ""))
+  for line in run_config.describe(config_changes):
+    writer.message(f"config changed since the saved config.json ({run_config.CHANGES_FILE}): {line}")
   batches = train_data.batches(start_step)
   pending: list[dict] = []
   last_train = writer.last_train_row  # a run resumed at its end has no step left to log

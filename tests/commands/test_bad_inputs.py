@@ -126,6 +126,16 @@ CASES = [
     Case(("reproduce", "fashion_mnist", "--rows", "linear,resnet50"), "resnet50"),
     Case(("reproduce", "mnist1d", "--configs", "no_configs"), "mnist1d_linear.py"),
     Case(("trian",), "trian"),
+    # model and augmentation options, presets (`--config FILE:PRESET`)
+    _train("--config.model_kwargs.dtpe=bfloat16"),
+    _train("--config.model_kwargs.dtype=bf16"),
+    _train("--config.model_kwargs.conv=Conv"),
+    _train("--config.augment.flipp"),
+    _train("--config.augment.crop.pading=4"),
+    _train("--config.augment.crop.padding=4.5"),
+    Case(_train(config="configs/fashion_mnist_lenet5.py:wide").argv, "configs/fashion_mnist_lenet5.py"),
+    _train(config="configs/cifar10_resnet20.py:resnet57"),
+    Case(_train(config="broken_preset.py:wide").argv, "broken_preset.py"),
 ]
 
 CONFIG_FILES = {
@@ -134,6 +144,8 @@ CONFIG_FILES = {
     "no_get_config.py": "config = None\n",
     "augment_typo.py": ("from configs.fashion_mnist_lenet5 import get_config as base\n\n\ndef get_config():\n"
                         "  config = base()\n  config.unlock()\n  config.augment.flipp = {}\n  return config.lock()\n"),
+    "broken_preset.py": ("from configs.fashion_mnist_lenet5 import get_config as base\n\n\n"
+                         "def get_config(preset=None):\n  return base().lock() + preset\n"),
     "model_kwargs_typo.py": ("from configs.fashion_mnist_lenet5 import get_config as base\n\n\ndef get_config():\n"
                              "  config = base()\n  config.unlock()\n  config.model_kwargs.activations = 'relu'\n"
                              "  return config.lock()\n"),

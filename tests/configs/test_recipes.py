@@ -12,11 +12,11 @@ from cnnjax.train import optim, runner
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def load(name):
+def load(name, *preset):
   spec = importlib.util.spec_from_file_location(name, CONFIGS / f"{name}.py")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module.get_config(*preset)
 
 
 def _schedule(config, steps_per_epoch, total):
@@ -32,6 +32,24 @@ def test_cifar10_resnet20_is_he_et_al():
   lrs = [float(schedule(s)) for s in (0, 31_999, 32_000, 47_999, 48_000, 63_999)]
   np.testing.assert_allclose(lrs, [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6)
   assert config.augment.to_dict() == {"crop": {"padding": 4}, "flip": {}}
+
+
+def test_resnet_presets_are_the_papers_depths():
+  """`--config configs/cifar10_resnet20.py:resnet56`: He et al.'s 6n+2 layers, n blocks per stage; same recipe."""
+  from cnnjax.errors import InputError
+  from cnnjax.train.config_options import model_options
+  base = load("cifar10_resnet20").to_dict()
+  for depth in (20, 32, 44, 56, 110):
+    config = load("cifar10_resnet20", f"resnet{depth}")
+    n = (depth - 2) // 6
+    assert model_options(config.model)["stage_sizes"] == (n, n, n) and config.is_locked
+    assert {**config.to_dict(), "model": base["model"]} == base
+  config = load("fashion_mnist_resnet20", "resnet56,stem2")
+  assert (config.model, config.model_kwargs.stem_stride) == ("cifar_resnet56", 2)
+  assert [load("imagenet_resnet50", f"resnet{d}").model for d in (18, 34, 50, 101, 152)] == [
+      "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+  with pytest.raises(InputError, match="preset='resnet57' is unknown; did you mean 'resnet56'"):
+    load("cifar10_resnet20", "resnet57")
 
 
 def test_imagenet_resnet50_is_goyal_et_al():

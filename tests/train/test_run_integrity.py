@@ -107,8 +107,10 @@ def test_checkpoint_of_another_model_is_refused_not_moved(tmp_path, mock_cifar_c
   with tfds.testing.mock_data(num_examples=16):
     runner.train_and_evaluate(mock_cifar_config(num_train_steps=2, checkpoint_every_steps=2), tmp_path)
     (tmp_path / "results.json").unlink()
+    # allowed past config.json's check (cnnjax.train.run_config), the checkpoints' own check refuses the model
     with pytest.raises(checkpoint.CheckpointError, match="different model.*new --workdir"):
-      runner.train_and_evaluate(mock_cifar_config(num_train_steps=2, model="linear"), tmp_path)
+      runner.train_and_evaluate(mock_cifar_config(num_train_steps=2, model="linear", allow_config_change=True),
+                                tmp_path)
   assert (tmp_path / "checkpoints" / "2").is_dir()
 
 
@@ -142,10 +144,12 @@ def test_nan_stop_names_the_last_healthy_checkpoint_and_its_advice_works(tmp_pat
   with tfds.testing.mock_data(num_examples=16):
     runner.train_and_evaluate(mock_cifar_config(num_train_steps=2, checkpoint_every_steps=2), tmp_path)
     (tmp_path / "results.json").unlink()
-    exploding = mock_cifar_config(num_train_steps=10, checkpoint_every_steps=1, **{"optimizer.learning_rate": 1e30})
-    with pytest.raises(runner.NonFiniteLossError, match=r"resume_from_step=2 and a lower"):
+    exploding = mock_cifar_config(num_train_steps=10, checkpoint_every_steps=1, allow_config_change=True,
+                                  **{"optimizer.learning_rate": 1e30})
+    with pytest.raises(runner.NonFiniteLossError, match=r"resume_from_step=2 and a lower.*allow_config_change=true"):
       runner.train_and_evaluate(exploding, tmp_path)
-    advised = mock_cifar_config(num_train_steps=6, checkpoint_every_steps=2, resume_from_step=2)
+    advised = mock_cifar_config(num_train_steps=6, checkpoint_every_steps=2, resume_from_step=2,
+                                allow_config_change=True)
     results = runner.train_and_evaluate(advised, tmp_path)
   assert results["final"]["steps"] == 6 and np.isfinite(results["final"]["train_loss"])
   assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [2, 4, 6]

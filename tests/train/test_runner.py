@@ -99,6 +99,28 @@ def test_rerunning_a_finished_run_keeps_its_results(tmp_path, mock_cifar_config)
   assert first["final"]["train_loss"] == again["final"]["train_loss"] is not None
 
 
+def test_resuming_with_another_config_is_refused_unless_allowed_and_then_recorded(tmp_path, mock_cifar_config):
+  """config.json names the run of the checkpoints: it is written once the run is valid and changed only when allowed."""
+  from cnnjax.train import checkpoint
+  with tfds.testing.mock_data(num_examples=16):
+    runner.train_and_evaluate(mock_cifar_config(num_train_steps=2), tmp_path)
+    saved = (tmp_path / "config.json").read_bytes()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(InputError, match='(?s)model: "lenet5" -> "cifar_resnet20".*num_train_steps: 2 -> 4.*'
+                                         "allow_config_change=true"):
+      runner.train_and_evaluate(mock_cifar_config(num_train_steps=4, model="cifar_resnet20"), tmp_path)
+    # Allowed, the other model still does not fit the checkpoints: refused, and config.json still names lenet5.
+    with pytest.raises(checkpoint.CheckpointError, match="different model"):
+      runner.train_and_evaluate(mock_cifar_config(num_train_steps=4, model="cifar_resnet20",
+                                                  allow_config_change=True), tmp_path)
+    assert (tmp_path / "config.json").read_bytes() == saved and sorted(p.name for p in tmp_path.iterdir()) == files
+    results = runner.train_and_evaluate(mock_cifar_config(num_train_steps=4, allow_config_change=True), tmp_path)
+  assert results["final"]["steps"] == 4
+  assert json.loads((tmp_path / "config.json").read_text())["num_train_steps"] == 4
+  record = json.loads((tmp_path / "config_changes.jsonl").read_text())
+  assert record["step"] == 2 and record["changes"] == {"num_train_steps": {"saved": 2, "given": 4}}
+
+
 def synthetic_run_config(**overrides):
   """A tiny classification config on cnnjax.data.synthetic (no tfds): LeNet-5 on 28x28x1 draws, batch 8."""
   from cnnjax.data import synthetic

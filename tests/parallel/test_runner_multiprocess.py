@@ -7,13 +7,13 @@ from tests.parallel import subprocesses
 TIMEOUT = 240
 
 
-def _train(workdir, steps: int) -> list[str]:
+def _train(workdir, steps: int, *extra: str) -> list[str]:
   address = f"127.0.0.1:{subprocesses.free_port()}"
   args = ["-m", "cnnjax.main", "train", "--config", "configs/fashion_mnist_lenet5.py", "--workdir", str(workdir),
           f"--config.num_train_steps={steps}", "--config.checkpoint_every_steps=2", "--config.eval_every_epochs=0",
           "--config.log_every_steps=1", "--config.progress_bar=False", "--config.dataset.shuffle_buffer=1024",
           "--config.batch_size=64", "--config.eval_batch_size=768",  # 384 per process: the last batch is padded
-          f"--coordinator_address={address}", "--num_processes=2"]
+          f"--coordinator_address={address}", "--num_processes=2", *extra]
   processes = [subprocesses.start([*args, f"--process_id={i}"], devices=2) for i in range(2)]
   return [subprocesses.finish(p, TIMEOUT) for p in processes]
 
@@ -32,7 +32,7 @@ def test_two_process_training_evaluates_every_example_once_and_resumes(tmp_path)
   assert results["environment"]["process_count"] == 2
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["2"]
 
-  out0, _ = _train(tmp_path, steps=3)
+  out0, _ = _train(tmp_path, 3, "--config.allow_config_change=true")  # a longer run is a change, allowed here
   assert "resumed at step 2" in out0
   records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
   train_steps = [r["step"] for r in records if r["split"] == "train"]

@@ -5,7 +5,8 @@
 
 28x28x1 input at full resolution (the paper's stride-1 stem; stages at 28, 14, 7; the stem2 preset,
 `--config.model_kwargs.stem_stride=2`, gives ~4x fewer multiply-adds). Random flip + 2-pixel
-zero-pad-and-crop inside the step; SGD with Nesterov momentum 0.9, cosine schedule from 0.1 after a 0.3-epoch warmup, L2 weight decay 5e-4, batch 128, 15 epochs.
+zero-pad-and-crop inside the step; SGD with Nesterov momentum 0.9, cosine schedule from 0.1 after a
+0.3-epoch warmup, L2 weight decay 5e-4, batch 128, 15 epochs.
 Published reference: ResNet-18 with augmentation 94.9% (Fashion-MNIST benchmark).
 Presets (`--config configs/fashion_mnist_resnet20.py:PRESET`, several joined by commas): the CIFAR depths
 resnet20 (the default), resnet32, resnet44, resnet56, resnet110 (config.model), and stem2 (the stride-2 stem).

@@ -34,10 +34,10 @@ def run_with_devices():
 @pytest.fixture(scope="session")
 def mock_cifar_config():
   """A tiny classification config on cifar10-shaped tfds mock data (run inside tfds.testing.mock_data)."""
-  from cnnjax.train.config import default_config
+  from cnnjax.train import config as config_lib
 
   def make(**overrides):
-    config = default_config()
+    config = config_lib.default_config()
     config.model = "lenet5"
     config.dataset.name = "cifar10"
     config.dataset.mean = (0.49, 0.48, 0.45)
@@ -51,11 +51,7 @@ def mock_cifar_config():
     config.progress_bar = False
     config.optimizer.learning_rate = 0.01
     for key, value in overrides.items():
-      target = config
-      *parents, leaf = key.split(".")
-      for p in parents:
-        target = target[p]
-      target[leaf] = value
+      config_lib.set_dotted(config, key, value)
     return config.lock()
 
   return make

@@ -59,14 +59,11 @@ def check_configs(study: Study, configs: Path, full: bool) -> None:
 def apply_overrides(config, overrides: dict, source: str = "the config") -> None:
   """Sets dotted keys ("optimizer.learning_rate") on a locked config; a key `source` lacks is an InputError."""
   for key, value in overrides.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-      node = node[part] if part in node else {}  # a missing parent: refused below with the key
-    if leaf not in node:
+    try:
+      config_lib.set_dotted(config, key, value)
+    except (KeyError, TypeError) as e:  # a locked config refuses a key it lacks; a value has no keys
       raise InputError(f"{source} has no key {key!r}, which the study sets; give --configs the repository's "
-                       "configs/ folder of this version")
-    node[leaf] = value
+                       "configs/ folder of this version") from e
 
 
 def row_config(study: Study, row: Row, seed: int, configs: Path, quick: bool, extra: dict | None = None):

@@ -116,6 +116,15 @@ def _check_keys(given, schema, path):
       _check_keys(given[key], schema[key], f"{path}.{key}")
 
 
+def set_dotted(config, key: str, value) -> None:
+  """config.a.b = value for key "a.b" (on an unlocked config, or a key the locked one has)."""
+  *parents, leaf = key.split(".")
+  node = config
+  for part in parents:
+    node = node[part]
+  node[leaf] = value
+
+
 def apply_preset(config, presets: dict[str, dict], preset: str | None) -> None:
   """Sets the dotted keys of each named preset on `config`, in order: a config file's `get_config(preset)`.
 
@@ -128,11 +137,7 @@ def apply_preset(config, presets: dict[str, dict], preset: str | None) -> None:
     if name not in presets:
       raise unknown_name("preset", name, presets)
     for key, value in presets[name].items():
-      *parents, leaf = key.split(".")
-      node = config
-      for part in parents:
-        node = node[part]
-      node[leaf] = value
+      set_dotted(config, key, value)
 
 
 class _Absent:

@@ -11,11 +11,7 @@ from cnnjax.train import config as config_lib, run_config
 def _config(**changes):
   config = config_lib.default_config()
   for key, value in changes.items():
-    *parents, leaf = key.split(".")
-    node = config
-    for part in parents:
-      node = node[part]
-    node[leaf] = value
+    config_lib.set_dotted(config, key, value)
   return config.lock()
 
 

@@ -97,12 +97,23 @@ class _OrbaxNoiseFilter:
       sys.unraisablehook = self._previous_hook
 
 
+def checkpoint_directory(workdir: str | Path) -> Path:
+  """Where a run in `workdir` keeps its checkpoints (one folder per saved step)."""
+  return Path(workdir).absolute() / "checkpoints"
+
+
+def has_saved_steps(workdir: str | Path) -> bool:
+  """Whether `workdir` holds a saved step to resume, without starting orbax (unfinished saves do not count)."""
+  folder = checkpoint_directory(workdir)
+  return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
 class Checkpointer:
   """Saves and restores the whole TrainState with digests; the data position is the state's step."""
 
   def __init__(self, workdir: str | Path, keep: int = 3):
     workdir = Path(workdir).absolute()
-    self.directory = workdir / "checkpoints"
+    self.directory = checkpoint_directory(workdir)
     self.rejected_directory = workdir / "rejected_checkpoints"
     self._newest_save = None  # the step of the save started last, to name it if it fails
     self._noise = _OrbaxNoiseFilter()

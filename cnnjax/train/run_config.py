@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from cnnjax.errors import InputError
-from cnnjax.train import config as config_lib
+from cnnjax.train import checkpoint, config as config_lib
 
 # Keys (and sections) whose change leaves the run's numbers alone: logging, evaluation cadence and batching
 # (evaluation pads and masks, so every example counts once at any batch size), checkpoint cadence, where the
@@ -37,11 +37,6 @@ def describe(differences) -> list[str]:
   return [f"{key}: {_show(saved)} -> {_show(given)}" for key, saved, given in differences]
 
 
-def _has_checkpoints(workdir: Path) -> bool:
-  folder = workdir / "checkpoints"
-  return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
-
-
 def check_resume(workdir: str | Path, config) -> list[tuple[str, object, object]]:
   """The differences between `workdir`'s config.json and `config` (none for a new workdir).
 
@@ -60,7 +55,7 @@ def check_resume(workdir: str | Path, config) -> list[tuple[str, object, object]
     raise InputError(f"{path} cannot be read ({e}); restore it or use a new --workdir") from e
   differences = [d for d in config_lib.config_differences(stored, config) if d[0] != "allow_config_change"]
   altering = [d for d in differences if not is_harmless(d[0])]
-  resuming = config.resume_from_step != 0 and _has_checkpoints(workdir)
+  resuming = config.resume_from_step != 0 and checkpoint.has_saved_steps(workdir)
   if altering and resuming and not config.allow_config_change:
     lines = describe(altering)
     raise InputError(

@@ -1,0 +1,3 @@
+"""alexnet pairs (being written)."""
+
+PAIRS = ()

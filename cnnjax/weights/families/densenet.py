@@ -1,0 +1,3 @@
+"""densenet pairs (being written)."""
+
+PAIRS = ()

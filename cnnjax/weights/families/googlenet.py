@@ -1,0 +1,3 @@
+"""googlenet pairs (being written)."""
+
+PAIRS = ()

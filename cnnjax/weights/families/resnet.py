@@ -1,0 +1,3 @@
+"""resnet pairs (being written)."""
+
+PAIRS = ()

@@ -1,0 +1,3 @@
+"""vgg pairs (being written)."""
+
+PAIRS = ()

@@ -7,7 +7,8 @@ lr 0.1 x batch / 256 (linear scaling rule, config.optimizer.scale_by_batch), 5-e
 from 0, 90 epochs, lr /10 at epochs 30, 60, 80; SGD momentum 0.9, weight decay 1e-4 on weights only
 (not on BN scales/offsets or biases), zero-initialised last BN scale of every residual block.
 Training images: random-resized-crop to 224x224 (area 8-100%, aspect 3/4-4/3) in tf.data, then a
-random horizontal flip in the step; evaluation resizes to 224x224. Expected top-1 ~76.3% (paper: 23.6% error
+random horizontal flip in the step; evaluation resizes the shorter side to 256 and takes the centre 224x224
+crop (config.dataset.eval_crop_fraction = 0.875). Expected top-1 ~76.3% (paper: 23.6% error
 at batch 8k; torchvision's v1.5 weights: 76.13%). Needs imagenet2012 prepared in tfds (manual download).
 Presets (`--config configs/imagenet_resnet50.py:PRESET`): the same recipe for resnet18, resnet34, resnet50 (the
 default), resnet101, resnet152 (config.model); torchvision's weights reach 69.76, 73.31, 76.13, 77.37, 78.31%.
@@ -28,6 +29,7 @@ def get_config(preset: str | None = None):
   config.dataset.num_classes = 1000
   config.dataset.image_size = 224
   config.dataset.random_resized_crop = True
+  config.dataset.eval_crop_fraction = 0.875  # resize shorter side to 256, centre crop 224
   config.dataset.crop_area_range = (0.08, 1.0)
   config.dataset.crop_aspect_ratio_range = (3 / 4, 4 / 3)
   config.dataset.mean = (0.485, 0.456, 0.406)

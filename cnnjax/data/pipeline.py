@@ -59,11 +59,17 @@ def _decode_fn(ds_config, train: bool = False):
   size = ds_config.get("image_size")
   if train and ds_config.get("random_resized_crop", False):
     size = 0
+  crop_fraction = 0.0 if train else ds_config.get("eval_crop_fraction", 0.0)
 
   def decode(example):
     image = example[ds_config.image_key]
     label = example[ds_config.label_key]
-    if size:
+    if size and crop_fraction:
+      shorter = eval_resize_size(size, crop_fraction)
+      image = resize_shorter_and_center_crop(image, shorter, size)
+      if label.shape.rank == 3:
+        label = resize_shorter_and_center_crop(label, shorter, size, method="nearest")
+    elif size:
       image = tf.image.resize(image, (size, size), antialias=True)
       image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
       if label.shape.rank == 3:
@@ -73,6 +79,35 @@ def _decode_fn(ds_config, train: bool = False):
     return {"image": image, "label": tf.cast(label, tf.int32)}
 
   return decode
+
+
+def eval_resize_size(crop: int, crop_fraction: float) -> int:
+  """The shorter side to resize to before a centre crop of `crop` covering `crop_fraction` of it:
+  224 / 0.875 = 256, as torchvision's and timm's ImageNet evaluation (timm: floor(crop / crop_pct))."""
+  return int(math.floor(crop / crop_fraction))
+
+
+def resize_shorter_and_center_crop(image, shorter: int, crop: int, method: str = "bilinear"):
+  """ImageNet-style evaluation view: resize (antialiased) so the shorter side is `shorter`, keeping the
+  aspect ratio, then take the centre crop x crop.
+
+  Sizes and offsets follow torchvision's Resize(shorter) + CenterCrop(crop): the longer side is
+  int(shorter * long / short), the offset round((side - crop) / 2), half to even. [H, W, C] -> [crop, crop, C],
+  uint8 images stay uint8.
+  """
+  dtype = image.dtype
+  shape = tf.shape(image)
+  height, width = shape[0], shape[1]
+  short = tf.minimum(height, width)
+  scale = lambda side: tf.where(side == short, shorter, (shorter * side) // short)
+  new_height, new_width = scale(height), scale(width)
+  resized = tf.image.resize(image, tf.stack([new_height, new_width]), method=method, antialias=method != "nearest")
+  top = tf.cast(tf.round(tf.cast(new_height - crop, tf.float32) / 2), tf.int32)
+  left = tf.cast(tf.round(tf.cast(new_width - crop, tf.float32) / 2), tf.int32)
+  cropped = resized[top:top + crop, left:left + crop]
+  if dtype.is_integer:
+    cropped = tf.cast(tf.clip_by_value(tf.round(cropped), dtype.min, dtype.max), dtype)
+  return tf.ensure_shape(cropped, (crop, crop, image.shape[-1]))
 
 
 def _normalise_fn(ds_config):

@@ -23,6 +23,9 @@ def default_config() -> ml_collections.ConfigDict:
   # The experiment's choices of the model's fields (cnnjax.train.config_options.model_options); the rest keep
   # the model's defaults. Any field can be set from the command line: --config.model_kwargs.dtype=bfloat16.
   c.model_kwargs = ml_collections.ConfigDict()
+  # Classification with auxiliary classifiers (googlenet with model_kwargs.aux_logits=True): each auxiliary
+  # cross-entropy enters the training loss times this weight (0.3, Szegedy et al. 2015); 0 turns them off.
+  c.aux_loss_weight = 0.3
 
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "fashion_mnist"  # tfds or cnnjax.data.sources name, or "synthetic" (cnnjax.data.synthetic)
@@ -42,6 +45,10 @@ def default_config() -> ml_collections.ConfigDict:
   c.dataset.random_resized_crop = False
   c.dataset.crop_area_range = (0.08, 1.0)
   c.dataset.crop_aspect_ratio_range = (3 / 4, 4 / 3)
+  # Evaluation images only: 0 resizes the whole image to image_size x image_size; a fraction f in (0, 1]
+  # resizes the shorter side to floor(image_size / f) and takes the centre image_size crop (0.875: 256 -> 224,
+  # torchvision's and timm's ImageNet evaluation). Needs image_size > 0.
+  c.dataset.eval_crop_fraction = 0.0
 
   # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
   # applied in the order of their names. Command line: --config.augment.flip chooses one,

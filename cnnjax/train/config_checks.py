@@ -23,6 +23,7 @@ AT_LEAST = {
     "optimizer.learning_rate": (0, "a negative rate climbs the loss"),
     "optimizer.weight_decay": (0, "a negative decay grows the weights"),
     "schedule.warmup_epochs": (0, "0 for no warmup"),
+    "aux_loss_weight": (0, "0 trains without the auxiliary classifiers' losses"),
 }
 
 
@@ -109,6 +110,13 @@ def check_dataset(config) -> None:
                      "value per image channel each")
   if any(not s > 0 for s in ds.std):
     raise InputError(f"config.dataset.std={tuple(ds.std)} must be > 0 per channel (images are divided by it)")
+  if ds.eval_crop_fraction:
+    if not 0 < ds.eval_crop_fraction <= 1:
+      raise InputError(f"config.dataset.eval_crop_fraction={ds.eval_crop_fraction} must be 0 (resize the whole "
+                       "image) or in (0, 1], e.g. 0.875 (shorter side 256, centre crop 224)")
+    if ds.image_size <= 0 or base_name == "synthetic":
+      raise InputError("config.dataset.eval_crop_fraction needs stored images and config.dataset.image_size > 0 "
+                       "(the centre crop's size, e.g. 224); set it to 0 otherwise")
   if ds.random_resized_crop:
     if ds.image_size <= 0:
       raise InputError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "

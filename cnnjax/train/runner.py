@@ -18,13 +18,16 @@ import numpy as np
 from cnnjax.errors import RunFailure
 from cnnjax.data import pipeline
 from cnnjax.parallel import mesh as mesh_lib
-from cnnjax.train import checkpoint, config as config_lib, environment, metric_writer, run_config, setup
+from cnnjax.train import (checkpoint, config as config_lib, confusion_plot, environment, metric_writer, run_config,
+                          setup)
 from cnnjax.train.hooks import StepHooks
 from cnnjax.train.workdir_lock import WorkdirLock
 
 # A logged training loss above this multiple of the run's first one counts as diverging: such a
 # checkpoint is finite but resuming from it explodes again.
 DIVERGENCE_FACTOR = 4.0
+# A classification run's confusion matrix over its evaluation split, drawn at the end (results.json has the counts).
+CONFUSION_PNG = "confusion_matrix.png"
 
 
 class TrainingInterrupted(RuntimeError):
@@ -173,7 +176,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
     # (and tfds.testing.mock_data, which patches file paths while building a dataset, cannot touch the save).
     ckpt.wait()
     evaluation = run_evaluation(state)
-    writer.write(step, evaluation, prefix=_split_name(config.dataset.eval_split))
+    scalars = {k: v for k, v in evaluation.items() if not isinstance(v, dict)}  # per-class tables: results.json
+    writer.write(step, scalars, prefix=_split_name(config.dataset.eval_split))
     if step < total_steps:
       writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
     return evaluation
@@ -254,4 +258,7 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
              "environment": run_environment}
   if is_main:
     (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    if "classes" in evaluation:
+      confusion_plot.save(evaluation["classes"]["confusion_matrix"], workdir / CONFUSION_PNG,
+                          f"{config.model} on {config.dataset.name} {config.dataset.eval_split}, step {total_steps}")
   return results

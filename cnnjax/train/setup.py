@@ -58,7 +58,7 @@ def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: 
   `model`: a linen module to train instead of the registry's config.model (tests' own models); the
   fast paths are applied to it as to any other.
   """
-  task = tasks.get_task(config.task)
+  task = tasks.get_task(config.task, config)
   model, fast_paths = build_model(config, mesh.devices.size, model=model)
   base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
   schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)

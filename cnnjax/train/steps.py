@@ -24,11 +24,19 @@ def _variables(state: TrainState, params) -> dict:
   return variables
 
 
+def auxiliary_logits(intermediates) -> list[jax.Array]:
+  """The auxiliary classifiers' logits a model sowed in training ("aux1_logits", "aux2_logits": GoogLeNet), in
+  name order; none for models without them."""
+  return [value[0] for name, value in sorted(intermediates.items())
+          if name.startswith("aux") and name.endswith("_logits")]
+
+
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weight_decay: float,
                schedule: optax.Schedule, augment: Augment | None = None,
                axis_name: str | None = None) -> tuple[TrainState, dict]:
   """One SGD step on `batch`; `rng` is the run's root key, folded with the step for this step's randomness.
 
+  A model's auxiliary logits (auxiliary_logits) reach the task's loss after the main logits.
   Returns the new state and metrics: loss (data term), accuracy, learning rate. With `axis_name`
   (inside shard_map, per-device batch norm) `batch` is this device's shard: the loss, metrics and
   batch statistics are averaged over the axis, so the gradient is the mean of the devices' gradients.
@@ -44,8 +52,10 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weigh
 
   def loss_fn(params):
     outputs, updates = state.apply_fn(_variables(state, params), images, train=True,
-                                      rngs={"dropout": dropout_rng}, mutable=["batch_stats"])
-    data_loss, metrics = task.loss(outputs, labels)
+                                      rngs={"dropout": dropout_rng}, mutable=["batch_stats", "intermediates"])
+    updates = dict(updates)
+    aux = auxiliary_logits(updates.pop("intermediates", {}))
+    data_loss, metrics = task.loss((outputs, *aux) if aux else outputs, labels)
     loss = data_loss + l2_weight_decay * l2_penalty(params) if l2_weight_decay else data_loss
     if axis_name is not None:
       # Replicated params enter shard_map unvarying, so their gradient is summed over devices;

@@ -14,27 +14,78 @@ from cnnjax.errors import InputError
 from cnnjax.layers.crop import center_crop
 
 
-class Classification:
-  """Softmax cross-entropy over `num_classes`; accuracy and mean loss over real (unmasked) examples."""
+def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
 
-  def loss(self, logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean cross-entropy of a training batch and its accuracy."""
+
+# Top-k accuracies reported besides top-1, each when the task has more than k classes.
+TOP_K = (5,)
+
+
+class Classification:
+  """Softmax cross-entropy over `num_classes`; accuracy, top-5 accuracy, mean loss and the confusion
+  matrix over real (unmasked) examples.
+
+  A model with auxiliary classifiers (GoogLeNet's aux_logits) returns (logits, aux1, aux2, ...) in train
+  mode: each auxiliary cross-entropy enters the loss times `aux_loss_weight` (0.3 in Szegedy et al. 2015;
+  0 trains the auxiliary heads not at all). Evaluation sees the main logits only.
+  """
+
+  def __init__(self, aux_loss_weight: float = 0.3):
+    self.aux_loss_weight = aux_loss_weight
+
+  def loss(self, logits, labels: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Mean cross-entropy of a training batch (plus the weighted auxiliary ones) and its accuracy.
+
+    The logged "loss" is the main classifier's, comparable with models without auxiliary heads.
+    """
+    aux = ()
+    if isinstance(logits, (tuple, list)):
+      logits, *aux = logits
     logits = logits.astype(jnp.float32)
-    loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == labels)
-    return loss, {"loss": loss, "accuracy": accuracy}
+    main = _cross_entropy(logits, labels)
+    metrics = {"loss": main, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
+    if not aux:
+      return main, metrics
+    aux_losses = [_cross_entropy(a, labels) for a in aux]
+    metrics["aux_loss"] = sum(aux_losses) / len(aux_losses)
+    return main + self.aux_loss_weight * sum(aux_losses), metrics
 
   def eval_sums(self, logits: jax.Array, labels: jax.Array, mask: jax.Array) -> dict[str, jax.Array]:
-    """Sums over real examples; adding them over batches and dividing once keeps every example equal."""
-    logits = logits.astype(jnp.float32)
-    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
-    return {"loss_sum": jnp.sum(losses * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask)}
+    """Sums over real examples; adding them over batches and dividing once keeps every example equal.
 
-  def finalize(self, sums: dict) -> dict[str, float]:
+    "confusion" counts [true class, predicted class] pairs (a scatter-add in the step, summed over devices
+    and batches like the other sums, so the split's matrix is exact).
+    """
+    logits = logits.astype(jnp.float32)
+    num_classes = logits.shape[-1]
+    losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    predictions = jnp.argmax(logits, -1)
+    correct = (predictions == labels).astype(jnp.float32)
+    sums = {"loss_sum": jnp.sum(losses * mask), "correct": jnp.sum(correct * mask), "count": jnp.sum(mask),
+            "confusion": confusion_matrix(labels, predictions, mask, num_classes)}
+    for k in TOP_K:
+      if num_classes > k:
+        _, top = jax.lax.top_k(logits, k)
+        in_top = jnp.any(top == labels[:, None], axis=-1).astype(jnp.float32)
+        sums[f"correct_top{k}"] = jnp.sum(in_top * mask)
+    return sums
+
+  def finalize(self, sums: dict) -> dict:
+    """Scalar metrics, and under "classes" the confusion matrix (rows: true class, columns: predicted) and
+    per-class accuracy (NaN-free: a class with no example gets None)."""
     count = float(sums["count"])
-    return {"loss": float(sums["loss_sum"]) / count, "accuracy": float(sums["correct"]) / count,
-            "num_examples": int(round(count))}
+    metrics = {"loss": float(sums["loss_sum"]) / count, "accuracy": float(sums["correct"]) / count}
+    for k in TOP_K:
+      if f"correct_top{k}" in sums:
+        metrics[f"top{k}_accuracy"] = float(sums[f"correct_top{k}"]) / count
+    metrics["num_examples"] = int(round(count))
+    confusion = np.rint(np.asarray(sums["confusion"], np.float64)).astype(np.int64)
+    support = confusion.sum(1)
+    per_class = [float(confusion[c, c] / support[c]) if support[c] else None for c in range(len(confusion))]
+    metrics["classes"] = {"confusion_matrix": confusion.tolist(), "per_class_accuracy": per_class,
+                          "support": support.tolist()}
+    return metrics
 
 
 def confusion_matrix(labels: jax.Array, predictions: jax.Array, weights: jax.Array, num_classes: int) -> jax.Array:
@@ -104,10 +155,15 @@ class Segmentation:
     return metrics
 
 
-TASKS: dict[str, Callable[[], object]] = {"classification": Classification, "segmentation": Segmentation}
+# config.task -> the task built from the config's options.
+TASKS: dict[str, Callable[..., object]] = {
+    "classification": lambda config: Classification(aux_loss_weight=config.get("aux_loss_weight", 0.3)),
+    "segmentation": lambda config: Segmentation(),
+}
 
 
-def get_task(name: str):
+def get_task(name: str, config=None):
+  """The task `name`, with its options read from `config` (the defaults without one)."""
   if name not in TASKS:
     raise InputError(f"config.task={name!r} is unknown; use one of {sorted(TASKS)}")
-  return TASKS[name]()
+  return TASKS[name](config if config is not None else {})

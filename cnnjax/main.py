@@ -48,6 +48,11 @@ def _segment(argv: list[str]) -> int:
   return segment.run(argv)
 
 
+def _explain(argv: list[str]) -> int:
+  from cnnjax.commands import explain
+  return explain.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
@@ -55,6 +60,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "reproduce": (_reproduce, "run a study against published numbers and write its report"),
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
     "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
+    "explain": (_explain, "where a trained classifier looks: Grad-CAM or saliency heat map (PNG)"),
 }
 
 

@@ -104,8 +104,9 @@ def segment_classical(image: np.ndarray, args) -> np.ndarray:
   return graph.watershed(image, markers=args.markers)
 
 
-def load_trained(workdir: str):
-  """(model, variables, config dict) from the newest checkpoint of a segmentation run in `workdir`."""
+def load_trained(workdir: str, task: str = "segmentation", command: str = "cnnjax segment --workdir"):
+  """(model, variables, config dict) from the newest checkpoint of a `task` run in `workdir`; `command`
+  names the caller in the refusal of another task's run."""
   from cnnjax.models import get_model
   from cnnjax.train.checkpoint import Checkpointer
   workdir = Path(workdir)
@@ -117,9 +118,9 @@ def load_trained(workdir: str):
   except (OSError, ValueError) as e:
     raise InputError(f"{config_path} cannot be read as JSON ({e}); is --workdir the folder of a `cnnjax train` "
                      "run?") from e
-  if config.get("task") != "segmentation":
-    raise InputError(f"--workdir {workdir} holds a {config.get('task')!r} run; `cnnjax segment --workdir` needs a "
-                     "segmentation run (config.task='segmentation')")
+  if config.get("task") != task:
+    raise InputError(f"--workdir {workdir} holds a {config.get('task')!r} run; `{command}` needs a "
+                     f"{task} run (config.task='{task}')")
   checkpointer = Checkpointer(workdir)
   try:
     state = checkpointer.restore()

@@ -8,6 +8,7 @@ evaluation -> results.json. Starting in a workdir with a checkpoint resumes it e
 import functools
 import json
 import math
+import re
 import signal
 import time
 from pathlib import Path
@@ -74,6 +75,19 @@ def evaluate(eval_fn, state, ds_config, split: str, batch_size: int, mesh, task)
     sums = eval_fn(state, mesh_lib.shard_batch(batch, mesh))
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
   return task.finalize(jax.device_get(totals))
+
+
+_SCALAR = r"(?:-?[0-9.eE+-]+|null|true|false)"
+_SCALAR_LIST = re.compile(r"\[\n\s*(" + _SCALAR + r"(?:,\n\s*" + _SCALAR + r")*)\n\s*\]")
+
+
+def results_json(results: dict) -> str:
+  """results.json's text: indented, with each list of numbers on one line (a confusion matrix one row a line).
+
+  JSON strings hold no raw newlines, so only the indentation's lists are joined.
+  """
+  text = json.dumps(results, indent=2)
+  return _SCALAR_LIST.sub(lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]", text) + "\n"
 
 
 def _mean_metrics(pending: list[dict]) -> dict[str, float]:
@@ -257,7 +271,7 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   results = {"final": final, "config": json.loads(config.to_json_best_effort()),
              "environment": run_environment}
   if is_main:
-    (workdir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (workdir / "results.json").write_text(results_json(results))
     if "classes" in evaluation:
       confusion_plot.save(evaluation["classes"]["confusion_matrix"], workdir / CONFUSION_PNG,
                           f"{config.model} on {config.dataset.name} {config.dataset.eval_split}, step {total_steps}")

@@ -26,6 +26,7 @@ FLAGS = {
     "reproduce": ("--seeds", "--quick", "--full", "--rows", "--out", "--configs"),
     "lecture": ("--out", "--workdir", "--only"),
     "segment": ("--method", "--workdir", "--max_side", "--to_8bit", "--position_weight", "--n_segments"),
+    "explain": ("--workdir", "--method", "--out", "--class_index", "--max_side"),
 }
 OLD_SPELLINGS = ("--input-shape", "--per-device-batch", "--global-batch", "--warmup-steps", "--num-classes",
                  "--batch-norm-stats")

@@ -36,14 +36,20 @@ def _parser() -> ArgumentParser:
 
 
 def load_image(path: str, ds: dict, max_side: int):
-  """(uint8 pixels [H, W, C] as the model sees them, normalised float image): resized to the run's image_size if
-  it has one, normalised with its mean and std."""
+  """(uint8 pixels [H, W, C] as the model sees them, normalised float image): the run's evaluation view (its
+  image_size, after the shorter-side resize and centre crop of config.dataset.eval_crop_fraction if set),
+  normalised with its mean and std."""
   import numpy as np
   from PIL import Image
   channels = len(ds["mean"])
   size = ds.get("image_size")
   pixels, _ = read_image(path, "L" if channels == 1 else "RGB", None if size else max_side)
-  if size:
+  if size and ds.get("eval_crop_fraction"):
+    from cnnjax.data import pipeline
+    shorter = pipeline.eval_resize_size(size, ds["eval_crop_fraction"])
+    import tensorflow as tf
+    pixels = pipeline.resize_shorter_and_center_crop(tf.constant(pixels), shorter, size).numpy()
+  elif size:
     image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels).resize((size, size), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, np.uint8).reshape(size, size, channels)
   normalised = (pixels / np.float32(255) - np.asarray(ds["mean"], np.float32)) / np.asarray(ds["std"], np.float32)

@@ -39,3 +39,16 @@ def test_explain_refuses_other_tasks_and_classes(tmp_path):
     explain.run(["cnnjax explain", str(BOOT), "--workdir", str(RUN), "--class_index", "10",
                  "--out", str(tmp_path / "h.png")])
   assert not (tmp_path / "h.png").exists()
+
+
+def test_explain_sees_the_runs_evaluation_view(tmp_path):
+  import tensorflow as tf
+
+  from cnnjax.commands.explain import load_image
+  from cnnjax.data import pipeline
+  stored = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+  Image.fromarray(stored).save(tmp_path / "photo.png")
+  ds = {"mean": [0.5] * 3, "std": [0.25] * 3, "image_size": 224, "eval_crop_fraction": 0.875}
+  pixels, normalised = load_image(str(tmp_path / "photo.png"), ds, 400)
+  np.testing.assert_array_equal(pixels, pipeline.resize_shorter_and_center_crop(tf.constant(stored), 256, 224))
+  np.testing.assert_allclose(normalised, (pixels / 255 - 0.5) / 0.25, rtol=1e-6)

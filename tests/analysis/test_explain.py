@@ -44,7 +44,7 @@ def test_grad_cam_picks_the_last_spatial_stage_of_a_zoo_model():
   from cnnjax.models import get_model
   model = get_model("cifar_resnet20", num_classes=10)
   image = np.random.default_rng(0).normal(size=(28, 28, 1)).astype(np.float32)
-  variables = model.init(jax.random.key(0), image[None])
+  variables = jax.jit(model.init)(jax.random.key(0), image[None])
   stages = explain.spatial_modules(model, variables, image[None])
   assert stages[-1][1] == (1, 7, 7, 64)
   heat, _, _ = explain.grad_cam(model, variables, image)

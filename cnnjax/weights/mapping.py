@@ -52,6 +52,11 @@ DENSE = Layout(
     lambda t: {"params": _with_bias(t, {"kernel": np.transpose(t["weight"])})},
     lambda c: {"weight": np.transpose(c["params"]["kernel"]), **_bias_of(c)})
 
+DENSE_FROM_1X1_CONV = Layout(
+    "dense_from_1x1_conv",  # torch 1x1 conv [out, in, 1, 1] (timm's SE fc1/fc2) <-> flax Dense [in, out]
+    lambda t: {"params": _with_bias(t, {"kernel": np.transpose(t["weight"][:, :, 0, 0])})},
+    lambda c: {"weight": np.transpose(c["params"]["kernel"])[:, :, None, None], **_bias_of(c)})
+
 NORM = Layout(
     "batch_norm",  # num_batches_tracked has no flax counterpart: dropped on import, 0 on export
     lambda t: {"params": {"scale": t["weight"], "bias": t["bias"]},

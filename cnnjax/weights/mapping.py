@@ -137,14 +137,19 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
   expected = _flatten(template)
   filled: dict[tuple[str, ...], np.ndarray] = {}
   used: set[str] = set()
-  mismatched = []
+  mismatched, lacking = [], []
   for entry in entries:
     tensors = _module_tensors(state, entry.torch)
     if not tensors:
       continue  # reported below as the template leaves left empty
     used.update(f"{entry.torch}.{name}" for name in tensors)
     module = tuple(entry.cnnjax.split("/"))
-    for collection, leaves in entry.layout.to_cnnjax(tensors).items():
+    try:
+      converted = entry.layout.to_cnnjax(tensors)
+    except KeyError as error:  # e.g. a batch norm without its running_var
+      lacking.append(f"{entry.torch}.{error.args[0]}")
+      continue
+    for collection, leaves in converted.items():
       for leaf, value in leaves.items():
         path = (collection,) + module + (leaf,)
         if path in expected and tuple(expected[path].shape) != tuple(value.shape):
@@ -155,6 +160,8 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
   missing = ["/".join(path) for path in expected if path not in filled]
   extra = ["/".join(path) for path in filled if path not in expected]
   problems = []
+  if lacking:
+    problems.append(f"keys the weights lack: {_listed(lacking)}")
   if unknown:
     problems.append(f"keys with no counterpart in the model: {_listed(unknown)}")
   if missing:
@@ -180,5 +187,5 @@ def to_torch(variables: Mapping, entries: Iterable[Entry]) -> dict[str, np.ndarr
         collections.setdefault(path[0], {})[path[-1]] = np.asarray(value)
     if collections:
       for name, tensor in entry.layout.to_torch(collections).items():
-        state[f"{entry.torch}.{name}"] = np.ascontiguousarray(tensor)
+        state[f"{entry.torch}.{name}"] = np.asarray(tensor, order="C")  # ascontiguousarray would make 0-d 1-d
   return state

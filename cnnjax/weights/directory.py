@@ -66,10 +66,16 @@ def _digests(variables) -> dict[str, str]:
   return found
 
 
-def _refuse_existing(out: Path) -> None:
-  if out.exists() and (not out.is_dir() or any(out.iterdir())):
-    raise InputError(f"--out {out} already exists{' and is not empty' if out.is_dir() else ' as a file'}; "
-                     "give a new folder (weights directories are never overwritten)")
+def check_new_folder(out: str | Path, what: str = "weights directories") -> Path:
+  """The absolute path of `out`, refused (InputError naming --out) when it exists and is not an empty folder,
+  or its parent folder is missing: `what` is never overwritten."""
+  path = Path(out).absolute()
+  if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    raise InputError(f"--out {out} already exists{' and is not empty' if path.is_dir() else ' as a file'}; "
+                     f"give a new folder ({what} are never overwritten)")
+  if not path.parent.is_dir():
+    raise InputError(f"--out {out}: folder {path.parent} does not exist; create it first")
+  return path
 
 
 def save_weights(out_dir: str | Path, model: str, model_kwargs: dict, variables, *, input_shape: Sequence[int],
@@ -81,15 +87,12 @@ def save_weights(out_dir: str | Path, model: str, model_kwargs: dict, variables,
   """
   import jax
   import orbax.checkpoint as ocp
-  out = Path(out_dir).absolute()
-  _refuse_existing(out)
+  out = check_new_folder(out_dir)
   if len(mean) != len(std) or len(mean) != input_shape[-1]:
     raise InputError(f"mean {tuple(mean)} and std {tuple(std)} need one value per channel of input_shape "
                      f"{tuple(input_shape)}")
   if class_names is not None and model_kwargs.get("num_classes") not in (None, len(class_names)):
     raise InputError(f"{len(class_names)} class names for a model with num_classes={model_kwargs['num_classes']}")
-  if not out.parent.is_dir():
-    raise InputError(f"--out {out_dir}: folder {out.parent} does not exist; create it first")
   host = jax.tree.map(lambda a: np.asarray(jax.device_get(a)), dict(variables))
   staging = out.parent / f".{out.name}.partial-{os.getpid()}"
   shutil.rmtree(staging, ignore_errors=True)

@@ -26,6 +26,9 @@ FLAGS = {
     "reproduce": ("--seeds", "--quick", "--full", "--rows", "--out", "--configs"),
     "lecture": ("--out", "--workdir", "--only"),
     "segment": ("--method", "--workdir", "--max_side", "--to_8bit", "--position_weight", "--n_segments"),
+    "convert": ("--from", "--model", "--weights", "--out"),
+    "predict": ("--weights", "--workdir", "--top", "--json"),
+    "export": ("--weights", "--workdir", "--format", "--out"),
 }
 OLD_SPELLINGS = ("--input-shape", "--per-device-batch", "--global-batch", "--warmup-steps", "--num-classes",
                  "--batch-norm-stats")

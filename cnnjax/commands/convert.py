@@ -27,9 +27,9 @@ def _parser() -> ArgumentParser:
 def imagenet_class_names() -> list[str]:
   """The 1000 ImageNet class names in torchvision's order (timm's ImageNet-1k heads use the same order)."""
   from cnnjax.weights.torch_shim import import_torchvision
+  import importlib
   import_torchvision()
-  from torchvision.models._meta import _IMAGENET_CATEGORIES
-  return list(_IMAGENET_CATEGORIES)
+  return list(importlib.import_module("torchvision.models._meta")._IMAGENET_CATEGORIES)
 
 
 def run(argv: list[str]) -> int:

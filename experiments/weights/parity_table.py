@@ -3,9 +3,10 @@
     PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py            # every pair
     PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py --only torchvision:resnet18 timm:seresnet50
 
-Per pair: eval- and train-mode max |logits_cnnjax - logits_torch| / max |logits_torch| on one random
-[2, 64, 96, C] input (cnnjax.weights.parity), the seconds it took, and the environment (jax, torch,
-torchvision, timm versions, CPU). `--only` re-measures those pairs and keeps the file's other rows.
+Per pair: max |logits_cnnjax - logits_torch| / max |logits_torch| on one random [2, 64, 96, C] input
+in eval mode, and in train mode in float64 and float32 with torch's own float32-vs-float64 difference
+(cnnjax.weights.parity), the seconds it took, and the environment (jax, torch, torchvision, timm
+versions, CPU). `--only` re-measures those pairs and keeps the file's other rows.
 Then scripts/update_readme.py regenerates the README's Weights table from the file.
 """
 

@@ -20,6 +20,7 @@ from cnnjax.weights.directory import check_new_folder
 
 SERVING_JSON = "serving.json"
 JAX_EXPORT_FILE = "model.jax_export"
+PLATFORMS = ("cpu", "cuda")  # lowered for both, whichever machine exports: an export runs on either
 
 
 def _apply_fn(served: Served):
@@ -31,11 +32,15 @@ def write_savedmodel(served: Served, folder: Path) -> dict:
   tf.Variables, the computation jax2tf's StableHLO with a symbolic batch."""
   import tensorflow as tf
   from jax.experimental import jax2tf
-  tf.config.set_visible_devices([], "GPU")
+  try:
+    tf.config.set_visible_devices([], "GPU")  # TensorFlow only stores the module; accelerators belong to JAX
+  except RuntimeError:  # TensorFlow already started its devices in this process
+    pass
   module = tf.Module()
   module.variables_tree = tf.nest.map_structure(lambda a: tf.Variable(np.asarray(a), trainable=False),
                                                 served.variables)
-  convert = jax2tf.convert(_apply_fn(served), polymorphic_shapes=[None, "(b, ...)"], with_gradient=False)
+  convert = jax2tf.convert(_apply_fn(served), polymorphic_shapes=[None, "(b, ...)"], with_gradient=False,
+                           native_serialization_platforms=PLATFORMS)
   signature = tf.TensorSpec([None, *served.input_shape], tf.float32, name="images")
 
   @tf.function(input_signature=[signature], autograph=False)
@@ -44,7 +49,8 @@ def write_savedmodel(served: Served, folder: Path) -> dict:
 
   module.serve = serve
   tf.saved_model.save(module, str(folder), signatures={"serving_default": serve})
-  return {"format": "savedmodel", "signature": "serving_default", "input": "images", "output": "logits"}
+  return {"format": "savedmodel", "signature": "serving_default", "input": "images", "output": "logits",
+          "platforms": list(PLATFORMS)}
 
 
 def write_stablehlo(served: Served, folder: Path) -> dict:
@@ -54,10 +60,11 @@ def write_stablehlo(served: Served, folder: Path) -> dict:
   (batch,) = export.symbolic_shape("b")
   apply = _apply_fn(served)
   variables = jax.tree.map(np.asarray, served.variables)
-  exported = export.export(jax.jit(lambda x: apply(variables, x)))(
+  exported = export.export(jax.jit(lambda x: apply(variables, x)), platforms=PLATFORMS)(
       jax.ShapeDtypeStruct((batch, *served.input_shape), np.float32))
   (folder / JAX_EXPORT_FILE).write_bytes(exported.serialize())
-  return {"format": "stablehlo", "file": JAX_EXPORT_FILE, "load": "jax.export.deserialize(bytes).call(images)"}
+  return {"format": "stablehlo", "file": JAX_EXPORT_FILE, "load": "jax.export.deserialize(bytes).call(images)",
+          "platforms": list(PLATFORMS)}
 
 
 FORMATS: dict[str, Callable[[Served, Path], dict]] = {"savedmodel": write_savedmodel, "stablehlo": write_stablehlo}

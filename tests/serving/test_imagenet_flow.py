@@ -91,6 +91,7 @@ def test_savedmodel_reloads_in_tensorflow_with_the_same_logits(flow):
   np.testing.assert_allclose(got[:1], own, rtol=0, atol=1e-4 * np.abs(own).max())
   meta = json.loads((folder / "savedmodel" / "serving.json").read_text())
   assert meta["input_shape"] == [None, 224, 224, 3] and meta["preprocessing"] == "imagenet_eval"
+  assert meta["platforms"] == ["cpu", "cuda"] and meta["class_names"][0] == "tench"
 
 
 def test_stablehlo_reloads_with_jax_export_and_the_same_logits(flow):
@@ -99,6 +100,7 @@ def test_stablehlo_reloads_with_jax_export_and_the_same_logits(flow):
   _cnnjax("export", "--weights", str(weights), "--format", "stablehlo", "--out", str(folder / "stablehlo"))
   x, own = _preprocessed(photo, weights)
   exported = export.deserialize((folder / "stablehlo" / "model.jax_export").read_bytes())
+  assert exported.platforms == ("cpu", "cuda")  # lowered for both, whichever machine exported it
   got = np.asarray(exported.call(np.concatenate([x, x, -x])))
   assert got.shape == (3, 1000)
   np.testing.assert_allclose(got[:2], np.concatenate([own, own]), rtol=0, atol=1e-5 * np.abs(own).max())

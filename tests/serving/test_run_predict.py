@@ -77,3 +77,12 @@ def test_export_stablehlo_from_a_run(tiny_run, tmp_path):
   np.testing.assert_allclose(np.asarray(got), logits(served, x), rtol=0, atol=1e-5)
   meta = json.loads((tmp_path / "hlo" / "serving.json").read_text())
   assert meta["input_shape"] == [None, 28, 28, 1] and meta["class_names"][0] == "T-shirt/top"
+
+
+def test_predict_prints_a_table_without_json(tiny_run, capsys):
+  run, photo = tiny_run
+  assert main.main(["cnnjax", "predict", str(photo), "--workdir", str(run), "--top", "2"]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert lines[0] == f"{photo}:" and len(lines) == 3
+  assert [line.split()[0] for line in lines[1:]] == ["1.", "2."]
+  assert float(lines[1].split()[1]) >= float(lines[2].split()[1])

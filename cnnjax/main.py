@@ -53,6 +53,21 @@ def _explain(argv: list[str]) -> int:
   return explain.run(argv)
 
 
+def _convert(argv: list[str]) -> int:
+  from cnnjax.commands import convert
+  return convert.run(argv)
+
+
+def _predict(argv: list[str]) -> int:
+  from cnnjax.commands import predict
+  return predict.run(argv)
+
+
+def _export(argv: list[str]) -> int:
+  from cnnjax.commands import export
+  return export.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
@@ -61,6 +76,9 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
     "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
     "explain": (_explain, "where a trained classifier looks: Grad-CAM or saliency heat map (PNG)"),
+    "convert": (_convert, "PyTorch (torchvision, timm) weights -> a cnnjax weights directory"),
+    "predict": (_predict, "top-K classes of images from a weights directory or a training run"),
+    "export": (_export, "a TensorFlow SavedModel or jax.export artifact of a model, for serving"),
 }
 
 

@@ -5,7 +5,6 @@ Writes a boundary (classical methods) or class-colour (trained model) overlay PN
 number of segments.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -105,35 +104,9 @@ def segment_classical(image: np.ndarray, args) -> np.ndarray:
 
 
 def load_trained(workdir: str, task: str = "segmentation", command: str = "cnnjax segment --workdir"):
-  """(model, variables, config dict) from the newest checkpoint of a `task` run in `workdir`; `command`
-  names the caller in the refusal of another task's run."""
-  from cnnjax.models import get_model
-  from cnnjax.train.checkpoint import Checkpointer
-  workdir = Path(workdir)
-  config_path = workdir / "config.json"
-  if not config_path.is_file():
-    raise InputError(f"--workdir {workdir} has no config.json; give the folder of a `cnnjax train` run")
-  try:
-    config = json.loads(config_path.read_text())
-  except (OSError, ValueError) as e:
-    raise InputError(f"{config_path} cannot be read as JSON ({e}); is --workdir the folder of a `cnnjax train` "
-                     "run?") from e
-  if config.get("task") != task:
-    raise InputError(f"--workdir {workdir} holds a {config.get('task')!r} run; `{command}` needs a "
-                     f"{task} run (config.task='{task}')")
-  checkpointer = Checkpointer(workdir)
-  try:
-    state = checkpointer.restore()
-  finally:
-    checkpointer.close()
-  if state is None:
-    raise InputError(f"--workdir {workdir} has no checkpoint in {checkpointer.directory}; train first "
-                     "(cnnjax train ...)")
-  variables = {"params": state["params"]}
-  if state.get("batch_stats"):
-    variables["batch_stats"] = state["batch_stats"]
-  model = get_model(config["model"], num_classes=config["dataset"]["num_classes"], **config.get("model_kwargs", {}))
-  return model, variables, config
+  """(model, variables, config dict) from the newest checkpoint of a `task` run in `workdir` (serving.load.load_run)."""
+  from cnnjax.serving.load import load_run
+  return load_run(workdir, task, command)
 
 
 def predict(model, variables, ds_config: dict, pixels: np.ndarray) -> np.ndarray:

@@ -49,6 +49,13 @@ def _num_examples(builder, split) -> int:
   return size if size >= 0 else int(ds.reduce(0, lambda n, _: n + 1))
 
 
+def resize_image(image, size: int | tuple[int, int]):
+  """uint8 [H, W, C] -> uint8 [size, size, C] (or [*size, C]): antialiased bilinear, rounded. The resize of
+  config.dataset.image_size, shared with cnnjax.serving so a served image is scaled as training's were."""
+  image = tf.image.resize(image, (size, size) if isinstance(size, int) else tuple(size), antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
 def _decode_fn(ds_config, train: bool = False):
   """Maps a tfds example to {"image": uint8 [H, W, C], "label": int32 [] or dense [H, W]}.
 
@@ -70,8 +77,7 @@ def _decode_fn(ds_config, train: bool = False):
       if label.shape.rank == 3:
         label = resize_shorter_and_center_crop(label, shorter, size, method="nearest")
     elif size:
-      image = tf.image.resize(image, (size, size), antialias=True)
-      image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+      image = resize_image(image, size)
       if label.shape.rank == 3:
         label = tf.image.resize(label, (size, size), method="nearest")
     if label.shape.rank == 3:

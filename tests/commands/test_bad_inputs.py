@@ -144,6 +144,22 @@ CASES = [
     Case(_train(config="configs/fashion_mnist_lenet5.py:wide").argv, "configs/fashion_mnist_lenet5.py"),
     _train(config="configs/cifar10_resnet20.py:resnet57"),
     Case(_train(config="broken_preset.py:wide").argv, "broken_preset.py"),
+    # weights directories: convert, predict, export
+    Case(("convert", "--from", "torchvision", "--model", "resnet18", "--weights", "missing.pth", "--out", "w"),
+         "missing.pth"),
+    Case(("convert", "--from", "torchvison", "--model", "resnet18", "--weights", "missing.pth", "--out", "w"),
+         "--from"),
+    Case(("convert", "--from", "torchvision", "--model", "resnet18", "--weights", "text.png", "--out", "a_file"),
+         "--out a_file"),
+    Case(("predict", "text.png", "--weights", "corrupt_weights"), "text.png"),
+    Case(("predict", "photo.png", "--weights", "missing_weights"), "missing_weights"),
+    Case(("predict", "photo.png", "--weights", "corrupt_weights"), "corrupt_weights/weights.json"),
+    Case(("predict", "photo.png"), "--weights"),
+    Case(("predict", "photo.png", "--weights", "corrupt_weights", "--top", "0"), "--top"),
+    Case(("export", "--weights", "corrupt_weights", "--format", "stablehlo", "--out", "e"),
+         "corrupt_weights/weights.json"),
+    Case(("export", "--weights", "corrupt_weights", "--format", "onnx", "--out", "e"), "--format"),
+    Case(("export", "--weights", "corrupt_weights", "--format", "savedmodel", "--out", "a_file"), "--out a_file"),
 ]
 
 CONFIG_FILES = {
@@ -183,6 +199,8 @@ def make_sandbox(folder: Path) -> Path:
     (folder / name).write_text(text)
   (folder / "a_file").write_text("not a folder\n")
   (folder / "no_configs").mkdir()
+  (folder / "corrupt_weights").mkdir()
+  (folder / "corrupt_weights" / "weights.json").write_text("{not json\n")
   (folder / "text.png").write_text("not a picture\n")
   rng = np.random.default_rng(0)
   Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)).save(folder / "photo.png")
@@ -222,7 +240,8 @@ def run_case(case: Case) -> tuple[int, str, str]:
   with contextlib.ExitStack() as stack:
     for target in ("cnnjax.parallel.distributed.initialize", "cnnjax.commands.segment.segment_classical",
                    "cnnjax.commands.segment.predict", "cnnjax.commands.scale.probe_backend",
-                   "cnnjax.reproduce.runs.run_study"):
+                   "cnnjax.reproduce.runs.run_study", "cnnjax.serving.load.load_served",
+                   "cnnjax.weights.convert.from_torch"):
       stack.enter_context(mock.patch(target, _past_validation))
     stack.enter_context(contextlib.redirect_stderr(err))
     stack.enter_context(contextlib.redirect_stdout(out))

@@ -27,6 +27,9 @@ FLAGS = {
     "lecture": ("--out", "--workdir", "--only"),
     "segment": ("--method", "--workdir", "--max_side", "--to_8bit", "--position_weight", "--n_segments"),
     "explain": ("--workdir", "--method", "--out", "--class_index", "--max_side"),
+    "convert": ("--from", "--model", "--weights", "--out"),
+    "predict": ("--weights", "--workdir", "--top", "--json"),
+    "export": ("--weights", "--workdir", "--format", "--out"),
 }
 OLD_SPELLINGS = ("--input-shape", "--per-device-batch", "--global-batch", "--warmup-steps", "--num-classes",
                  "--batch-norm-stats")

@@ -1,4 +1,6 @@
-"""Measures every converted pair (cnnjax.weights.pairs) against its random PyTorch reference: results/weights/parity.json.
+"""Measures every converted pair (cnnjax.weights.pairs) against its random PyTorch reference.
+
+Writes results/weights/parity.json:
 
     PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py            # every pair
     PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py --only torchvision:resnet18 timm:seresnet50
@@ -82,9 +84,8 @@ def main(argv: list[str] | None = None) -> None:
   for source, name in _selected(args.only):
     rows[(source, name)] = measure_row(source, name) | {"environment": environment()}
     print(json.dumps({k: v for k, v in rows[(source, name)].items() if k != "environment"}), flush=True)
-  order = list(pairs())
-  listed = sorted(rows.values(), key=lambda r: order.index((r["source"], r["name"])) if (r["source"], r["name"]) in order
-                  else len(order))
+  order = {key: i for i, key in enumerate(pairs())}
+  listed = sorted(rows.values(), key=lambda r: order.get((r["source"], r["name"]), len(order)))
   args.output.parent.mkdir(parents=True, exist_ok=True)
   args.output.write_text(json.dumps({"command": "PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py",
                                      "pairs": listed}, indent=2) + "\n")

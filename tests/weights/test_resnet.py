@@ -73,4 +73,6 @@ def test_a_safetensors_file_converts_like_the_state_dict(tmp_path):
 
 
 def _leaves(tree):
-  return [leaf for _, value in sorted(tree.items()) for leaf in (_leaves(value) if isinstance(value, dict) else [value])]
+  """The leaves of a nested dict in key order."""
+  return [leaf for _, value in sorted(tree.items())
+          for leaf in (_leaves(value) if isinstance(value, dict) else [value])]

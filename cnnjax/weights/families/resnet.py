@@ -1,4 +1,4 @@
-"""ResNet-family pairs: torchvision ResNet/ResNeXt/Wide ResNet and timm SE-ResNet(X)t <-> cnnjax.models.resnet.
+"""ResNet-family pairs: torchvision ResNet/ResNeXt/Wide ResNet, timm ResNet and SE-ResNet(X)t <-> cnnjax.models.resnet.
 
 Both libraries name modules alike: `layer{i}.{j}.conv{k}`/`bn{k}` is flax `layer{i}_block{j}/conv{k}`/
 `bn{k}`, `downsample.0`/`.1` (1x1 conv + BN) is `downsample_conv`/`downsample_bn`, timm's SE
@@ -62,6 +62,8 @@ PAIRS = (
     _pair("torchvision", "resnext101_64x4d", "resnext101_64x4d", 101),
     _pair("torchvision", "wide_resnet50_2", "wide_resnet50_2", 50),
     _pair("torchvision", "wide_resnet101_2", "wide_resnet101_2", 101),
+    _pair("timm", "resnet18", "resnet18", 18),  # timm's default ResNets: torchvision's modules and names
+    _pair("timm", "resnet50", "resnet50", 50),
     _pair("timm", "seresnet50", "se_resnet50", 50, se=True),
     _pair("timm", "seresnext50_32x4d", "se_resnext50_32x4d", 50, se=True),
 )

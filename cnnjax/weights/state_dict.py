@@ -5,11 +5,10 @@ training scripts commonly save) is unwrapped; a DataParallel "module." prefix is
 unreadable is an InputError naming the file.
 """
 
-import importlib
-import types
 from pathlib import Path
 
 import numpy as np
+import safetensors.numpy
 
 from cnnjax.errors import InputError
 from cnnjax.weights.torch_shim import import_torch
@@ -18,15 +17,6 @@ TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIX = ".safetensors"
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
 _DATA_PARALLEL_PREFIX = "module."
-
-
-def _safetensors_numpy() -> types.ModuleType:
-  """safetensors.numpy, or an InputError saying how to install it (an optional dependency, like torch)."""
-  try:
-    return importlib.import_module("safetensors.numpy")
-  except ImportError:
-    raise InputError("reading .safetensors needs safetensors: pip install 'cnnjax[torch]' "
-                     "(or pip install safetensors)") from None
 
 
 def _unwrap(loaded, path: Path) -> dict:
@@ -48,7 +38,7 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
   if not path.is_file():
     raise InputError(f"--weights {path}: no such file; give a .pth, .pt or .safetensors state dict")
   if path.suffix == SAFETENSORS_SUFFIX:
-    load_file = _safetensors_numpy().load_file
+    load_file = safetensors.numpy.load_file
     try:
       return dict(load_file(str(path)))
     except Exception as error:  # safetensors raises its own SafetensorError and OSErrors
@@ -72,7 +62,7 @@ def save_state_dict(state: dict[str, np.ndarray], path: str | Path) -> Path:
   path.parent.mkdir(parents=True, exist_ok=True)
   arrays = {name: np.asarray(value, order="C") for name, value in state.items()}  # keeps 0-d tensors 0-d
   if path.suffix == SAFETENSORS_SUFFIX:
-    _safetensors_numpy().save_file(arrays, str(path))
+    safetensors.numpy.save_file(arrays, str(path))
   elif path.suffix in TORCH_SUFFIXES:
     torch = import_torch()
     torch.save({name: torch.from_numpy(value) for name, value in arrays.items()}, str(path))

@@ -22,7 +22,8 @@ class Pair:
   `entries()` is the module table (cnnjax.weights.mapping); `reference(num_classes)` builds the
   PyTorch model, randomly initialised (tests and the parity table; never downloads); `ignored`
   lists torch key prefixes the cnnjax model deliberately lacks; `notes` says what differs in
-  convention (e.g. GoogLeNet's transform_input).
+  convention (e.g. GoogLeNet's transform_input); `rename`, when given, turns older published key
+  names into the current ones before mapping (DenseNet's "norm.1" -> "norm1"): see `current_keys`.
   """
 
   source: str
@@ -34,6 +35,11 @@ class Pair:
   input_shape: tuple[int, int, int] = (224, 224, 3)
   ignored: tuple[str, ...] = ()
   notes: str = ""
+  rename: Callable[[Mapping[str, Any]], dict] | None = None
+
+  def current_keys(self, state: Mapping[str, Any]) -> dict:
+    """`state` with the key names the reference model uses today (what to_cnnjax is given on import)."""
+    return self.rename(state) if self.rename is not None else dict(state)
 
 
 def build_pairs(*families: tuple[Pair, ...]) -> Mapping[tuple[str, str], Pair]:

@@ -4,6 +4,11 @@ torchvision numbers `features` sequentially: per conv a Conv2d, [BatchNorm2d,] R
 after each stage, so the indices follow from the stage widths. fc6 reads the 7x7 adaptive-pooled
 512-channel map, flattened C,H,W in torch and H,W,C in cnnjax (dense_from_flattened_chw). BN uses
 torch's eps 1e-5 and momentum 0.1 (cnnjax.layers.BatchNorm); running statistics map one to one.
+
+No FCN pair: cnnjax's FCN-32s/16s/8s (cnnjax.models.fcn) are the paper's VGG-16 FCNs, while
+torchvision's only FCNs (fcn_resnet50/101) are a dilated ResNet backbone with an FCNHead (3x3 conv,
+BN, dropout, 1x1 conv) and bilinear upsampling: no layer-for-layer counterpart, so no mapping is
+invented (timm has no FCN either).
 """
 
 import functools

@@ -76,21 +76,23 @@ def cnnjax_logits(model, variables, x: np.ndarray, train: bool = False):
   return np.asarray(jax.jit(lambda v, x: model.apply(v, x, train=False))(variables, jnp.asarray(x))), None
 
 
-def assert_close(actual, reference, what: str):
-  """max |actual - reference| <= 1e-4 * max |reference|."""
+def assert_close(actual, reference, what: str) -> float:
+  """max |actual - reference| <= 1e-4 * max |reference|; returns the ratio of the two maxima."""
   actual, reference = np.asarray(actual), np.asarray(reference)
   assert actual.shape == reference.shape, f"{what}: shape {actual.shape} vs {reference.shape}"
   error, scale = float(np.max(np.abs(actual - reference))), float(np.max(np.abs(reference)))
   assert scale > 0, f"{what}: the reference is all zeros, which proves nothing"
   assert error <= RELATIVE_TOLERANCE * scale, f"{what}: max error {error:.3g} > 1e-4 x {scale:.3g}"
+  return error / scale
 
 
 def check_pair(pair: Pair, input_shape: tuple[int, int, int], batch: int = 2, seed: int = 0,
-               train: bool = True, round_trip: bool = True):
+               train: bool = True, round_trip: bool = True) -> dict[str, float]:
   """Eval-mode logits, train-mode (BN batch statistics) logits and running means, and the round trip.
 
-  Round trip: the converted variables exported with to_torch load strictly into the reference, its
-  tensors zeroed first (a second 100M-parameter build would double the time), and give its logits again.
+  Returns max |error| / max |reference| per check. Round trip: the converted variables exported
+  with to_torch load strictly into the reference, its tensors zeroed first (a second
+  100M-parameter build would double the time), and give its logits again.
   """
   torch = import_torch()
   reference = reference_model(pair, seed)
@@ -99,22 +101,23 @@ def check_pair(pair: Pair, input_shape: tuple[int, int, int], batch: int = 2, se
   eval_model = cnnjax_model(pair)
   variables = convert(pair, state, eval_model, input_shape)
   expected = torch_logits(reference, x)
-  assert_close(cnnjax_logits(eval_model, variables, x)[0], expected, f"{pair.name} eval logits")
+  errors = {"eval": assert_close(cnnjax_logits(eval_model, variables, x)[0], expected, f"{pair.name} eval logits")}
   if round_trip:
     exported = to_torch(variables, pair.entries())
     with torch.no_grad():
       for tensor in reference.state_dict().values():
         tensor.zero_()
     reference.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in exported.items()}, strict=True)
-    assert_close(torch_logits(reference, x), expected, f"{pair.name} round-trip logits")
+    errors["round_trip"] = assert_close(torch_logits(reference, x), expected, f"{pair.name} round-trip logits")
   if train:
     train_model = cnnjax_model(pair, **({"dropout_rate": 0.0} if hasattr(eval_model, "dropout_rate") else {}))
     logits, updates = cnnjax_logits(train_model, variables, x, train=True)
-    assert_close(logits, torch_logits(reference, x, train=True), f"{pair.name} train-mode logits")
+    errors["train"] = assert_close(logits, torch_logits(reference, x, train=True), f"{pair.name} train-mode logits")
     if "batch_stats" in variables:
       updated = to_torch({**variables, "batch_stats": updates["batch_stats"]}, pair.entries())
       after = torch_state(reference)
       means = [name for name in updated if name.endswith("running_mean")]
       assert means, f"{pair.name}: no running means exported"
-      for name in means:  # torch momentum 0.1 == flax momentum 0.9 (running variances differ by n / (n - 1))
-        assert_close(updated[name], after[name], f"{pair.name} {name} after one train step")
+      errors["running_mean"] = max(  # torch momentum 0.1 == flax 0.9 (running variances differ by n / (n - 1))
+          assert_close(updated[name], after[name], f"{pair.name} {name} after one train step") for name in means)
+  return errors

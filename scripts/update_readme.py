@@ -1,7 +1,8 @@
 """Regenerates the README's results tables from results/*/results.json and
 results/segmentation/*/results.json (the recorded runs) and its "CPU speed vs PyTorch" table from
-benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), and the crash campaign's summary from
-results/crash_campaign/campaign.md (scripts/crash_campaign.py).
+benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the crash campaign's summary from
+results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the Weights parity table from
+results/weights/parity.json (experiments/weights/parity_table.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -18,6 +19,8 @@ CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
+WEIGHTS_START, WEIGHTS_END = "<!-- weights:start -->", "<!-- weights:end -->"
+WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
@@ -110,6 +113,29 @@ def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
           f"\n\n{results['markdown']}")
 
 
+def weights_section(path: Path = WEIGHTS_RESULTS) -> str:
+  """One row per converted pair: cnnjax model, reference, input and eval/train max relative difference."""
+  if not path.exists():
+    return "No measurement recorded yet: run `PYTHONPATH=. .venv/bin/python experiments/weights/parity_table.py`."
+  results = json.loads(path.read_text())
+  rows = [f"| {r['model']} | {r['source']} `{r['name']}` | {'x'.join(map(str, r['input_shape']))} | "
+          f"{r['eval_relative']:.1e} | {r['train_relative_float64']:.1e} | {r['train_relative']:.1e} | "
+          f"{r['torch_train_noise']:.1e} |" for r in results["pairs"]]
+  envs = {(str(r["environment"]["git_commit"])[:12], r["environment"]["versions"]["jax"],
+           r["environment"]["versions"]["torch"], r["environment"]["versions"]["torchvision"],
+           r["environment"]["versions"]["timm"], r["environment"]["cpu"]) for r in results["pairs"]}
+  measured = "; ".join(f"commit {c}, jax {j}, torch {t}, torchvision {tv}, timm {tm}, {cpu}"
+                       for c, j, t, tv, tm, cpu in sorted(envs))
+  header = ("| cnnjax model | reference | input NxHxWxC | eval | train, float64 | train, float32 | "
+            "torch's own float32 train error |\n|---|---|---|---:|---:|---:|---:|")
+  return (f"Measured by `{results['command']}` ({measured}): max |logits_cnnjax - logits_torch| / "
+          "max |logits_torch| for a randomly initialised reference with random batch-norm statistics, "
+          "converted. Eval: float32, running statistics. Train: batch statistics, in float64 on both sides "
+          "and in float32; the last column is torch's float32 logits against its float64 ones, the floor of "
+          "any float32 comparison (deep networks on a batch this small are ill-conditioned in train mode). "
+          "The tests require eval and float64 train <= 1e-4 (`tests/weights/`).\n\n" + "\n".join([header, *rows]))
+
+
 def _replace(text: str, start: str, end: str, body: str) -> str:
   pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
   if not pattern.search(text):
@@ -123,6 +149,7 @@ def main() -> None:
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
+  text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())
   if CRASH_RESULTS.exists():  # scripts/crash_campaign.py writes it
     summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table
     text = _replace(text, CRASH_START, CRASH_END, "\n\n".join(summary).strip())

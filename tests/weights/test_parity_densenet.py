@@ -7,6 +7,7 @@
 import numpy as np
 import pytest
 
+from cnnjax.weights import convert
 from cnnjax.weights.mapping import to_torch
 from cnnjax.weights.pairs import find_pair
 from tests.weights import family_parity
@@ -25,12 +26,11 @@ def test_published_files_old_key_names_are_accepted():
   state = family_parity.torch_state(family_parity.reference_model(pair))
   old = {key.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2.") if "denselayer" in key else key: value
          for key, value in state.items()}
-  assert "features.denseblock1.denselayer1.norm.1.running_var" in old
-  model = family_parity.cnnjax_model(pair)
-  expected = family_parity.convert(pair, state, model, INPUT)
-  converted = family_parity.convert(pair, old, model, INPUT)
+  assert "features.denseblock4.denselayer16.norm.1.running_var" in old
+  expected = convert.from_torch("torchvision", "densenet121", state, "densenet121.pth").variables
+  converted = convert.from_torch("torchvision", "densenet121", old, "densenet121-a639ec97.pth").variables
   for collection in ("params", "batch_stats"):
     for name in ("norm1", "conv2"):
       for leaf, value in expected[collection]["block4_layer16"].get(name, {}).items():
         np.testing.assert_array_equal(converted[collection]["block4_layer16"][name][leaf], value)
-  assert set(to_torch(converted, pair.entries())) == set(state)
+  assert set(to_torch(converted, pair.entries())) == set(state)  # exported with today's names

@@ -6,6 +6,9 @@ torchvision (and its published 6,624,904 parameters / 1.5 G multiply-adds), the 
 Auxiliary classifiers after inception4a and 4d (`aux_logits=True`, off by default) run only in
 training and are returned through the "intermediates" collection as "aux1_logits" / "aux2_logits"
 (`model.apply(..., mutable=["batch_stats", "intermediates"])`); the main output is always the logits.
+`transform_input=True` is torchvision's option of that name, which its ImageNet weights expect: inputs
+normalised with the ImageNet mean/std are re-normalised to (x - 0.5) / 0.5 per channel (RGB) first;
+cnnjax.weights sets it for torchvision GoogLeNet weights.
 [N, H, W, C] -> [N, num_classes] logits in float32.
 """
 
@@ -34,6 +37,14 @@ INCEPTION = {
 POOL_AFTER = {"inception3b": 3, "inception4e": 2}
 
 conv_init = nn.initializers.truncated_normal(0.01)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def imagenet_to_half_normalised(x):
+  """torchvision GoogLeNet's transform_input: ImageNet-normalised RGB -> (x - 0.5) / 0.5. [..., 3] -> [..., 3]."""
+  scale = jnp.asarray(IMAGENET_STD) / 0.5
+  shift = (jnp.asarray(IMAGENET_MEAN) - 0.5) / 0.5
+  return x * scale.astype(x.dtype) + shift.astype(x.dtype)
 
 
 class BasicConv(nn.Module):
@@ -100,6 +111,7 @@ class GoogLeNet(nn.Module):
   aux_logits: bool = False
   branch3_kernel: int = 3
   dropout_rate: float = 0.2
+  transform_input: bool = False
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv
   norm: ModuleDef = BatchNorm
@@ -108,6 +120,8 @@ class GoogLeNet(nn.Module):
   def __call__(self, x, train: bool = False):
     conv = functools.partial(BasicConv, train=train, dtype=self.dtype, conv=self.conv, norm=self.norm)
     x = x.astype(self.dtype)
+    if self.transform_input:
+      x = imagenet_to_half_normalised(x)
     x = conv(64, 7, stride=2, padding=3, name="conv1")(x)
     x = max_pool(x, 3, 2, ceil_mode=True)
     x = conv(64, name="conv2")(x)

@@ -14,6 +14,8 @@ Conventions, the same on both sides so no value is rescaled:
   is flax's momentum=0.9 (cnnjax.layers.flax_momentum); in training torch folds the unbiased batch
   variance into running_var, flax the biased one; the normalisation itself uses the biased one in both.
 - num_batches_tracked has no flax counterpart: dropped on import, written as 0 on export.
+- Older published key names are renamed first where a pair says how (Pair.rename: DenseNet's
+  "denselayerN.norm.1.weight" -> "norm1", torchvision's own _load_state_dict pattern).
 - num_classes comes from the head's weight in the state dict, so a fine-tuned 10-class head converts too.
 Unknown or missing keys and shape mismatches are one InputError naming them (mapping.to_cnnjax).
 """
@@ -71,6 +73,7 @@ def from_torch(source: str, name: str, state: Mapping[str, np.ndarray], what: st
   missing keys, or shapes that differ.
   """
   pair = find_pair(source, name)
+  state = pair.current_keys(state)  # e.g. DenseNet's published "norm.1" names -> today's "norm1"
   num_classes = _num_classes_in_state(pair, state, what)
   _, shapes = template(pair, num_classes)
   variables = mapping.to_cnnjax(state, pair.entries(), shapes, what, pair.ignored)

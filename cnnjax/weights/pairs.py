@@ -23,7 +23,9 @@ class Pair:
   PyTorch model, randomly initialised (tests and the parity table; never downloads); `ignored`
   lists torch key prefixes the cnnjax model deliberately lacks; `notes` says what differs in
   convention (e.g. GoogLeNet's transform_input). `head` is the torch prefix of the classifier whose
-  weight's first axis is num_classes ("fc", "classifier.6"); empty: the last entry's.
+  weight's first axis is num_classes ("fc", "classifier.6"); empty: the last entry's. `rename`, when
+  given, turns older published key names into the current ones before mapping (DenseNet's
+  "norm.1" -> "norm1"): see `current_keys`.
   """
 
   source: str
@@ -36,11 +38,16 @@ class Pair:
   ignored: tuple[str, ...] = ()
   notes: str = ""
   head: str = ""
+  rename: Callable[[Mapping[str, Any]], dict] | None = None
 
   def head_entry(self) -> Entry:
     """The classifier's entry: the one named by `head`, else the table's last."""
     entries = self.entries()
     return next((e for e in entries if e.torch == self.head), entries[-1]) if self.head else entries[-1]
+
+  def current_keys(self, state: Mapping[str, Any]) -> dict:
+    """`state` with the key names the reference model uses today (what to_cnnjax is given on import)."""
+    return self.rename(state) if self.rename is not None else dict(state)
 
 
 def build_pairs(*families: tuple[Pair, ...]) -> Mapping[tuple[str, str], Pair]:

@@ -3,7 +3,7 @@
 The reference is randomly initialised (no downloads) and its batch norms get random affine
 parameters and running statistics, so that a swapped mean/var or scale/bias shows. Eval mode
 compares logits with running statistics; train mode compares logits with batch statistics (flax
-`train=True, mutable=["batch_stats"]` against torch `.train()`). The difference is reported relative
+`train=True, mutable=["batch_stats"]` against torch `.train()`), dropout off on both sides. The difference is reported relative
 to the reference: max |cnnjax - torch| / max |torch|. Used by tests/weights and
 experiments/weights/parity_table.py.
 
@@ -88,12 +88,13 @@ def measure(source: str, name: str, shape: tuple[int, int, int, int] | None = No
   x_torch = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
   with torch.no_grad():
     expected_eval = reference.eval()(x_torch).numpy()
-    expected_train = reference.train()(x_torch).numpy()
-    expected_train64 = copy.deepcopy(reference).double().train()(x_torch.double()).numpy()
+    expected_train = _train_without_dropout(reference)(x_torch).numpy()
+    expected_train64 = _train_without_dropout(copy.deepcopy(reference).double())(x_torch.double()).numpy()
   ours_eval = jax.jit(lambda v, x: model.apply(v, x, train=False))(converted.variables, x)
-  ours_train = _train_logits(model, converted.variables, x)
+  no_dropout = {"dropout_rate": 0.0} if hasattr(model, "dropout_rate") else {}
+  ours_train = _train_logits(get_model(converted.model, **converted.model_kwargs, **no_dropout), converted.variables, x)
   with jax.enable_x64(True):
-    model64 = get_model(converted.model, **converted.model_kwargs, dtype=jnp.float64)
+    model64 = get_model(converted.model, **converted.model_kwargs, **no_dropout, dtype=jnp.float64)
     variables64 = jax.tree.map(lambda v: np.asarray(v, np.float64), converted.variables)
     ours_train64 = _train_logits(model64, variables64, x.astype(np.float64))
   return Parity(source, name, converted.model, (n, h, w, c),
@@ -101,6 +102,16 @@ def measure(source: str, name: str, shape: tuple[int, int, int, int] | None = No
                 relative_difference(ours_train, expected_train),
                 relative_difference(ours_train64, expected_train64),
                 relative_difference(expected_train, expected_train64))
+
+
+def _train_without_dropout(module):
+  """`module` in train mode with its dropout layers off: batch statistics compare, random masks cannot."""
+  torch = import_torch()
+  module.train()
+  for layer in module.modules():
+    if isinstance(layer, torch.nn.modules.dropout._DropoutNd):
+      layer.eval()
+  return module
 
 
 def _train_logits(model, variables, x) -> np.ndarray:

@@ -154,7 +154,7 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
         path = (collection,) + module + (leaf,)
         if path in expected and tuple(expected[path].shape) != tuple(value.shape):
           mismatched.append(f"{entry.torch} -> {'/'.join(path)}: {tuple(value.shape)} vs {tuple(expected[path].shape)}")
-        filled[path] = np.asarray(value, dtype=expected[path].dtype if path in expected else value.dtype)
+        filled[path] = np.array(value, dtype=expected[path].dtype if path in expected else value.dtype)  # a copy: never aliases the source
   ignored = tuple(ignored) + IGNORED_ON_IMPORT
   unknown = [key for key in state if key not in used and not any(key.startswith(p) or key.endswith(p) for p in ignored)]
   missing = ["/".join(path) for path in expected if path not in filled]

@@ -221,3 +221,18 @@ def check_fine_tuning(config) -> None:
       re.compile(pattern)
     except re.error as e:
       raise InputError(f"config.freeze pattern {pattern!r} is not a regular expression ({e}); fix it") from e
+  if freeze:
+    from cnnjax.train import optim
+    optim.freeze_labels(_abstract_params(config), tuple(freeze))  # refuses a pattern that matches nothing
+
+
+def _abstract_params(config):
+  """The shapes of config.model's parameters on its registry input (jax.eval_shape: nothing is computed);
+  the paths are those of any input size."""
+  import jax
+  import jax.numpy as jnp
+  from cnnjax.models import get_model, input_spec
+  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
+  x = jax.ShapeDtypeStruct((1, *input_spec(config.model).shape), jnp.float32)
+  return jax.eval_shape(lambda x: model.init({"params": jax.random.key(0), "dropout": jax.random.key(0)}, x,
+                                             train=False), x)["params"]

@@ -1,5 +1,5 @@
-"""Regenerates the README's results tables from results/*/results.json and
-results/segmentation/*/results.json (the recorded runs) and its "CPU speed vs PyTorch" table from
+"""Regenerates the README's results tables from results/*/results.json, results/segmentation/*/results.json
+and results/fine_tuning/*/results.json (the recorded runs), its "CPU speed vs PyTorch" table from
 benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), and the crash campaign's summary from
 results/crash_campaign/campaign.md (scripts/crash_campaign.py).
 
@@ -37,17 +37,33 @@ def _row(path: Path) -> str | None:
           f"{speed:,.0f} | {env['device_kind']} x{env['device_count']} | {str(env.get('git_commit'))[:12]} |")
 
 
+FINE_TUNING = REPO / "results" / "fine_tuning"  # the classifier and the FCN twins (results/fine_tuning/README.md)
+
+
+def _is_segmentation(path: Path) -> bool:
+  return "test_mean_iou" in json.loads(path.read_text()).get("final", {})
+
+
 def results_table() -> str:
-  rows = [r for p in sorted((REPO / "results").glob("*/results.json")) if (r := _row(p))]
+  paths = [*sorted((REPO / "results").glob("*/results.json")),
+           *(p for p in sorted(FINE_TUNING.glob("*/results.json")) if not _is_segmentation(p))]
+  rows = [r for p in paths if (r := _row(p))]
   header = ("| run | model | dataset | params | epochs | accuracy | train img/s | devices | commit |\n"
             "|---|---|---|---:|---:|---:|---:|---|---|")
   return "\n".join([header, *rows])
 
 
+def _start(results: dict) -> str:
+  """How a run's variables started: 'scratch', or the run config.init_from named (the folder's name)."""
+  source = results["config"].get("init_from")
+  return f"{Path(source).name} ({results['config'].get('init_from_convert') or 'as saved'})" if source else "scratch"
+
+
 def segmentation_table() -> str:
-  """One row per recorded segmentation run: test mean IoU and pixel accuracy, with its overlay."""
+  """One row per recorded segmentation run: how it started, test mean IoU and pixel accuracy, with its overlay."""
   rows = []
-  for path in sorted((REPO / "results" / "segmentation").glob("*/results.json")):
+  for path in [*sorted((REPO / "results" / "segmentation").glob("*/results.json")),
+               *sorted(FINE_TUNING.glob("*/results.json"))]:
     results = json.loads(path.read_text())
     if "test_mean_iou" not in results.get("final", {}):
       continue  # e.g. classical/results.json, the validation of the classical methods
@@ -56,11 +72,11 @@ def segmentation_table() -> str:
     overlay = f"[overlay]({folder}/overlay.png)" if (path.parent / "overlay.png").exists() else ""
     size = config["dataset"].get("image_size")
     rows.append(f"| [{path.parent.name}]({folder}/results.json) | {config['model']} | {config['dataset']['name']}, "
-                f"{f'{size}x{size}' if size else 'native size'} | {final['params']:,} | {final['steps']:,} | "
+                f"{f'{size}x{size}' if size else 'native size'} | {_start(results)} | {final['params']:,} | {final['steps']:,} | "
                 f"{final['test_mean_iou']:.4f} | {final['test_accuracy']:.4f} | {overlay} | "
                 f"{str(results['environment'].get('git_commit'))[:12]} |")
-  header = ("| run | model | dataset, size | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
-            "|---|---|---|---:|---:|---:|---:|---|---|")
+  header = ("| run | model | dataset, size | start | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
+            "|---|---|---|---|---:|---:|---:|---:|---|---|")
   return "\n".join([header, *rows])
 
 

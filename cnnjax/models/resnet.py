@@ -27,6 +27,9 @@ from cnnjax.layers import BatchNorm, ModuleDef, SqueezeExcite
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's kaiming_normal_(fan_out)
 SHORTCUTS = ("projection", "zero_pad")
 STEMS = ("imagenet", "cifar")
+# torch's padding=1 on every 3x3 conv. "SAME" differs on a stride-2 conv over an even size: it pads
+# (0, 1), torch (1, 1), so the sampled positions (and converted weights' outputs) would shift by one.
+PAD_3X3 = ((1, 1), (1, 1))
 
 
 def _shortcut(x, out_channels: int, strides: int, kind: str, conv: ModuleDef, norm: ModuleDef):
@@ -62,9 +65,9 @@ class BasicBlock(nn.Module):
   def __call__(self, x):
     if self.cardinality != 1 or self.base_width != 64:
       raise ValueError("BasicBlock supports only cardinality=1 and base_width=64; use Bottleneck for ResNeXt")
-    y = self.conv(self.filters, (3, 3), strides=(self.strides, self.strides), name="conv1")(x)
+    y = self.conv(self.filters, (3, 3), strides=(self.strides, self.strides), padding=PAD_3X3, name="conv1")(x)
     y = _norm_act(self, "bn1", y)
-    y = self.conv(self.filters, (3, 3), name="conv2")(y)
+    y = self.conv(self.filters, (3, 3), padding=PAD_3X3, name="conv2")(y)
     shortcut = _shortcut(x, self.filters, self.strides, self.shortcut, self.conv, self.norm)
     if self.attention is None:
       return _norm_act(self, "bn2", y, shortcut, _last_scale_init(self.zero_init_last))
@@ -93,8 +96,8 @@ class Bottleneck(nn.Module):
     width = int(self.filters * self.base_width / 64) * self.cardinality
     out = self.filters * self.expansion
     y = _norm_act(self, "bn1", self.conv(width, (1, 1), name="conv1")(x))
-    y = self.conv(width, (3, 3), strides=(self.strides, self.strides), feature_group_count=self.cardinality,
-                  name="conv2")(y)
+    y = self.conv(width, (3, 3), strides=(self.strides, self.strides), padding=PAD_3X3,
+                  feature_group_count=self.cardinality, name="conv2")(y)
     y = _norm_act(self, "bn2", y)
     y = self.conv(out, (1, 1), name="conv3")(y)
     shortcut = _shortcut(x, out, self.strides, self.shortcut, self.conv, self.norm)
@@ -197,6 +200,10 @@ resnet152 = functools.partial(ResNet, stage_sizes=(3, 8, 36, 3), block=Bottlenec
 
 resnext50_32x4d = functools.partial(resnet50, cardinality=32, base_width=4)
 resnext101_32x8d = functools.partial(resnet101, cardinality=32, base_width=8)
+resnext101_64x4d = functools.partial(resnet101, cardinality=64, base_width=4)
+# Zagoruyko & Komodakis 2016 as torchvision builds it: the bottleneck's inner width doubled (base_width 128).
+wide_resnet50_2 = functools.partial(resnet50, base_width=128)
+wide_resnet101_2 = functools.partial(resnet101, base_width=128)
 
 # Hu et al. 2018: SE (reduction 16, after the last BN of each block, before the addition).
 se_resnet50 = functools.partial(resnet50, attention=functools.partial(SqueezeExcite, reduction=16))

@@ -52,6 +52,11 @@ DENSE = Layout(
     lambda t: {"params": _with_bias(t, {"kernel": np.transpose(t["weight"])})},
     lambda c: {"weight": np.transpose(c["params"]["kernel"]), **_bias_of(c)})
 
+DENSE_FROM_1X1_CONV = Layout(
+    "dense_from_1x1_conv",  # torch 1x1 conv [out, in, 1, 1] (timm's SE fc1/fc2) <-> flax Dense [in, out]
+    lambda t: {"params": _with_bias(t, {"kernel": np.transpose(t["weight"][:, :, 0, 0])})},
+    lambda c: {"weight": np.transpose(c["params"]["kernel"])[:, :, None, None], **_bias_of(c)})
+
 NORM = Layout(
     "batch_norm",  # num_batches_tracked has no flax counterpart: dropped on import, 0 on export
     lambda t: {"params": {"scale": t["weight"], "bias": t["bias"]},
@@ -132,14 +137,19 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
   expected = _flatten(template)
   filled: dict[tuple[str, ...], np.ndarray] = {}
   used: set[str] = set()
-  mismatched = []
+  mismatched, lacking = [], []
   for entry in entries:
     tensors = _module_tensors(state, entry.torch)
     if not tensors:
       continue  # reported below as the template leaves left empty
     used.update(f"{entry.torch}.{name}" for name in tensors)
     module = tuple(entry.cnnjax.split("/"))
-    for collection, leaves in entry.layout.to_cnnjax(tensors).items():
+    try:
+      converted = entry.layout.to_cnnjax(tensors)
+    except KeyError as error:  # e.g. a batch norm without its running_var
+      lacking.append(f"{entry.torch}.{error.args[0]}")
+      continue
+    for collection, leaves in converted.items():
       for leaf, value in leaves.items():
         path = (collection,) + module + (leaf,)
         if path in expected and tuple(expected[path].shape) != tuple(value.shape):
@@ -150,6 +160,8 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
   missing = ["/".join(path) for path in expected if path not in filled]
   extra = ["/".join(path) for path in filled if path not in expected]
   problems = []
+  if lacking:
+    problems.append(f"keys the weights lack: {_listed(lacking)}")
   if unknown:
     problems.append(f"keys with no counterpart in the model: {_listed(unknown)}")
   if missing:
@@ -175,5 +187,5 @@ def to_torch(variables: Mapping, entries: Iterable[Entry]) -> dict[str, np.ndarr
         collections.setdefault(path[0], {})[path[-1]] = np.asarray(value)
     if collections:
       for name, tensor in entry.layout.to_torch(collections).items():
-        state[f"{entry.torch}.{name}"] = np.ascontiguousarray(tensor)
+        state[f"{entry.torch}.{name}"] = np.asarray(tensor, order="C")  # ascontiguousarray would make 0-d 1-d
   return state

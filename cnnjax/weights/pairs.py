@@ -22,7 +22,8 @@ class Pair:
   `entries()` is the module table (cnnjax.weights.mapping); `reference(num_classes)` builds the
   PyTorch model, randomly initialised (tests and the parity table; never downloads); `ignored`
   lists torch key prefixes the cnnjax model deliberately lacks; `notes` says what differs in
-  convention (e.g. GoogLeNet's transform_input).
+  convention (e.g. GoogLeNet's transform_input). `head` is the torch prefix of the classifier whose
+  weight's first axis is num_classes ("fc", "classifier.6"); empty: the last entry's.
   """
 
   source: str
@@ -34,6 +35,12 @@ class Pair:
   input_shape: tuple[int, int, int] = (224, 224, 3)
   ignored: tuple[str, ...] = ()
   notes: str = ""
+  head: str = ""
+
+  def head_entry(self) -> Entry:
+    """The classifier's entry: the one named by `head`, else the table's last."""
+    entries = self.entries()
+    return next((e for e in entries if e.torch == self.head), entries[-1]) if self.head else entries[-1]
 
 
 def build_pairs(*families: tuple[Pair, ...]) -> Mapping[tuple[str, str], Pair]:

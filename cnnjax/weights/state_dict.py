@@ -59,7 +59,7 @@ def save_state_dict(state: dict[str, np.ndarray], path: str | Path) -> Path:
   """Writes `state` as .safetensors or, for .pth/.pt, with torch.save (readable by torch.load(weights_only=True))."""
   path = Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  arrays = {name: np.ascontiguousarray(value) for name, value in state.items()}
+  arrays = {name: np.asarray(value, order="C") for name, value in state.items()}  # keeps 0-d tensors 0-d
   if path.suffix == SAFETENSORS_SUFFIX:
     from safetensors.numpy import save_file
     save_file(arrays, str(path))

@@ -25,6 +25,9 @@ PUBLISHED = {
     "resnet152": (60_192_808, IMAGENET),
     "resnext50_32x4d": (25_028_904, IMAGENET),
     "resnext101_32x8d": (88_791_336, IMAGENET),
+    "resnext101_64x4d": (83_455_272, IMAGENET),  # torchvision's weights meta num_params, as its docs list
+    "wide_resnet50_2": (68_883_240, IMAGENET),
+    "wide_resnet101_2": (126_886_696, IMAGENET),
     "se_resnet50": (28_088_024, IMAGENET),
     "se_resnext50_32x4d": (27_559_896, IMAGENET),
     "vgg11": (132_863_336, IMAGENET),

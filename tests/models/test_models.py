@@ -100,10 +100,11 @@ def _check_real(model, shape, variables=None):
   assert not dead, f"parameters without a finite nonzero gradient: {dead}"
 
 
-# Deeper members of a family run the same blocks and code as a shallower one tested here (densenet121,
-# resnet50, cifar_resnet56) and take minutes on 2 cores: they run with `-m slow`. Their exact parameter
+# Deeper (or wider) members of a family run the same blocks and code as a smaller one tested here
+# (densenet121, resnet50, resnext50_32x4d, cifar_resnet56) and take minutes on 2 cores: they run with `-m slow`. Their exact parameter
 # counts are still checked without computing (test_counts.py).
-DEEPER_VARIANTS = {"densenet169", "densenet201", "resnet101", "resnet152", "cifar_resnet110"}
+DEEPER_VARIANTS = {"densenet169", "densenet201", "resnet101", "resnet152", "cifar_resnet110", "resnext101_64x4d",
+                   "wide_resnet50_2", "wide_resnet101_2"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER_VARIANTS else n

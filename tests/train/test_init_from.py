@@ -109,3 +109,16 @@ def test_a_source_that_is_no_run_is_refused(tmp_path):
 class _Config(dict):
   """The optimizer section as make_optimizer reads it (attributes and .get)."""
   __getattr__ = dict.__getitem__
+
+
+def test_a_weights_directory_is_a_source(tmp_path):
+  """config.init_from = a folder written by cnnjax.weights.directory.save_weights: its variables, digests checked."""
+  from cnnjax.weights.directory import save_weights
+  variables = jax.device_get(dict(get_model("lenet5", num_classes=10).init(jax.random.key(1), jnp.zeros((1, 28, 28, 1)))))
+  save_weights(tmp_path / "lenet5", "lenet5", {"num_classes": 10}, variables, input_shape=(28, 28, 1), mean=(0.5,),
+               std=(0.5,), class_names=None, preprocessing="resize", source={"from": "test"})
+  source = init_from.read_source(tmp_path / "lenet5")
+  fresh = jax.device_get(dict(get_model("lenet5", num_classes=5).init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))))
+  merged, report = init_from.merge(fresh, source)
+  assert report["loaded"] == len(_flat(fresh)) - 2 and len(report["reinitialised"]) == 2
+  np.testing.assert_array_equal(merged["params"]["conv1"]["kernel"], variables["params"]["conv1"]["kernel"])

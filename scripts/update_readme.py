@@ -1,7 +1,7 @@
 """Regenerates the README's results tables from results/*/results.json, results/segmentation/*/results.json
-and results/fine_tuning/*/results.json (the recorded runs), its "CPU speed vs PyTorch" table from
-benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), and the crash campaign's summary from
-results/crash_campaign/campaign.md (scripts/crash_campaign.py).
+and results/fine_tuning/*/results.json (the recorded runs; also the table of results/fine_tuning/README.md),
+its "CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), and the
+crash campaign's summary from results/crash_campaign/campaign.md (scripts/crash_campaign.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -17,6 +17,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
+FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
@@ -77,6 +78,22 @@ def segmentation_table() -> str:
                 f"{str(results['environment'].get('git_commit'))[:12]} |")
   header = ("| run | model | dataset, size | start | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
             "|---|---|---|---|---:|---:|---:|---:|---|---|")
+  return "\n".join([header, *rows])
+
+
+def fine_tuning_table() -> str:
+  """results/fine_tuning/README.md's table: the classifier and the FCN twins, with how each started."""
+  rows = []
+  for path in sorted(FINE_TUNING.glob("*/results.json")):
+    results = json.loads(path.read_text())
+    final, config = results["final"], results["config"]
+    iou = final.get("test_mean_iou")
+    rows.append(f"| [{path.parent.name}]({path.parent.name}/results.json) | {config['model']} | "
+                f"{config['dataset']['name']} | {_start(results)} | {final['steps']:,} | {final['test_accuracy']:.4f} | "
+                f"{'' if iou is None else f'{iou:.4f}'} | {final['examples_per_second']:.1f} | "
+                f"{str(results['environment'].get('git_commit'))[:12]} |")
+  header = ("| run | model | dataset | start | steps | test accuracy (pixels for FCN) | test mean IoU | train img/s "
+            "| commit |\n|---|---|---|---|---:|---:|---:|---:|---|")
   return "\n".join([header, *rows])
 
 
@@ -143,6 +160,9 @@ def main() -> None:
     summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table
     text = _replace(text, CRASH_START, CRASH_END, "\n\n".join(summary).strip())
   readme.write_text(text)
+  fine_tuning = FINE_TUNING / "README.md"
+  if fine_tuning.exists():
+    fine_tuning.write_text(_replace(fine_tuning.read_text(), FT_START, FT_END, fine_tuning_table()))
 
 
 if __name__ == "__main__":

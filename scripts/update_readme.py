@@ -1,8 +1,8 @@
-"""Regenerates the README's results tables from results/*/results.json and
-results/segmentation/*/results.json (the recorded runs) and its "CPU speed vs PyTorch" table from
-benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the crash campaign's summary from
-results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the Weights parity table from
-results/weights/parity.json (experiments/weights/parity_table.py).
+"""Regenerates the README's results tables from results/*/results.json, results/segmentation/*/results.json
+and results/fine_tuning/*/results.json (the recorded runs; also the table of results/fine_tuning/README.md),
+its "CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the
+crash campaign's summary from results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the
+Weights parity table from results/weights/parity.json (experiments/weights/parity_table.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -18,6 +18,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
+FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
 WEIGHTS_START, WEIGHTS_END = "<!-- weights:start -->", "<!-- weights:end -->"
 WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
@@ -40,17 +41,33 @@ def _row(path: Path) -> str | None:
           f"{speed:,.0f} | {env['device_kind']} x{env['device_count']} | {str(env.get('git_commit'))[:12]} |")
 
 
+FINE_TUNING = REPO / "results" / "fine_tuning"  # the classifier and the FCN twins (results/fine_tuning/README.md)
+
+
+def _is_segmentation(path: Path) -> bool:
+  return "test_mean_iou" in json.loads(path.read_text()).get("final", {})
+
+
 def results_table() -> str:
-  rows = [r for p in sorted((REPO / "results").glob("*/results.json")) if (r := _row(p))]
+  paths = [*sorted((REPO / "results").glob("*/results.json")),
+           *(p for p in sorted(FINE_TUNING.glob("*/results.json")) if not _is_segmentation(p))]
+  rows = [r for p in paths if (r := _row(p))]
   header = ("| run | model | dataset | params | epochs | accuracy | train img/s | devices | commit |\n"
             "|---|---|---|---:|---:|---:|---:|---|---|")
   return "\n".join([header, *rows])
 
 
+def _start(results: dict) -> str:
+  """How a run's variables started: 'scratch', or the run config.init_from named (the folder's name)."""
+  source = results["config"].get("init_from")
+  return f"{Path(source).name} ({results['config'].get('init_from_convert') or 'as saved'})" if source else "scratch"
+
+
 def segmentation_table() -> str:
-  """One row per recorded segmentation run: test mean IoU and pixel accuracy, with its overlay."""
+  """One row per recorded segmentation run: how it started, test mean IoU and pixel accuracy, with its overlay."""
   rows = []
-  for path in sorted((REPO / "results" / "segmentation").glob("*/results.json")):
+  for path in [*sorted((REPO / "results" / "segmentation").glob("*/results.json")),
+               *sorted(FINE_TUNING.glob("*/results.json"))]:
     results = json.loads(path.read_text())
     if "test_mean_iou" not in results.get("final", {}):
       continue  # e.g. classical/results.json, the validation of the classical methods
@@ -59,11 +76,27 @@ def segmentation_table() -> str:
     overlay = f"[overlay]({folder}/overlay.png)" if (path.parent / "overlay.png").exists() else ""
     size = config["dataset"].get("image_size")
     rows.append(f"| [{path.parent.name}]({folder}/results.json) | {config['model']} | {config['dataset']['name']}, "
-                f"{f'{size}x{size}' if size else 'native size'} | {final['params']:,} | {final['steps']:,} | "
+                f"{f'{size}x{size}' if size else 'native size'} | {_start(results)} | {final['params']:,} | {final['steps']:,} | "
                 f"{final['test_mean_iou']:.4f} | {final['test_accuracy']:.4f} | {overlay} | "
                 f"{str(results['environment'].get('git_commit'))[:12]} |")
-  header = ("| run | model | dataset, size | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
-            "|---|---|---|---:|---:|---:|---:|---|---|")
+  header = ("| run | model | dataset, size | start | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
+            "|---|---|---|---|---:|---:|---:|---:|---|---|")
+  return "\n".join([header, *rows])
+
+
+def fine_tuning_table() -> str:
+  """results/fine_tuning/README.md's table: the classifier and the FCN twins, with how each started."""
+  rows = []
+  for path in sorted(FINE_TUNING.glob("*/results.json")):
+    results = json.loads(path.read_text())
+    final, config = results["final"], results["config"]
+    iou = final.get("test_mean_iou")
+    rows.append(f"| [{path.parent.name}]({path.parent.name}/results.json) | {config['model']} | "
+                f"{config['dataset']['name']} | {_start(results)} | {final['steps']:,} | {final['test_accuracy']:.4f} | "
+                f"{'' if iou is None else f'{iou:.4f}'} | {final['examples_per_second']:.1f} | "
+                f"{str(results['environment'].get('git_commit'))[:12]} |")
+  header = ("| run | model | dataset | start | steps | test accuracy (pixels for FCN) | test mean IoU | train img/s "
+            "| commit |\n|---|---|---|---|---:|---:|---:|---:|---|")
   return "\n".join([header, *rows])
 
 
@@ -154,6 +187,9 @@ def main() -> None:
     summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table
     text = _replace(text, CRASH_START, CRASH_END, "\n\n".join(summary).strip())
   readme.write_text(text)
+  fine_tuning = FINE_TUNING / "README.md"
+  if fine_tuning.exists():
+    fine_tuning.write_text(_replace(fine_tuning.read_text(), FT_START, FT_END, fine_tuning_table()))
 
 
 if __name__ == "__main__":

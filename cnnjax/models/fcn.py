@@ -10,7 +10,9 @@ no parameters (`learn_final_upsampling=True` makes it a learned transpose convol
 
 Conventions: all convolutions are 'SAME' (no 100-pixel input padding and cropping), so an input whose
 height and width are multiples of 32 gives scores of exactly the input's size. `width` multiplies
-the VGG channels (1.0: 64..512), `fc_features` is fc6/fc7's width (4096 in the paper).
+the VGG channels (1.0: 64..512), `fc_features` is fc6/fc7's width (4096 in the paper) and `fc6_kernel`
+fc6's window on pool5 (7x7 in the paper: VGG's classifier pools to 7x7; (1, 1) for a backbone
+classifier whose pool5 was 1x1, cnnjax.weights.convolutionalize.classifier_to_fcn).
 Parameter count of fcn32s with 21 classes: 134,346,581 (fixed bilinear upsampling not counted).
 
 Shapes: [N, H, W, C] -> [N, H, W, num_classes], H and W multiples of 32.
@@ -56,6 +58,7 @@ class FCN(nn.Module):
   skips: Sequence[str] = ()
   width: float = 1.0
   fc_features: int = 4096
+  fc6_kernel: tuple[int, int] = (7, 7)
   batch_norm: bool = False
   dropout_rate: float = 0.5
   learn_final_upsampling: bool = False
@@ -74,7 +77,7 @@ class FCN(nn.Module):
                        conv=self.conv, norm=self.norm, norm_act=self.norm_act, name="backbone")
     features = backbone.features(x, train)
     conv = functools.partial(self.conv, dtype=self.dtype, padding="SAME")
-    h = nn.relu(conv(self.fc_features, (7, 7), name="fc6")(features["pool5"]))
+    h = nn.relu(conv(self.fc_features, tuple(self.fc6_kernel), name="fc6")(features["pool5"]))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)
     h = nn.relu(conv(self.fc_features, (1, 1), name="fc7")(h))
     h = nn.Dropout(self.dropout_rate, deterministic=not train)(h)

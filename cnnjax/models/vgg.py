@@ -12,6 +12,12 @@ Intermediate feature maps (for FCN / SegNet heads, which compute their own pooli
     # "pool1" ... "pool5": after each 2x2/2 max pool (pool3: H/8, pool4: H/16, pool5: H/32)
 
 Layer names follow the paper: conv{stage}_{index} (bn{stage}_{index}), fc6, fc7, fc8.
+
+`fully_convolutional=True` is the same net with its classifier as convolutions (the lecture's
+"convolutionalisation", Long et al. 2015): fc6 a `pool_size` convolution without padding on pool5,
+fc7 and fc8 1x1 convolutions, and no adaptive pool. [N, H, W, C] -> [N, h, w, num_classes] scores;
+at the input size where pool5 is `pool_size` (h = w = 1) they are the classifier's logits, given
+its variables converted by cnnjax.weights.convolutionalize.classifier_to_convolutional.
 """
 
 import functools
@@ -48,6 +54,7 @@ class VGG(nn.Module):
   hidden_size: int = 4096
   dropout_rate: float = 0.5
   pool_size: tuple[int, int] = (7, 7)
+  fully_convolutional: bool = False
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv
   norm: ModuleDef = BatchNorm
@@ -75,11 +82,23 @@ class VGG(nn.Module):
       features[f"pool{i}"] = x
     if return_features:
       return features
+    if self.fully_convolutional:
+      return self._score_map(x, train)
     x = adaptive_avg_pool(x, self.pool_size).reshape((x.shape[0], -1))
     for name in ("fc6", "fc7"):
       x = nn.relu(nn.Dense(self.hidden_size, kernel_init=dense_init, dtype=self.dtype, name=name)(x))
       x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = nn.Dense(self.num_classes, kernel_init=dense_init, dtype=self.dtype, name="fc8")(x)
+    return x.astype(jnp.float32)
+
+  def _score_map(self, x, train: bool):
+    """The classifier as convolutions on pool5: [N, H/32, W/32, C] -> [N, h, w, num_classes]."""
+    kernels = {"fc6": tuple(self.pool_size), "fc7": (1, 1)}
+    for name, kernel in kernels.items():
+      x = nn.relu(self.conv(self.hidden_size, kernel, padding="VALID", kernel_init=dense_init, dtype=self.dtype,
+                            name=name)(x))
+      x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = self.conv(self.num_classes, (1, 1), kernel_init=dense_init, dtype=self.dtype, name="fc8")(x)
     return x.astype(jnp.float32)
 
   def features(self, x, train: bool = False) -> dict:

@@ -91,6 +91,16 @@ def default_config() -> ml_collections.ConfigDict:
   # schedule, length, seed, augmentation; cnnjax.train.run_config) is refused unless this is True; the
   # change is then recorded in the workdir's config_changes.jsonl.
   c.allow_config_change = False
+
+  # Fine-tuning (cnnjax.train.init_from), at a fresh start only: a weights directory or a run's workdir whose
+  # variables replace the fresh ones where path and shape match (others keep their initialisation, reported
+  # in the log and results.json); init_from_convert names a conversion of the source's variables first
+  # (cnnjax.weights.convolutionalize.CONVERSIONS, e.g. "classifier_to_fcn": a VGG classifier into FCN's
+  # backbone/, fc6, fc7, score_fr). freeze: regexes over "/"-joined parameter paths ("backbone/conv1_1/kernel")
+  # whose parameters get no update (cnnjax.train.optim.with_frozen).
+  c.init_from = ""
+  c.init_from_convert = ""
+  c.freeze = ()
   return c
 
 

@@ -44,6 +44,7 @@ def check_values(config, defaults) -> None:
   check_task_and_policy(config)
   check_model(config)
   check_augment(config)
+  check_fine_tuning(config)
 
 
 def check_at_least(config, defaults) -> None:
@@ -203,3 +204,43 @@ def check_augment(config) -> None:
     for key in kwargs.keys():
       if key not in accepted:
         raise config_options.unknown(f"config.augment.{name}", key, accepted, f"a keyword of {name}")
+
+
+def check_fine_tuning(config) -> None:
+  """config.init_from exists, config.init_from_convert is a known conversion, config.freeze holds regexes."""
+  import re
+  from pathlib import Path
+  from cnnjax.weights.convolutionalize import CONVERSIONS
+  if config.init_from and not Path(config.init_from).exists():
+    raise InputError(f"config.init_from={config.init_from!r} does not exist; give a weights directory or a run's "
+                     "workdir (or '' to start from the model's initialisation)")
+  if config.init_from_convert not in CONVERSIONS:
+    raise InputError(f"config.init_from_convert={config.init_from_convert!r} is unknown; use one of "
+                     f"{', '.join(repr(k) for k in CONVERSIONS)}")
+  if config.init_from_convert and not config.init_from:
+    raise InputError(f"config.init_from_convert={config.init_from_convert!r} converts config.init_from, which is "
+                     "empty; set config.init_from or remove the conversion")
+  freeze = config.freeze
+  if isinstance(freeze, str) or not all(isinstance(p, str) for p in freeze):
+    raise InputError(f"config.freeze={freeze!r} must be a tuple of regexes over parameter paths, "
+                     "e.g. ('^backbone/',)")
+  for pattern in freeze:
+    try:
+      re.compile(pattern)
+    except re.error as e:
+      raise InputError(f"config.freeze pattern {pattern!r} is not a regular expression ({e}); fix it") from e
+  if freeze:
+    from cnnjax.train import optim
+    optim.freeze_labels(_abstract_params(config), tuple(freeze))  # refuses a pattern that matches nothing
+
+
+def _abstract_params(config):
+  """The shapes of config.model's parameters on its registry input (jax.eval_shape: nothing is computed);
+  the paths are those of any input size."""
+  import jax
+  import jax.numpy as jnp
+  from cnnjax.models import get_model, input_spec
+  model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
+  x = jax.ShapeDtypeStruct((1, *input_spec(config.model).shape), jnp.float32)
+  return jax.eval_shape(lambda x: model.init({"params": jax.random.key(0), "dropout": jax.random.key(0)}, x,
+                                             train=False), x)["params"]

@@ -1,4 +1,8 @@
-"""Optax SGD with momentum, weight decay (L2 in the loss or decoupled) and learning-rate schedules."""
+"""Optax SGD with momentum, weight decay (L2 in the loss or decoupled), learning-rate schedules and frozen
+parameters (config.freeze)."""
+
+import re
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -68,3 +72,36 @@ def make_optimizer(opt_config, schedule: optax.Schedule) -> optax.GradientTransf
 def l2_coefficient(opt_config) -> float:
   """Weight of the 1/2 sum w^2 term in the loss: weight_decay in "l2" mode, else 0."""
   return opt_config.weight_decay if opt_config.get("weight_decay_mode", "l2") == "l2" else 0.0
+
+
+def param_paths(params) -> list[str]:
+  """Every parameter's "/"-joined path, e.g. "backbone/conv1_1/kernel"."""
+  return ["/".join(str(getattr(k, "key", k)) for k in path) for path, _ in jax.tree_util.tree_leaves_with_path(params)]
+
+
+def freeze_labels(params, patterns) -> Any:
+  """"frozen" for parameters whose path matches one of the regexes `patterns` (re.search), else "trained".
+
+  Raises InputError for a pattern that matches no parameter (a typo would otherwise train everything).
+  """
+  compiled = [re.compile(p) for p in patterns]
+  for pattern, regex in zip(patterns, compiled):
+    if not any(regex.search(path) for path in param_paths(params)):
+      raise InputError(f"config.freeze pattern {pattern!r} matches no parameter path (e.g. "
+                       f"{param_paths(params)[0]!r}); fix or remove it")
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: "frozen" if any(r.search("/".join(str(getattr(k, "key", k)) for k in path)) for r in compiled)
+      else "trained", params)
+
+
+def with_frozen(tx: optax.GradientTransformation, patterns) -> optax.GradientTransformation:
+  """`tx` for the parameters not matched by `patterns`; the matched ones get a zero update.
+
+  The zero update comes after everything tx does, so neither weight decay (decoupled in tx, or L2 in the
+  loss's gradient) nor momentum moves a frozen parameter. Batch-norm statistics are not parameters:
+  a frozen layer's running statistics still update in training mode.
+  """
+  if not patterns:
+    return tx
+  return optax.multi_transform({"trained": tx, "frozen": optax.set_to_zero()},
+                               lambda params: freeze_labels(params, tuple(patterns)))

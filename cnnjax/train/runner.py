@@ -19,8 +19,8 @@ import numpy as np
 from cnnjax.errors import RunFailure
 from cnnjax.data import pipeline
 from cnnjax.parallel import mesh as mesh_lib
-from cnnjax.train import (checkpoint, config as config_lib, confusion_plot, environment, metric_writer, run_config,
-                          setup)
+from cnnjax.train import (checkpoint, config as config_lib, confusion_plot, environment, init_from, metric_writer,
+                          run_config, setup)
 from cnnjax.train.hooks import StepHooks
 from cnnjax.train.workdir_lock import WorkdirLock
 
@@ -167,8 +167,11 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   ckpt = checkpoint.Checkpointer(workdir, keep=config.keep_checkpoints)
   ckpt.remove_interrupted_saves()
   state = ckpt.restore(training.abstract_state, config.resume_from_step)
+  init_report = None
   if state is None:
     state = training.init_state()
+    if config.init_from:
+      state, init_report = init_from.initialise(state, config)
   start_step = int(jax.device_get(state.step))
   finished = workdir / "results.json"
   # A finished single-process run keeps its results (multi-host runs re-evaluate together instead).
@@ -179,6 +182,7 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
     return json.loads(finished.read_text())
   if is_main:  # the run is valid: its config passed the checks, its checkpoint (if any) fits the model
     run_config.write(workdir, config, config_changes, start_step)
+    init_from.write_report(workdir, init_report, start_step)
 
   train_fn, step_rng = training.train_step, training.step_rng
   run_evaluation = functools.partial(evaluate, training.eval_step, ds_config=config.dataset, split=config.dataset.eval_split,
@@ -200,6 +204,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   writer.message(f"training {config.model} on {config.dataset.name}: {total_steps} steps "
                  f"({steps_per_epoch}/epoch), global batch {config.batch_size} on {mesh.devices.size} device(s)"
                  + (f", resumed at step {start_step}" if start_step else ""))
+  for line in init_from.describe(init_report) if init_report else ():
+    writer.message(line)
   for line in run_config.describe(config_changes):
     writer.message(f"config changed since the saved config.json ({run_config.CHANGES_FILE}): {line}")
   batches = train_data.batches(start_step)
@@ -270,6 +276,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
   })
   results = {"final": final, "config": json.loads(config.to_json_best_effort()),
              "environment": run_environment}
+  if config.init_from:
+    results["init_from"] = init_from.read_report(workdir)
   if is_main:
     (workdir / "results.json").write_text(results_json(results))
     if "classes" in evaluation:

@@ -62,7 +62,7 @@ def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: 
   model, fast_paths = build_model(config, mesh.devices.size, model=model)
   base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
   schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)
-  tx = optim.make_optimizer(config.optimizer, schedule)
+  tx = optim.with_frozen(optim.make_optimizer(config.optimizer, schedule), tuple(config.get("freeze", ())))
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
 
   replicated = mesh_lib.replicated(mesh)

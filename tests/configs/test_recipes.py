@@ -104,3 +104,30 @@ def test_fashion_mnist_resnet20_config_builds_its_model():
   strided = get_model(config.model, num_classes=10, **{**config.model_kwargs, "stem_stride": 2})
   full = count_multiply_adds(model, (1, 28, 28, 1))
   assert 0.2 < count_multiply_adds(strided, (1, 28, 28, 1)) / full < 0.3
+
+
+def test_the_fcn_twins_differ_only_in_their_start_and_the_classifier_fits_their_fcn():
+  """configs/fashion_scenes_fcn8s_{short,from_classifier}.py: same run but init_from; the classifier's variables
+  convolutionalise into that FCN's shapes (all but score_fr, 10 garment classes against 11 with background)."""
+  import jax
+  import jax.numpy as jnp
+  from cnnjax.models import get_model
+  from cnnjax.train import init_from
+  from cnnjax.weights import convolutionalize
+  scratch, tuned = load("fashion_scenes_fcn8s_short").to_dict(), load("fashion_scenes_fcn8s_from_classifier").to_dict()
+  assert {k for k in tuned if tuned[k] != scratch[k]} == {"init_from", "init_from_convert"}
+  assert tuned["init_from"] == "runs/fine_tuning/fashion_mnist_vgg16_garments"
+  classifier = load("fashion_mnist_vgg16_garments").to_dict()
+
+  def zeros_like_variables(config):
+    """The config's model's variables as zeros at its image size (shapes from jax.eval_shape)."""
+    model = get_model(config["model"], num_classes=config["dataset"]["num_classes"], **config["model_kwargs"])
+    size = config["dataset"]["image_size"]
+    abstract = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, size, size, 1))))
+    return jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), abstract)
+
+  fcn_vars = zeros_like_variables(scratch)
+  source = convolutionalize.classifier_to_fcn(zeros_like_variables(classifier))
+  _, report = init_from.merge(jax.device_get(fcn_vars), jax.device_get(source))
+  assert [r.split()[0] for r in report["reinitialised"]] == ["params/score_fr/bias", "params/score_fr/kernel"]
+  assert report["unused"] == 0 and report["loaded"] == 82

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnjax.errors import InputError
-from cnnjax.lecture import (arithmetic, augmentation, backprop, linear_templates, neuron, plotting, random_nets,
-                            training_tricks, upsampling, what_cnn_learns)
+from cnnjax.lecture import (arithmetic, augmentation, backprop, layers_learn, linear_templates, neuron, plotting,
+                            random_nets, training_tricks, upsampling, what_cnn_learns)
 
 
 def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Section]]:
@@ -27,6 +27,7 @@ def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Sectio
       "upsampling": upsampling.run,
       "tricks": lambda out: training_tricks.run(out, workdir),
       "augmentation": lambda out: augmentation.run(out, workdir),
+      "layers_learn": lambda out: layers_learn.run(out, workdir),
   }
 
 

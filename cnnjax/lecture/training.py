@@ -84,7 +84,7 @@ def test_images(count: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_images(count: int) -> tuple[np.ndarray, np.ndarray]:
-  """The first `count` Fashion-MNIST training images, normalised as in training (no augmentation): [N, 28, 28, 1], [N]."""
+  """The first `count` Fashion-MNIST training images, normalised, not augmented: [N, 28, 28, 1], [N]."""
   from cnnjax.data import pipeline  # tensorflow only when images are needed
   config = config_lib.default_config()
   data = pipeline.make_eval_iterator(config.dataset, f"train[:{count}]", count)

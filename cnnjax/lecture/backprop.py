@@ -132,7 +132,7 @@ def _circuit_figure(out: Path, values: dict, x: float, y: float, z: float) -> st
 
 
 def _check_figure(out: Path, checks: dict[str, tuple[dict, dict]], lam: float) -> str:
-  fig = plotting.new_figure(9, 4.8)
+  fig = plotting.new_figure(12, 5)
   axes = fig.subplots(len(checks), 4)
   names = [("fc1", "kernel"), ("fc1", "bias"), ("head", "kernel"), ("head", "bias")]
   for row, (error, (hand, auto)) in zip(axes, checks.items()):

@@ -61,9 +61,11 @@ def receptive_patch(variables: dict, image: np.ndarray, layer: str, y: int, x: i
 
 
 def gradient_ascent(variables: dict, layer: str, channels, steps: int = 100, step_size: float = 0.05,
-                    decay: float = 1e-3, seed: int = 0, bounds=(-0.81, 2.02)):
-  """Images [C, 28, 28, 1] maximising each channel's mean activation minus decay * ||x||^2, from faint noise.
+                    decay: float = 1e-3, seed: int = 0, noise: float = 0.3, bounds=(-0.81, 2.02)):
+  """Images [C, 28, 28, 1] maximising each channel's mean activation minus decay * ||x||^2, from Gaussian noise.
 
+  The noise (std `noise`) must be strong enough to switch a channel on somewhere: a channel that is 0
+  everywhere (after its ReLU) at the start has no gradient and stays 0.
   Normalised-gradient steps, clipped to the normalised pixel range (`bounds`: (0 - 0.286)/0.353 and
   (1 - 0.286)/0.353). Returns (images, mean activation at the start, at the end) per channel.
   """
@@ -79,7 +81,7 @@ def gradient_ascent(variables: dict, layer: str, channels, steps: int = 100, ste
       return image, None
     return jax.lax.scan(step, image, None, length=steps)[0]
 
-  start = 0.01 * jax.random.normal(jax.random.key(seed), (len(channels), 28, 28, 1))
+  start = noise * jax.random.normal(jax.random.key(seed), (len(channels), 28, 28, 1))
   images = jax.jit(jax.vmap(ascend))(channels, start)
   before = jax.vmap(score)(start, channels)
   after = jax.vmap(score)(images, channels)
@@ -154,7 +156,8 @@ def run(out: Path, workdir: Path, train_images: int = 10_000, epochs: float = 2.
        "non-zero, so deeper units show larger patches (largest side per stage: "
        + ", ".join(f"{layer} {max(s)}" for layer, s in sizes.items()) + ")"),
       (_ascent_figure(out, ascents),
-       "gradient ascent on the input (100 normalised-gradient steps from faint noise, small L2 penalty) maximising "
+       "gradient ascent on the input (100 normalised-gradient steps from Gaussian noise of std 0.3, small L2 penalty) "
+       "maximising "
        "each channel's mean activation; titles: the activation reached"),
   ]
   section.numbers = {

@@ -21,7 +21,8 @@ HERE = "tests/lecture/test_report.py"
 # Section key -> the tests that check its code and its recorded numbers. A new section without an entry fails
 # test_every_section_has_tests; a named test that does not exist fails test_named_tests_exist.
 SECTION_TESTS = {
-    "linear": [f"{HERE}::test_linear_numbers"],
+    "linear": ["tests/lecture/test_templates_features.py::test_class_templates_are_the_kernel_columns",
+               f"{HERE}::test_linear_numbers"],
     "neuron": ["tests/lecture/test_neuron_backprop.py::test_hand_written_gradient_equals_jax_grad",
                "tests/lecture/test_neuron_backprop.py::test_weight_decay_shrinks_the_weights",
                f"{HERE}::test_neuron_numbers"],
@@ -32,7 +33,8 @@ SECTION_TESTS = {
                  f"{HERE}::test_backprop_numbers_rerun"],
     "arithmetic": ["tests/lecture/test_arithmetic_upsampling.py::test_alexnet_shape_table",
                    f"{HERE}::test_arithmetic_numbers_rerun"],
-    "cnn_features": [f"{HERE}::test_cnn_features_numbers"],
+    "cnn_features": ["tests/lecture/test_templates_features.py::test_first_layer_maps_are_conv_relu_and_2x2_max_pool",
+                     f"{HERE}::test_cnn_features_numbers"],
     "upsampling": ["tests/lecture/test_arithmetic_upsampling.py::test_unpooling_examples",
                    f"{HERE}::test_upsampling_numbers_rerun"],
     "tricks": ["tests/lecture/test_tricks.py::test_inverted_dropout_averages_to_the_test_time_network",

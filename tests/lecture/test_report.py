@@ -210,5 +210,12 @@ def test_layers_learn_numbers(results):
   assert n["test_accuracy"] >= 0.80
   sides = n["patch_sides"]
   assert max(sides["layer1"]) <= 15 < max(sides["layer3"])  # stage 1's field is 15x15; deeper units see more
+  dead_starts = 0
   for layer, v in n["ascent_mean_activation"].items():
-    assert all(a > b for a, b in zip(v["after"], v["before"])), layer
+    for before, after in zip(v["before"], v["after"]):
+      if before == 0:  # 0 everywhere after the ReLU: no gradient, so ascent cannot move (layers_learn docstring)
+        assert after == 0
+        dead_starts += 1
+      else:
+        assert after > before, layer
+  assert dead_starts <= 1  # recorded: stage 1's channel 3 starts (and stays) at 0 from noise of std 0.3

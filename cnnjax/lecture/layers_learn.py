@@ -126,7 +126,7 @@ def _ascent_figure(out: Path, ascents: dict) -> str:
 
 
 def run(out: Path, workdir: Path, train_images: int = 10_000, epochs: float = 2.0, channels=(0, 1, 2, 3, 4, 5),
-        k: int = 6, probe_images: int = 2000) -> plotting.Section:
+        k: int = 6, probe_images: int = 2000, ascent_steps: int = 100, noise: float = 0.3) -> plotting.Section:
   config = training.small_config("cifar_resnet20", epochs=epochs, learning_rate=0.1, model_kwargs=MODEL_KWARGS,
                                  train_split=f"train[:{train_images}]", eval_every_epochs=epochs)
   trained = training.train(config, workdir / "resnet20_layers")
@@ -142,7 +142,7 @@ def run(out: Path, workdir: Path, train_images: int = 10_000, epochs: float = 2.
     tops[layer] = {str(c): round(items[0][3], 4) for c, items in found.items()}
   ascents = {}
   for layer in LAYERS:
-    ascended, before, after = gradient_ascent(variables, layer, channels)
+    ascended, before, after = gradient_ascent(variables, layer, channels, steps=ascent_steps, noise=noise)
     ascents[layer] = (ascended, list(channels), before, after)
   accuracy = trained.results["final"]["test_accuracy"]
   section = plotting.Section("10. What the layers of a ResNet-20 learn")
@@ -156,13 +156,13 @@ def run(out: Path, workdir: Path, train_images: int = 10_000, epochs: float = 2.
        "non-zero, so deeper units show larger patches (largest side per stage: "
        + ", ".join(f"{layer} {max(s)}" for layer, s in sizes.items()) + ")"),
       (_ascent_figure(out, ascents),
-       "gradient ascent on the input (100 normalised-gradient steps from Gaussian noise of std 0.3, small L2 penalty) "
-       "maximising "
+       f"gradient ascent on the input ({ascent_steps} normalised-gradient steps from Gaussian noise of std {noise:g}, "
+       "small L2 penalty) maximising "
        "each channel's mean activation; titles: the activation reached"),
   ]
   section.numbers = {
       "train_images": train_images, "epochs": epochs, "test_accuracy": accuracy, "probe_images": probe_images,
-      "conv1_kernel_shape": list(kernel.shape), "patch_sides": sizes, "top_activation": tops,
+      "conv1_kernel_shape": list(kernel.shape), "ascent_steps": ascent_steps, "ascent_noise_std": noise, "patch_sides": sizes, "top_activation": tops,
       "ascent_mean_activation": {layer: {"before": np.round(v[2], 4).tolist(), "after": np.round(v[3], 4).tolist()}
                                  for layer, v in ascents.items()},
   }

@@ -162,7 +162,8 @@ def run(out: Path, workdir: Path, train_images: int = 10_000, epochs: float = 2.
   ]
   section.numbers = {
       "train_images": train_images, "epochs": epochs, "test_accuracy": accuracy, "probe_images": probe_images,
-      "conv1_kernel_shape": list(kernel.shape), "ascent_steps": ascent_steps, "ascent_noise_std": noise, "patch_sides": sizes, "top_activation": tops,
+      "conv1_kernel_shape": list(kernel.shape), "ascent_steps": ascent_steps, "ascent_noise_std": noise,
+      "patch_sides": sizes, "top_activation": tops,
       "ascent_mean_activation": {layer: {"before": np.round(v[2], 4).tolist(), "after": np.round(v[3], 4).tolist()}
                                  for layer, v in ascents.items()},
   }

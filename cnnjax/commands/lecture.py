@@ -19,7 +19,8 @@ def run(argv: list[str]) -> int:
                       "(default reports/lecture, relative to the current directory)")
   parser.add_argument("--workdir", default="runs/lecture", help="folder for the short trainings' runs "
                       "(default runs/lecture, relative to the current directory)")
-  parser.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
+  parser.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections, keeping the other sections "
+                      "recorded in OUT/results.json (default: all)")
   args = parser.parse_args(argv[1:])
   from cnnjax.lecture import build  # JAX and matplotlib, only once the arguments are good
   results = build.build(args.out, args.workdir, args.only)  # an unknown section or dataset is an InputError

@@ -1,7 +1,8 @@
-"""Runs every lecture section and writes the report: PNG figures, results.json and a README.md index.
+"""Runs the lecture sections and writes the report: PNG figures, results.json and a README.md index.
 
 Why: the committed reports/lecture/ must be exactly what `cnnjax lecture` produces, so the
-index and the numbers are generated here from the sections' outputs, never edited by hand.
+index is generated from results.json (each section's title, figures with captions, numbers and
+Markdown), never edited by hand; `--only` reruns some sections and keeps the others' records.
 """
 
 import json
@@ -10,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnjax.errors import InputError
-from cnnjax.lecture import (arithmetic, backprop, linear_templates, neuron, plotting, random_nets, training_tricks,
-                            upsampling, what_cnn_learns)
+from cnnjax.lecture import (arithmetic, augmentation, backprop, layers_learn, linear_templates, neuron, plotting,
+                            random_nets, training_tricks, upsampling, what_cnn_learns)
 
 
 def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Section]]:
@@ -25,11 +26,21 @@ def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Sectio
       "cnn_features": lambda out: what_cnn_learns.run(out, workdir),
       "upsampling": upsampling.run,
       "tricks": lambda out: training_tricks.run(out, workdir),
+      "augmentation": lambda out: augmentation.run(out, workdir),
+      "layers_learn": lambda out: layers_learn.run(out, workdir),
   }
 
 
+def section_record(section: plotting.Section, seconds: float) -> dict:
+  """What results.json keeps of a section: enough to write its part of the index again."""
+  return {"title": section.title, "figures": [f for f, _ in section.figures],
+          "captions": [c for _, c in section.figures], "numbers": section.numbers,
+          "markdown": section.markdown, "seconds": seconds}
+
+
 def build(out: Path, workdir: Path, only: Sequence[str] | None = None, log=print) -> dict:
-  """Runs the sections (all, or those in `only`), then writes out/results.json and out/README.md."""
+  """Runs the sections (all, or those in `only`, keeping the other sections recorded in out/results.json),
+  then writes out/results.json and out/README.md."""
   from cnnjax.train.environment import describe_environment
   out, workdir = Path(out), Path(workdir)
   runners = section_runners(workdir)
@@ -37,22 +48,24 @@ def build(out: Path, workdir: Path, only: Sequence[str] | None = None, log=print
   if unknown:
     raise InputError(f"unknown lecture sections {unknown}; choose from {list(runners)}")
   out.mkdir(parents=True, exist_ok=True)
-  sections, seconds = {}, {}
-  start = time.perf_counter()
+  previous = json.loads((out / "results.json").read_text()) if only and (out / "results.json").exists() else {}
+  records = dict(previous.get("sections", {}))
+  environments = dict(previous.get("environments", {}))
+  environment = describe_environment()
   for key, run in runners.items():
     if only and key not in only:
       continue
     log(f"lecture: {key} ...")
     t0 = time.perf_counter()
-    sections[key] = run(out)
-    seconds[key] = round(time.perf_counter() - t0, 1)
-    log(f"lecture: {key} done in {seconds[key]:.0f} s")
-  total = round(time.perf_counter() - start, 1)
-  results = {"sections": {k: {"title": s.title, "figures": [f for f, _ in s.figures], "numbers": s.numbers}
-                          for k, s in sections.items()},
-             "seconds": seconds, "total_seconds": total, "environment": describe_environment()}
+    section = run(out)
+    records[key] = section_record(section, round(time.perf_counter() - t0, 1))
+    environments[key] = environment
+    log(f"lecture: {key} done in {records[key]['seconds']:.0f} s")
+  records = {k: records[k] for k in runners if k in records}  # the lecture's order; dropped sections vanish
+  results = {"sections": records, "total_seconds": round(sum(r["seconds"] for r in records.values()), 1),
+             "environments": {k: environments[k] for k in records if k in environments}}
   (out / "results.json").write_text(json.dumps(results, indent=2, default=_plain) + "\n")
-  (out / "README.md").write_text(index_markdown(sections, seconds, total))
+  (out / "README.md").write_text(index_markdown(results))
   return results
 
 
@@ -60,18 +73,19 @@ def _plain(value):
   return value.tolist() if hasattr(value, "tolist") else str(value)
 
 
-def index_markdown(sections: dict[str, plotting.Section], seconds: dict[str, float], total: float) -> str:
-  """README.md: one line per figure (link + explanation), grouped by section, plus generated tables."""
+def index_markdown(results: dict) -> str:
+  """README.md from results.json: one line per figure (link + caption), grouped by section, plus its Markdown."""
   lines = ["# Lecture companion: worked examples and figures",
            "",
-           "Generated by `cnnjax lecture --out reports/lecture` (do not edit by hand); every number is in "
-           "[results.json](results.json) and asserted by `tests/lecture/test_*.py`.",
-           f"This run took {total / 60:.1f} minutes.",
+           "Generated by `cnnjax lecture --out reports/lecture` (do not edit by hand; `--only SECTION` reruns "
+           "one section and keeps the others); every number is in [results.json](results.json) and asserted by "
+           "`tests/lecture/test_*.py` (tests/lecture/test_report.py maps each section to its tests).",
+           f"The sections took {results['total_seconds'] / 60:.1f} minutes in all (on a shared 2-core CPU).",
            ""]
-  for key, section in sections.items():
-    lines += [f"## {section.title}", ""]
-    lines += [f"- [{name}]({name}): {caption}" for name, caption in section.figures]
-    if section.markdown:
-      lines += ["", section.markdown]
-    lines += ["", f"<sub>section `{key}`: {seconds[key]:.0f} s</sub>", ""]
+  for key, section in results["sections"].items():
+    lines += [f"## {section['title']}", ""]
+    lines += [f"- [{name}]({name}): {caption}" for name, caption in zip(section["figures"], section["captions"])]
+    if section["markdown"]:
+      lines += ["", section["markdown"]]
+    lines += ["", f"<sub>section `{key}`: {section['seconds']:.0f} s</sub>", ""]
   return "\n".join(lines)

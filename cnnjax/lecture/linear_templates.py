@@ -30,5 +30,6 @@ def run(out: Path, workdir: Path, epochs: float = 2.0, weight_decay: float = 0.0
                       f"weights of the linear classifier y = Wx + b trained {epochs:g} epochs on Fashion-MNIST (L2 weight decay "
                       f"{weight_decay:g}), one "
                       "28x28 image per class: each column of W is an exemplar (template) of its class")]
-  section.numbers = {"epochs": epochs, "test_accuracy": accuracy, "params": trained.results["final"]["params"]}
+  section.numbers = {"epochs": epochs, "weight_decay": weight_decay, "test_accuracy": accuracy,
+                     "params": trained.results["final"]["params"]}
   return section

@@ -81,3 +81,12 @@ def test_images(count: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
   data = pipeline.make_eval_iterator(config.dataset, "test", count + offset)
   batch = next(iter(data.iterator))
   return batch["image"][offset:offset + count], batch["label"][offset:offset + count]
+
+
+def train_images(count: int) -> tuple[np.ndarray, np.ndarray]:
+  """The first `count` Fashion-MNIST training images, normalised, not augmented: [N, 28, 28, 1], [N]."""
+  from cnnjax.data import pipeline  # tensorflow only when images are needed
+  config = config_lib.default_config()
+  data = pipeline.make_eval_iterator(config.dataset, f"train[:{count}]", count)
+  batch = next(iter(data.iterator))
+  return batch["image"][:count], batch["label"][:count]

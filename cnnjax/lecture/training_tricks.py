@@ -1,9 +1,8 @@
-"""Training tricks: dropout at training vs test time, batch normalization, data augmentation on a small set.
+"""Training tricks: dropout at training vs test time and batch normalization (augmentation: lecture/augmentation.py).
 
-Why: the lecture's three tricks, each shown with cnnjax: inverted dropout (cnnjax MLP) keeps
-the expected activation so the test-time network is the average of the thinned ones; the
-same small VGG-style network (zoo's VGG, `batch_norm` on/off) trained on the same data; and
-LeNet-5 on 1,000 Fashion-MNIST images with and without random flips and crops.
+Why: the lecture's tricks, each shown with cnnjax: inverted dropout (cnnjax MLP) keeps the
+expected activation so the test-time network is the average of the thinned ones; and the
+same small VGG-style network (zoo's VGG, `batch_norm` on/off) trained on the same data.
 """
 
 from pathlib import Path
@@ -90,8 +89,7 @@ def _describe(final: dict[str, dict[str, float]]) -> str:
                    f"last training loss {v['train_loss']:.3f}" for k, v in final.items())
 
 
-def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 1000, aug_epochs: float = 40.0
-        ) -> plotting.Section:
+def run(out: Path, workdir: Path, bn_epochs: float = 1.0) -> plotting.Section:
   images, _ = training.test_images(1)
   drop = dropout_samples(images[0])
 
@@ -101,15 +99,7 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
                                    model_kwargs={**TINY_VGG, "batch_norm": use_bn})
     bn_runs[label] = training.train(config, workdir / ("vgg_bn" if use_bn else "vgg_plain"))
 
-  aug_runs = {}
-  for label, augment in (("no augmentation", {}),
-                         ("flip + crop", {"flip": {"probability": 0.5}, "crop": {"padding": 2}})):
-    config = training.small_config("lenet5", epochs=aug_epochs, learning_rate=0.05, batch_size=100,
-                                   train_split=f"train[:{small_train}]", augment=augment,
-                                   eval_every_epochs=aug_epochs / 8, log_every_steps=10)
-    aug_runs[label] = training.train(config, workdir / ("lenet5_augmented" if augment else "lenet5_small"))
-
-  bn_final, aug_final = _final(bn_runs), _final(aug_runs)
+  bn_final = _final(bn_runs)
   active = drop["test_hidden"] > 0
   section = plotting.Section("8. Training tricks")
   section.figures = [
@@ -120,10 +110,6 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
                       f"small VGG (16-32-64-64 channels) on Fashion-MNIST, {bn_epochs:g} epoch, lr 0.05: with vs without BN"),
        "the same small VGG-style network and data, trained with and without batch normalization after every "
        f"convolution: {_describe(bn_final)}"),
-      (_curves_figure(out, aug_runs, "tricks_augmentation.png",
-                      f"LeNet-5 on {small_train} Fashion-MNIST training images, {aug_epochs:g} epochs"),
-       f"LeNet-5 trained on only {small_train} images with and without random flips and 2-pixel crops "
-       f"(batch 100): {_describe(aug_final)}"),
   ]
   section.numbers = {
       "dropout": {"rate": 0.5, "test_output": drop["test"][:3].tolist(),
@@ -132,6 +118,5 @@ def run(out: Path, workdir: Path, bn_epochs: float = 1.0, small_train: int = 100
                   "kept_unit_scales": np.unique(np.round(drop["train_hidden"][:, active] / drop["test_hidden"][active],
                                                          4)).tolist()},
       "batch_norm": bn_final,
-      "augmentation": aug_final,
   }
   return section

@@ -10,6 +10,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
+from cnnjax.layers import activation
 from cnnjax.models import lenet
 from cnnjax.lecture import plotting, training
 
@@ -20,8 +21,8 @@ def first_layer_maps(params: dict, image: np.ndarray) -> dict[str, np.ndarray]:
   _, state = model.apply({"params": params}, jnp.asarray(image)[None], capture_intermediates=True,
                          mutable=["intermediates"])
   conv = state["intermediates"]["conv1"]["__call__"][0]
-  relu = lenet.ACTIVATIONS[model.activation](conv)
-  pooled = lenet.POOLS[model.pool](relu, (2, 2), strides=(2, 2))
+  relu = activation(model.activation, "lenet")(conv)
+  pooled = lenet.POOLS[model.pool](relu, 2, 2)
   return {"conv1": np.asarray(conv[0]), "relu": np.asarray(relu[0]), "max_pool": np.asarray(pooled[0])}
 
 

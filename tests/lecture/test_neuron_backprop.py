@@ -58,13 +58,40 @@ def test_circuit_example():
   assert backprop.circuit_autodiff(-2.0, 5.0, -4.0) == (-12.0, (-4.0, -4.0, 3.0))
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_hand_written_backward_equals_jax_grad(seed):
-  hand, auto = backprop.gradient_check(seed=seed)
+def test_multiply_example():
+  assert backprop.multiply(-2.0, 3.0) == {"f": -6.0, "df/dx": 3.0, "df/dy": -2.0}  # each input gets the other
+  assert backprop.multiply_autodiff(-2.0, 3.0) == (-6.0, (3.0, -2.0))
+
+
+@pytest.mark.parametrize("error", ["squared", "cross_entropy"])
+@pytest.mark.parametrize("seed,lam", [(0, 0.1), (1, 0.0), (2, 1.0)])
+def test_hand_written_backward_equals_jax_grad(error, seed, lam):
+  """The lecture's network (sigmoid outputs), its error plus lambda/2 ||w||^2: hand-derived == jax.grad."""
+  hand, auto = backprop.gradient_check(error, lam, seed=seed)
   assert jax.tree.structure(hand) == jax.tree.structure(auto)
   for h, a in zip(jax.tree.leaves(hand), jax.tree.leaves(auto)):
     assert h.shape == a.shape
-    np.testing.assert_allclose(h, a, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(h, a, rtol=1e-5, atol=1e-6)
+
+
+def test_weight_decay_term_adds_lambda_w_to_kernels_only():
+  without, _ = backprop.gradient_check("squared", 0.0, seed=3)
+  with_decay, _ = backprop.gradient_check("squared", 0.5, seed=3)
+  model = backprop.one_hidden_layer(8, 3)
+  params = model.init(jax.random.split(jax.random.key(3), 3)[0], jnp.zeros((1, 5)))["params"]
+  for layer in ("fc1", "head"):
+    np.testing.assert_allclose(with_decay[layer]["kernel"] - without[layer]["kernel"], 0.5 * params[layer]["kernel"],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(with_decay[layer]["bias"], without[layer]["bias"])
+
+
+def test_cross_entropy_output_delta_is_y_minus_t():
+  """The sigmoid's derivative cancels: dE/da = y - t for cross-entropy, (y - t) y (1 - y) for squared error."""
+  a = jnp.linspace(-3.0, 3.0, 7)
+  t = jnp.array([0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0])
+  for error in ("squared", "cross_entropy"):
+    auto = jax.grad(lambda a: backprop.ERRORS[error](jax.nn.sigmoid(a), t))(a)
+    np.testing.assert_allclose(backprop.OUTPUT_DELTAS[error](jax.nn.sigmoid(a), t), auto, rtol=1e-5, atol=1e-7)
 
 
 def test_weight_decay_prevents_overfitting_on_held_out_points(data):

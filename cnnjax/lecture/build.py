@@ -10,8 +10,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnjax.errors import InputError
-from cnnjax.lecture import (arithmetic, backprop, linear_templates, neuron, plotting, random_nets, training_tricks,
-                            upsampling, what_cnn_learns)
+from cnnjax.lecture import (arithmetic, backprop, linear_templates, neuron, plain_vs_residual, plotting, random_nets,
+                            training_tricks, upsampling, what_cnn_learns)
+
+# Section key -> record(workdir): the long trainings a section reads from results/ instead of running them.
+RECORDERS = {
+    "plain_vs_residual": lambda workdir: plain_vs_residual.record(workdir=Path(workdir) / "plain_vs_residual"),
+}
 
 
 def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Section]]:
@@ -25,6 +30,7 @@ def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Sectio
       "cnn_features": lambda out: what_cnn_learns.run(out, workdir),
       "upsampling": upsampling.run,
       "tricks": lambda out: training_tricks.run(out, workdir),
+      "plain_vs_residual": plain_vs_residual.run,
   }
 
 

@@ -124,6 +124,10 @@ def _verdict(runs: dict) -> str:
       relation = "lower" if deep[key] < shallow[key] else "higher" if deep[key] > shallow[key] else "the same"
       parts.append(f"{kind}-56 ends with {relation} {what} error than {kind}-20 "
                    f"({100 * deep[key]:.2f}% vs {100 * shallow[key]:.2f}%)")
+  for depth in ("20", "56"):
+    plain, residual = runs[f"plain-{depth}"], runs[f"ResNet-{depth}"]
+    parts.append(f"at depth {depth} the shortcuts take the training error from {100 * plain['final_train_error']:.2f}% "
+                 f"to {100 * residual['final_train_error']:.2f}%")
   return "; ".join(parts)
 
 

@@ -49,6 +49,7 @@ def test_verdict_follows_the_numbers():
   assert "plain-56 ends with higher training error than plain-20 (30.00% vs 10.00%)" in text
   assert "plain-56 ends with the same test error" in text
   assert "ResNet-56 ends with lower test error than ResNet-20 (15.00% vs 20.00%)" in text
+  assert "at depth 56 the shortcuts take the training error from 30.00% to 5.00%" in text
 
 
 def test_a_missing_record_names_the_command(tmp_path):

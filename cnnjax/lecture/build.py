@@ -11,8 +11,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cnnjax.errors import InputError
-from cnnjax.lecture import (arithmetic, augmentation, backprop, layers_learn, linear_templates, neuron, plotting,
-                            random_nets, training_tricks, upsampling, what_cnn_learns)
+from cnnjax.lecture import (arithmetic, augmentation, backprop, layers_learn, linear_templates, neuron,
+                            plain_vs_residual, plotting, random_nets, training_tricks, upsampling, what_cnn_learns)
+
+# Section key -> record(workdir): the long trainings a section reads from results/ instead of running them.
+RECORDERS = {
+    "plain_vs_residual": lambda workdir: plain_vs_residual.record(workdir=Path(workdir) / "plain_vs_residual"),
+}
 
 
 def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Section]]:
@@ -28,6 +33,7 @@ def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Sectio
       "tricks": lambda out: training_tricks.run(out, workdir),
       "augmentation": lambda out: augmentation.run(out, workdir),
       "layers_learn": lambda out: layers_learn.run(out, workdir),
+      "plain_vs_residual": plain_vs_residual.run,
   }
 
 

@@ -1,8 +1,9 @@
 """One ResNet family: ResNet, ResNeXt, SE-ResNet(X)t, ImageNet and CIFAR forms.
 
-He et al. 2016 ("Deep Residual Learning"; torchvision v1.5: stride in the 3x3 of the
-bottleneck), Xie et al. 2017 (ResNeXt: `cardinality`, `base_width`), Hu et al. 2018
-(SE: `attention`). [N, H, W, C] -> [N, num_classes] logits in float32.
+He et al. 2016 ("Deep Residual Learning"; `variant="v1.5"`, torchvision's default: stride in the 3x3
+of the bottleneck; `variant="v1"`, the paper's and the SENet table's: stride in the first 1x1), Xie et al. 2017 (ResNeXt: `cardinality`, `base_width`), Hu et al. 2018
+(SE: `attention`). `shortcut="none"` drops every shortcut: the plain nets of He et al.'s Fig. 1/6.
+[N, H, W, C] -> [N, num_classes] logits in float32.
 
 The building blocks are fields with plain flax defaults, as in flax's examples/imagenet and timm:
 `conv` (nn.Conv), `norm` (cnnjax.layers.BatchNorm: torch's settings), `act` (ReLU) and `norm_act`,
@@ -25,7 +26,8 @@ import jax.numpy as jnp
 from cnnjax.layers import BatchNorm, ModuleDef, SqueezeExcite
 
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # torchvision's kaiming_normal_(fan_out)
-SHORTCUTS = ("projection", "zero_pad")
+SHORTCUTS = ("projection", "zero_pad", "none")
+VARIANTS = ("v1.5", "v1")
 STEMS = ("imagenet", "cifar")
 # torch's padding=1 on every 3x3 conv. "SAME" differs on a stride-2 conv over an even size: it pads
 # (0, 1), torch (1, 1), so the sampled positions (and converted weights' outputs) would shift by one.
@@ -34,7 +36,10 @@ PAD_3X3 = ((1, 1), (1, 1))
 
 def _shortcut(x, out_channels: int, strides: int, kind: str, conv: ModuleDef, norm: ModuleDef):
   """Identity when shapes agree; else a 1x1 conv + BN ("projection", option B) or strided
-  subsampling with zero-padded channels ("zero_pad", option A of He et al., no parameters)."""
+  subsampling with zero-padded channels ("zero_pad", option A of He et al., no parameters).
+  None for "none" (a plain net: the block adds nothing)."""
+  if kind == "none":
+    return None
   if strides == 1 and x.shape[-1] == out_channels:
     return x
   if kind == "projection":
@@ -59,6 +64,7 @@ class BasicBlock(nn.Module):
   attention: ModuleDef | None = None
   zero_init_last: bool = False
   norm_act: ModuleDef | None = None  # act(norm(y) [+ shortcut]) as one layer; None composes norm and act
+  variant: str = "v1.5"  # where a Bottleneck strides (VARIANTS); the same for both in a BasicBlock
   expansion = 1
 
   @nn.compact
@@ -72,7 +78,7 @@ class BasicBlock(nn.Module):
     if self.attention is None:
       return _norm_act(self, "bn2", y, shortcut, _last_scale_init(self.zero_init_last))
     y = self.norm(name="bn2", scale_init=_last_scale_init(self.zero_init_last))(y)
-    return self.act(self.attention(name="se")(y) + shortcut)
+    return self.act(_add(self.attention(name="se")(y), shortcut))
 
 
 class Bottleneck(nn.Module):
@@ -89,22 +95,29 @@ class Bottleneck(nn.Module):
   attention: ModuleDef | None = None
   zero_init_last: bool = False
   norm_act: ModuleDef | None = None  # act(norm(y) [+ shortcut]) as one layer; None composes norm and act
+  variant: str = "v1.5"  # where a Bottleneck strides (VARIANTS); the same for both in a BasicBlock
   expansion = 4
 
   @nn.compact
   def __call__(self, x):
     width = int(self.filters * self.base_width / 64) * self.cardinality
     out = self.filters * self.expansion
-    y = _norm_act(self, "bn1", self.conv(width, (1, 1), name="conv1")(x))
-    y = self.conv(width, (3, 3), strides=(self.strides, self.strides), padding=PAD_3X3,
-                  feature_group_count=self.cardinality, name="conv2")(y)
+    s1, s2 = (self.strides, 1) if self.variant == "v1" else (1, self.strides)
+    y = _norm_act(self, "bn1", self.conv(width, (1, 1), strides=(s1, s1), name="conv1")(x))
+    y = self.conv(width, (3, 3), strides=(s2, s2), padding=PAD_3X3, feature_group_count=self.cardinality,
+                  name="conv2")(y)
     y = _norm_act(self, "bn2", y)
     y = self.conv(out, (1, 1), name="conv3")(y)
     shortcut = _shortcut(x, out, self.strides, self.shortcut, self.conv, self.norm)
     if self.attention is None:
       return _norm_act(self, "bn3", y, shortcut, _last_scale_init(self.zero_init_last))
     y = self.norm(name="bn3", scale_init=_last_scale_init(self.zero_init_last))(y)
-    return self.act(self.attention(name="se")(y) + shortcut)
+    return self.act(_add(self.attention(name="se")(y), shortcut))
+
+
+def _add(y, shortcut):
+  """y + shortcut, or y alone in a plain net (shortcut None)."""
+  return y if shortcut is None else y + shortcut
 
 
 def _last_scale_init(zero: bool):
@@ -124,7 +137,7 @@ class ResNet(nn.Module):
 
   `stem="imagenet"`: 7x7/2 conv + 3x3/2 max pool, widths 64,128,256,512 (x expansion).
   `stem="cifar"`: one 3x3 conv (stride `stem_stride`, 1 in the paper), widths 16,32,64 and usually
-  `shortcut="zero_pad"`. `conv`, `norm`, `act` and `norm_act` are the blocks (module docstring).
+  `shortcut="zero_pad"` (`"none"`: the plain net). `variant`: "v1.5" or "v1" (module docstring). `conv`, `norm`, `act` and `norm_act` are the blocks (module docstring).
   """
 
   stage_sizes: Sequence[int]
@@ -134,6 +147,7 @@ class ResNet(nn.Module):
   stem: str = "imagenet"
   stem_stride: int = 1
   shortcut: str = "projection"
+  variant: str = "v1.5"
   cardinality: int = 1
   base_width: int = 64
   attention: ModuleDef | None = None
@@ -149,6 +163,8 @@ class ResNet(nn.Module):
       raise ValueError(f"ResNet stem={self.stem!r} is unknown; use one of {STEMS}")
     if self.shortcut not in SHORTCUTS:
       raise ValueError(f"ResNet shortcut={self.shortcut!r} is unknown; use one of {SHORTCUTS}")
+    if self.variant not in VARIANTS:
+      raise ValueError(f"ResNet variant={self.variant!r} is unknown; use one of {VARIANTS}")
     if len(self.widths) != len(self.stage_sizes):
       raise ValueError(f"ResNet has {len(self.stage_sizes)} stages but {len(self.widths)} widths; "
                        "give one width per stage")
@@ -179,7 +195,7 @@ class ResNet(nn.Module):
         x = self.block(width, strides=2 if i > 0 and j == 0 else 1, conv=conv, norm=norm, act=self.act,
                        shortcut=self.shortcut, cardinality=self.cardinality, base_width=self.base_width,
                        attention=attention, zero_init_last=self.zero_init_last_bn, norm_act=norm_act,
-                       name=f"layer{i + 1}_block{j}")(x)
+                       variant=self.variant, name=f"layer{i + 1}_block{j}")(x)
       features[f"layer{i + 1}"] = x
     if return_features:
       return features

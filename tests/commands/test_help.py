@@ -24,7 +24,7 @@ FLAGS = {
               "--batch_norm_stats"),
     "summary": ("--input_shape", "--num_classes", "--depth", "--json"),
     "reproduce": ("--seeds", "--quick", "--full", "--rows", "--out", "--configs"),
-    "lecture": ("--out", "--workdir", "--only"),
+    "lecture": ("--out", "--workdir", "--only", "--record"),
     "segment": ("--method", "--workdir", "--max_side", "--to_8bit", "--position_weight", "--n_segments"),
     "explain": ("--workdir", "--method", "--out", "--class_index", "--max_side"),
     "convert": ("--from", "--model", "--weights", "--out"),

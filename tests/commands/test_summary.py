@@ -117,3 +117,23 @@ def test_a_bug_while_counting_keeps_its_traceback(monkeypatch):
   monkeypatch.setattr(counting, "layer_table", broken)
   with pytest.raises(TypeError, match="a bug in the counting code"):
     main(["cnnjax", "summary", "lenet5"])
+
+
+def test_kwarg_shows_googlenets_5x5_branch(capsys):
+  """`--kwarg branch3_kernel=5`: the paper's 5x5 branch (16 -> 32 channels at inception3a: 16*25*32 weights + BN)."""
+  assert main(["cnnjax", "summary", "googlenet", "--kwarg", "branch3_kernel=5", "--json"]) == 0
+  out = json.loads(capsys.readouterr().out)
+  rows = {r["name"]: r for r in out["layers"]}
+  assert rows["inception3a/branch3_conv"]["params"] == 16 * 25 * 32 + 2 * 32
+  assert rows["inception3a/branch3_conv"]["multiply_adds"] == 28 * 28 * 16 * 25 * 32
+  assert out["params"] == 7_005_832 and out["kwargs"] == {"branch3_kernel": 5}
+
+
+def test_kwargs_are_typed_like_config_model_kwargs():
+  assert summary.parse_kwargs("resnet50", ["variant=v1", "zero_init_last_bn=true", "stage_sizes=3,4,6,3"]) == {
+      "variant": "v1", "zero_init_last_bn": True, "stage_sizes": (3, 4, 6, 3)}
+  assert summary.parse_kwargs("vgg16_bn", ["pool_size=1,1", "dropout_rate=0.1"]) == {"pool_size": (1, 1),
+                                                                                  "dropout_rate": 0.1}
+  out = summary.summarize("vgg16_bn", (32, 32, 1), 10, summary.parse_kwargs("vgg16_bn", ["pool_size=1,1",
+                                                                                          "hidden_size=512"]))
+  assert out["params"] == 15_252_426  # configs/fashion_mnist_vgg16.py's model

@@ -44,6 +44,9 @@ SECTION_TESTS = {
     "layers_learn": ["tests/lecture/test_layers_learn.py::test_top_activations_are_the_channel_maxima",
                      "tests/lecture/test_layers_learn.py::test_gradient_ascent_raises_each_channel",
                      f"{HERE}::test_layers_learn_numbers"],
+    "plain_vs_residual": ["tests/lecture/test_plain_vs_residual.py::test_section_states_the_recorded_numbers",
+                          "tests/lecture/test_plain_vs_residual.py::test_verdict_follows_the_numbers",
+                          "tests/models/test_resnet_variants.py::test_a_block_with_zero_weights_passes_x_only_through_its_shortcut"],
 }
 
 

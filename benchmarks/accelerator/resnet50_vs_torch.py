@@ -69,8 +69,10 @@ def torch_side(settings: dict) -> dict:
   import resource
 
   import torch
-  import torchvision
   from torch.nn import functional as F
+
+  from cnnjax.weights.torch_shim import import_torchvision
+  torchvision = import_torchvision()  # imports with the CPU torch too (its C++ ops skipped)
 
   device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
   torch.manual_seed(0)

@@ -141,7 +141,7 @@ def markdown(results: dict) -> str:
   env = results["environment"]
   lines += ["", f"Recorded by `{results['command']}` into "
             f"[results/lecture/plain_vs_residual/](../../results/lecture/plain_vs_residual/results.json) "
-            f"(each run's config.json and results.json beside it; jax {env['versions'].get('jax', '?')}, "
+            f"(each run's config.json and results.json beside it, the versions in its environment; "
             f"{env.get('cpu_count', '?')} CPU cores, shared with other jobs, so the seconds are slow). "
             f"Training error: the mean over the last {LAST_RECORDS * results['recipe']['log_every_steps']} steps. "
             f"Measured: {_verdict(results['runs'])}."]
@@ -155,6 +155,8 @@ def run(out: Path, results_path: Path = RESULTS / "results.json") -> plotting.Se
                       "training (left) and test (right) error vs iterations of plain-20/56 (thin dashed) and "
                       "ResNet-20/56 (bold), the same CIFAR-style nets and recipe with and without shortcuts")]
   section.numbers = {label: {"final_train_error": r["final_train_error"], "final_test_error": r["final_test_error"],
+                             "final_train_error_percent": 100 * r["final_train_error"],  # as the text shows them
+                             "final_test_error_percent": 100 * r["final_test_error"],
                              "params": r["params"]} for label, r in results["runs"].items()}
   section.markdown = markdown(results)
   return section

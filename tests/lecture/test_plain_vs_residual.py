@@ -35,7 +35,9 @@ def test_section_states_the_recorded_numbers(tmp_path):
     assert run["final_train_error"] == pytest.approx(np.mean(train[-pvr.LAST_RECORDS:]))
     assert run["final_test_error"] == pytest.approx(test[-1])
     assert len(run["test_error"]) == len(test) >= 6
-    assert section.numbers[label] == {k: run[k] for k in ("final_train_error", "final_test_error", "params")}
+    assert section.numbers[label] == {**{k: run[k] for k in ("final_train_error", "final_test_error", "params")},
+                                      "final_train_error_percent": 100 * run["final_train_error"],
+                                      "final_test_error_percent": 100 * run["final_test_error"]}
     assert f"| {label} | {run['model']} | {run['shortcut']} | {run['params']:,} | " \
            f"{100 * run['final_train_error']:.2f}% | {100 * run['final_test_error']:.2f}% |" in section.markdown
 

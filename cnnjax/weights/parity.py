@@ -42,6 +42,7 @@ class Parity:
   train_relative: float  # float32, batch statistics
   train_relative_float64: float  # float64 on both sides, batch statistics
   torch_train_noise: float  # torch float32 vs torch float64, batch statistics
+  running_mean_relative: float  # BN running means after one train-mode step (torch momentum 0.1 == flax 0.9)
 
 
 def randomise_batch_norms(module, seed: int = 0) -> None:
@@ -92,16 +93,18 @@ def measure(source: str, name: str, shape: tuple[int, int, int, int] | None = No
     expected_train64 = _train_without_dropout(copy.deepcopy(reference).double())(x_torch.double()).numpy()
   ours_eval = jax.jit(lambda v, x: model.apply(v, x, train=False))(converted.variables, x)
   no_dropout = {"dropout_rate": 0.0} if hasattr(model, "dropout_rate") else {}
-  ours_train = _train_logits(get_model(converted.model, **converted.model_kwargs, **no_dropout), converted.variables, x)
+  ours_train, updates = _train_apply(get_model(converted.model, **converted.model_kwargs, **no_dropout),
+                                     converted.variables, x)
+  running_means = _running_mean_difference(source, name, converted.variables, updates, state_of(reference))
   with jax.enable_x64(True):
     model64 = get_model(converted.model, **converted.model_kwargs, **no_dropout, dtype=jnp.float64)
     variables64 = jax.tree.map(lambda v: np.asarray(v, np.float64), converted.variables)
-    ours_train64 = _train_logits(model64, variables64, x.astype(np.float64))
+    ours_train64, _ = _train_apply(model64, variables64, x.astype(np.float64))
   return Parity(source, name, converted.model, (n, h, w, c),
                 relative_difference(np.asarray(ours_eval), expected_eval),
                 relative_difference(ours_train, expected_train),
                 relative_difference(ours_train64, expected_train64),
-                relative_difference(expected_train, expected_train64))
+                relative_difference(expected_train, expected_train64), running_means)
 
 
 def _train_without_dropout(module):
@@ -114,7 +117,20 @@ def _train_without_dropout(module):
   return module
 
 
-def _train_logits(model, variables, x) -> np.ndarray:
-  """Logits with batch statistics (the updated running statistics are discarded)."""
-  logits, _ = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
-  return np.asarray(logits)
+def _train_apply(model, variables, x) -> tuple[np.ndarray, dict]:
+  """Logits with batch statistics, and the updated batch_stats collection."""
+  logits, updates = jax.jit(lambda v, x: model.apply(v, x, train=True, mutable=["batch_stats"]))(variables, x)
+  return np.asarray(logits), updates
+
+
+def _running_mean_difference(source: str, name: str, variables: dict, updates: dict, after: dict) -> float:
+  """Largest relative difference of the running means after one train step: ours exported vs torch's `after`.
+
+  Running variances are left out: torch updates them with the unbiased batch variance, flax with the
+  biased one (a factor n / (n - 1)), so they differ by convention, not by a mistake.
+  """
+  if "batch_stats" not in variables:
+    return 0.0
+  ours = convert.to_torch(source, name, {**variables, "batch_stats": jax.device_get(updates["batch_stats"])})
+  means = [key for key in ours if key.endswith("running_mean")]
+  return max(relative_difference(ours[key], after[key]) for key in means)

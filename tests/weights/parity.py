@@ -14,9 +14,14 @@ from cnnjax.weights import convert, parity
 TOLERANCE = 1e-4
 
 
-def assert_parity(source: str, name: str) -> parity.Parity:
-  result = parity.measure(source, name)
+def assert_parity(source: str, name: str, input_shape: tuple[int, int, int] | None = None) -> parity.Parity:
+  """The pair's eval, train (float64 and float32) and running-mean differences within the tolerance.
+
+  `input_shape` (H, W, C) overrides parity's default 64x96, for models whose pools need other sizes.
+  """
+  result = parity.measure(source, name, None if input_shape is None else (parity.BATCH, *input_shape))
   assert result.eval_relative <= TOLERANCE, f"{source} {name} eval: {result.eval_relative:.2e}"
+  assert result.running_mean_relative <= TOLERANCE, f"{source} {name} running means: {result.running_mean_relative:.2e}"
   assert result.train_relative_float64 <= TOLERANCE, f"{source} {name} train: {result.train_relative_float64:.2e}"
   float32_bound = max(TOLERANCE, 2 * result.torch_train_noise)
   assert result.train_relative <= float32_bound, (

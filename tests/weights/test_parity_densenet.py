@@ -8,22 +8,28 @@ import numpy as np
 import pytest
 
 from cnnjax.weights import convert
-from cnnjax.weights.mapping import to_torch
-from cnnjax.weights.pairs import find_pair
-from tests.weights import family_parity
+from cnnjax.weights.parity import state_of
+from tests.weights import parity
 
 INPUT = (67, 93, 3)
 
 
-@pytest.mark.parametrize("name", ["densenet121", pytest.param("densenet169", marks=pytest.mark.slow),
-                                  pytest.param("densenet201", marks=pytest.mark.slow)])
-def test_densenet_logits_match_torchvision_in_eval_and_train_mode_and_round_trip(name):
-  family_parity.check_pair(find_pair("torchvision", name), INPUT)
+PAIRS = ["densenet121", pytest.param("densenet169", marks=pytest.mark.slow),
+         pytest.param("densenet201", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_densenet_logits_match_torchvision_in_eval_and_train_mode(name):
+  parity.assert_parity("torchvision", name, INPUT)
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_densenet_round_trip_is_exact_and_loads_strict(name):
+  parity.assert_round_trip("torchvision", name)
 
 
 def test_published_files_old_key_names_are_accepted():
-  pair = find_pair("torchvision", "densenet121")
-  state = family_parity.torch_state(family_parity.reference_model(pair))
+  state = state_of(convert.reference_model("torchvision", "densenet121", num_classes=10))
   old = {key.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2.") if "denselayer" in key else key: value
          for key, value in state.items()}
   assert "features.denseblock4.denselayer16.norm.1.running_var" in old
@@ -33,4 +39,4 @@ def test_published_files_old_key_names_are_accepted():
     for name in ("norm1", "conv2"):
       for leaf, value in expected[collection]["block4_layer16"].get(name, {}).items():
         np.testing.assert_array_equal(converted[collection]["block4_layer16"][name][leaf], value)
-  assert set(to_torch(converted, pair.entries())) == set(state)  # exported with today's names
+  assert set(convert.to_torch("torchvision", "densenet121", converted)) == set(state)  # exported with today's names

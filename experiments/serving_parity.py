@@ -1,6 +1,6 @@
 """The done-when numbers of convert/predict/export, printed: torchvision ResNet-18 vs cnnjax on a real photo.
 
-    PYTHONPATH=. .venv/bin/python -m experiments.serving_parity
+    PYTHONPATH=. .venv/bin/python -m experiments.serving_parity   # also writes results/weights/serving_parity.json
 
 A random-weight ResNet-18 (seed 0, fc scaled by 4; nothing downloaded) is saved as .pth, converted with
 `cnnjax convert`, run with `cnnjax predict --json`, and exported both ways; prints the top-5 of each side,
@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+RESULTS = Path("results/weights/serving_parity.json")
+
 
 def main() -> None:
   import tensorflow as tf
@@ -27,6 +29,7 @@ def main() -> None:
   from cnnjax.commands.image_input import read_image
   from cnnjax.serving.load import from_weights
   from cnnjax.serving.predict import logits
+  from cnnjax.train.environment import describe_environment
   from cnnjax.weights.torch_shim import import_torchvision
   tv = import_torchvision()
   folder = Path(tempfile.mkdtemp(prefix="serving_parity_"))
@@ -66,6 +69,19 @@ def main() -> None:
         f"max |logit - cnnjax| {np.abs(sm - own).max():.2e}")
   print(f"jax.export max |logit - cnnjax| {np.abs(hlo - own).max():.2e}")
   print(f"files in {folder}")
+  record = {"command": "PYTHONPATH=. .venv/bin/python -m experiments.serving_parity",
+            "image": "sklearn china.jpg (640x427) saved as JPEG quality 90", "model": "torchvision resnet18, seed 0, fc x4",
+            "cnnjax_top5": got["indices"], "cnnjax_top5_probabilities": got["probabilities"],
+            "torchvision_top5": top.tolist(), "torchvision_top5_probabilities": p[top].astype(float).tolist(),
+            "max_probability_difference": float(np.abs(np.array(got["probabilities"]) - p[top]).max()),
+            "max_logit_difference": float(np.abs(own[0] - torch_logits).max()),
+            "savedmodel_top1": int(sm.argmax()), "torchvision_top1": int(torch_logits.argmax()),
+            "savedmodel_max_logit_difference": float(np.abs(sm - own).max()),
+            "jax_export_max_logit_difference": float(np.abs(hlo - own).max()),
+            "environment": describe_environment()}
+  RESULTS.parent.mkdir(parents=True, exist_ok=True)
+  RESULTS.write_text(json.dumps(record, indent=2) + "\n")
+  print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def markdown(results: dict) -> str:
   lines += ["", f"Recorded by `{results['command']}` into "
             f"[results/lecture/plain_vs_residual/](../../results/lecture/plain_vs_residual/results.json) "
             f"(each run's config.json and results.json beside it, the versions in its environment; "
-            f"{env.get('cpu_count', '?')} CPU cores, shared with other jobs, so the seconds are slow). "
+            f"{env.get('cpu_count', '?')} CPU cores; the seconds include compilation and evaluation). "
             f"Training error: the mean over the last {LAST_RECORDS * results['recipe']['log_every_steps']} steps. "
             f"Measured: {_verdict(results['runs'])}."]
   return "\n".join(lines)

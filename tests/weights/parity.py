@@ -21,11 +21,12 @@ def assert_parity(source: str, name: str, input_shape: tuple[int, int, int] | No
   """
   result = parity.measure(source, name, None if input_shape is None else (parity.BATCH, *input_shape))
   assert result.eval_relative <= TOLERANCE, f"{source} {name} eval: {result.eval_relative:.2e}"
-  assert result.running_mean_relative <= TOLERANCE, f"{source} {name} running means: {result.running_mean_relative:.2e}"
   assert result.train_relative_float64 <= TOLERANCE, f"{source} {name} train: {result.train_relative_float64:.2e}"
   float32_bound = max(TOLERANCE, 2 * result.torch_train_noise)
   assert result.train_relative <= float32_bound, (
       f"{source} {name} train float32: {result.train_relative:.2e} > {float32_bound:.2e}")
+  assert result.running_mean_relative <= float32_bound, (  # float32 activations of the same ill-conditioned step
+      f"{source} {name} running means: {result.running_mean_relative:.2e} > {float32_bound:.2e}")
   return result
 
 

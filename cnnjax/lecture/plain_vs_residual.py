@@ -28,7 +28,7 @@ RUNS = {
 }
 # The recorded recipe: a CPU-sized cut of He et al.'s (SGD momentum 0.9, lr 0.1, weight decay 1e-4, batch 128),
 # with a 0.5-epoch warmup: without one, both 56-layer nets blew up in their first steps (loss ~1e8).
-RECIPE = {"train_split": "train[:3840]", "eval_split": "test[:500]", "epochs": 3.0, "learning_rate": 0.1,
+RECIPE = {"train_split": "train[:11520]", "eval_split": "test[:500]", "epochs": 3.0, "learning_rate": 0.1,
           "warmup_epochs": 0.5, "weight_decay": 1e-4, "batch_size": 128, "eval_every_epochs": 0.5,
           "log_every_steps": 5, "seed": 0}
 LAST_RECORDS = 6  # the final training error: the mean over the last 6 logged windows (the last 30 steps)

@@ -14,32 +14,17 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from flax import traverse_util
 
 from cnnjax.errors import InputError
 from cnnjax.train import checkpoint
-from cnnjax.weights import convolutionalize
+from cnnjax.weights import convolutionalize, directory
 
 COLLECTIONS = ("params", "batch_stats")
 
 
-def _flatten(tree, prefix: str = "") -> dict[str, object]:
-  """{"a/b/kernel": leaf} of nested dicts."""
-  flat = {}
-  for key, value in tree.items():
-    path = f"{prefix}/{key}" if prefix else str(key)
-    if isinstance(value, dict):
-      flat.update(_flatten(value, path))
-    else:
-      flat[path] = value
-  return flat
-
-
 def _weights_directory_variables(path: Path) -> dict | None:
-  """The variables of a weights directory, or None when `path` is not one (or cnnjax.weights.directory is absent)."""
-  try:
-    from cnnjax.weights import directory
-  except ImportError:
-    return None
+  """The variables of a weights directory, or None when `path` is not one."""
   if not directory.is_weights_directory(path):
     return None
   return dict(directory.load_weights(path).variables)
@@ -86,7 +71,7 @@ def merge(fresh: dict, source: dict) -> tuple[dict, dict]:
   Report: {"loaded": count, "reinitialised": ["path shape_fresh <- shape_source", ...], "missing": [paths],
   "unused": count of source leaves the model has no place for}. Loaded leaves take fresh's dtype.
   """
-  flat_source = _flatten(source)
+  flat_source = traverse_util.flatten_dict(source, sep="/")
   loaded, reinitialised, missing = 0, [], []
 
   def pick(path: str, leaf):

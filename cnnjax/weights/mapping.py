@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
+from flax import traverse_util
 
 from cnnjax.errors import InputError
 
@@ -94,26 +95,6 @@ class Entry:
   layout: Layout = CONV
 
 
-def _flatten(tree: Mapping, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, Mapping):
-      flat.update(_flatten(value, prefix + (key,)))
-    else:
-      flat[prefix + (key,)] = value
-  return flat
-
-
-def _unflatten(flat: Mapping[tuple[str, ...], object]) -> dict:
-  tree: dict = {}
-  for path, value in flat.items():
-    node = tree
-    for key in path[:-1]:
-      node = node.setdefault(key, {})
-    node[path[-1]] = value
-  return tree
-
-
 def _listed(names: Iterable[str]) -> str:
   names = sorted(names)
   shown = ", ".join(names[:_SHOWN])
@@ -134,7 +115,7 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
   prefixes the model has no counterpart for (e.g. auxiliary heads), skipped on purpose. `what`
   names the source in errors ("resnet18.pth").
   """
-  expected = _flatten(template)
+  expected = traverse_util.flatten_dict(template)
   filled: dict[tuple[str, ...], np.ndarray] = {}
   used: set[str] = set()
   mismatched, lacking = [], []
@@ -172,12 +153,12 @@ def to_cnnjax(state: Mapping[str, np.ndarray], entries: Iterable[Entry], templat
     problems.append(f"shapes that differ (weights vs model): {_listed(mismatched)}")
   if problems:
     raise InputError(f"{what}: " + "; ".join(problems) + "; check --from and --model (and the model's options)")
-  return _unflatten(filled)
+  return traverse_util.unflatten_dict(filled)
 
 
 def to_torch(variables: Mapping, entries: Iterable[Entry]) -> dict[str, np.ndarray]:
   """The torch state dict of `variables` through `entries` (the inverse of to_cnnjax)."""
-  flat = _flatten(variables)
+  flat = traverse_util.flatten_dict(variables)
   state: dict[str, np.ndarray] = {}
   for entry in entries:
     module = tuple(entry.cnnjax.split("/"))

@@ -129,9 +129,8 @@ def test_a_fast_path_import_in_a_model_is_caught():
 
 
 # The README's layout, top to bottom: a module may import its own layer and those above it only.
-LAYERS = ("errors", "kernels", "layers", "models", "weights", "fast", "data", "parallel", "train", "serving", "scaling",
-          "segmentation",
-          "analysis", "lecture", "reproduce", "commands", "main", "__main__")
+LAYERS = ("errors", "kernels", "layers", "boxes", "segmentation", "models", "weights", "fast", "data", "parallel",
+          "train", "serving", "scaling", "analysis", "lecture", "reproduce", "commands", "main", "__main__")
 
 
 def cnnjax_layer_imports(source: str) -> set[str]:

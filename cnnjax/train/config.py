@@ -27,6 +27,13 @@ def default_config() -> ml_collections.ConfigDict:
   # cross-entropy enters the training loss times this weight (0.3, Szegedy et al. 2015); 0 turns them off.
   c.aux_loss_weight = 0.3
 
+  # config.task="detection" (cnnjax.train.detection): the detector's objective and decoding. method: "centernet"
+  # (a dense single-stage detector) or "rcnn" (classified region proposals, config.dataset.proposals);
+  # max_detections per image (COCO's 100); nms_iou: R-CNN's class-wise NMS threshold (the paper's 0.3).
+  c.detection = ml_collections.ConfigDict()
+  c.detection.method = "centernet"
+  c.detection.max_detections = 100
+  c.detection.nms_iou = 0.3
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "fashion_mnist"  # tfds or cnnjax.data.sources name, or "synthetic" (cnnjax.data.synthetic)
   c.dataset.data_dir = config_dict.placeholder(str)

@@ -72,8 +72,7 @@ def evaluate(eval_fn, state, ds_config, split: str, batch_size: int, mesh, task)
                                      pipeline.Shard(jax.process_index(), jax.process_count()))
   totals = None
   for batch in data.iterator:
-    sums = eval_fn(state, mesh_lib.shard_batch(batch, mesh))
-    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+    totals = task.accumulate(totals, eval_fn(state, mesh_lib.shard_batch(batch, mesh)))
   return task.finalize(jax.device_get(totals))
 
 
@@ -194,10 +193,12 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
     # (and tfds.testing.mock_data, which patches file paths while building a dataset, cannot touch the save).
     ckpt.wait()
     evaluation = run_evaluation(state)
-    scalars = {k: v for k, v in evaluation.items() if not isinstance(v, dict)}  # per-class tables: results.json
+    scalars = {k: v for k, v in evaluation.items()
+               if isinstance(v, (int, float))}  # per-class tables (and None): results.json only
     writer.write(step, scalars, prefix=_split_name(config.dataset.eval_split))
     if step < total_steps:
-      writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
+      headline = task.headline_metric
+      writer.message(f"step {step}: {config.dataset.eval_split} {headline} {evaluation.get(headline, float('nan')):.4f}")
     return evaluation
 
   writer = metric_writer.MetricWriter(workdir, total_steps, start_step, progress=config.progress_bar)

@@ -23,7 +23,8 @@ HEATMAP_PRIOR = 0.1
 
 
 class CenterNetHead(nn.Module):
-  """3x3 conv + ReLU + 1x1 conv to `outputs` maps, as the paper's heads on every backbone."""
+  """3x3 conv + ReLU + 1x1 conv to `outputs` maps, as the paper's heads on every backbone; the last conv starts
+  small (normal, std 0.01, RetinaNet's choice) so the outputs start at their bias."""
 
   outputs: int
   width: int = 64
@@ -33,8 +34,8 @@ class CenterNetHead(nn.Module):
   @nn.compact
   def __call__(self, x):
     x = nn.relu(nn.Conv(self.width, (3, 3), dtype=self.dtype, name="conv")(x))
-    out = nn.Conv(self.outputs, (1, 1), dtype=self.dtype, bias_init=nn.initializers.constant(self.bias_init),
-                  name="out")(x)
+    out = nn.Conv(self.outputs, (1, 1), dtype=self.dtype, kernel_init=nn.initializers.normal(0.01),
+                  bias_init=nn.initializers.constant(self.bias_init), name="out")(x)
     return out.astype(jnp.float32)
 
 

@@ -39,6 +39,7 @@ def xywh_to_xyxy(boxes: jax.Array) -> jax.Array:
   return jnp.concatenate([boxes[..., :2], boxes[..., :2] + boxes[..., 2:]], axis=-1)
 
 
+@jax.jit
 def box_iou(boxes1: jax.Array, boxes2: jax.Array, empty_iou: float = 0.0) -> jax.Array:
   """Pairwise intersection over union: [..., N, 4] x [..., M, 4] -> [..., N, M].
 

@@ -81,9 +81,11 @@ def test_images_without_boxes():
   scenes = [{"boxes": [[0, 0, 10, 10]], "classes": [2]}, {"boxes": [], "classes": []}]
   hit = {"boxes": [[0, 0, 10, 10]], "classes": [2], "scores": [0.9]}
   nothing = {"boxes": np.zeros((0, 4)), "classes": [], "scores": []}
-  assert evaluate(scenes, [hit, nothing], CLASSES)["per_class_ap"] == pytest.approx({"shirt": None, "shoe": None, "bag": 1.0})
+  per_class = evaluate(scenes, [hit, nothing], CLASSES)["per_class_ap"]
+  assert per_class == pytest.approx({"shirt": None, "shoe": None, "bag": 1.0})  # no shirts, no shoes: None
   assert evaluate(scenes, [nothing, nothing], CLASSES)["map"] == 0.0
   false_alarm = {"boxes": [[0, 0, 10, 10]], "classes": [2], "scores": [0.95]}
-  assert evaluate(scenes, [hit, false_alarm], CLASSES)["map50"] == pytest.approx(1 / 2)  # ranked first: 1/2 at every recall point
+  # the false alarm in the empty image ranks first: precision 1/2 at every recall point
+  assert evaluate(scenes, [hit, false_alarm], CLASSES)["map50"] == pytest.approx(1 / 2)
   with pytest.raises(ValueError, match="classes"):
     evaluate(scenes, [{"boxes": [[0, 0, 1, 1]], "classes": [3], "scores": [1]}, nothing], CLASSES)

@@ -2,6 +2,7 @@
 boxes with duplicates, tied scores, shared edges, nested and zero-area boxes."""
 
 import cv2
+import jax
 import numpy as np
 import pytest
 
@@ -109,6 +110,15 @@ def test_nms_max_output_truncates():
   indices, count = ops.nms(boxes[:5], scores[:5], 0.5, 8)
   np.testing.assert_array_equal(indices[int(count):], -1)
   assert int(count) == len(_opencv_nms(boxes[:5], scores[:5], 0.5))
+
+
+def test_nms_under_vmap_is_nms_per_image():
+  rng = np.random.default_rng(10)
+  boxes, scores = np.stack([_grid_boxes(rng, N) for _ in range(3)]), np.stack([_tied_scores(rng, N) for _ in range(3)])
+  indices, counts = jax.vmap(lambda b, s: ops.nms(b, s, 0.5, 10))(boxes, scores)
+  for image in range(3):
+    np.testing.assert_array_equal(indices[image], _opencv_nms(boxes[image], scores[image], 0.5)[:10])
+  np.testing.assert_array_equal(counts, 10)
 
 
 def test_nms_larger_set_with_fractional_boxes():

@@ -39,6 +39,7 @@ def xywh_to_xyxy(boxes: jax.Array) -> jax.Array:
   return jnp.concatenate([boxes[..., :2], boxes[..., :2] + boxes[..., 2:]], axis=-1)
 
 
+@jax.jit
 def box_iou(boxes1: jax.Array, boxes2: jax.Array, empty_iou: float = 0.0) -> jax.Array:
   """Pairwise intersection over union: [..., N, 4] x [..., M, 4] -> [..., N, M].
 
@@ -95,7 +96,9 @@ def nms(boxes: jax.Array, scores: jax.Array, iou_threshold: float, max_output: i
   ranked by score with equal scores in index order; a box is suppressed when its IoU with a kept, higher-ranked
   box is > iou_threshold; indices come in rank order and stop after max_output. OpenCV counts two zero-area boxes
   as IoU 1 (only the first of all zero-area boxes survives); cnnjax as `empty_iou` (0: they never suppress each
-  other, as torchvision's kernel, whose 0/0 is NaN, keeps them). O(N^2) memory for the IoU matrix.
+  other, as torchvision's kernel, whose 0/0 is NaN, keeps them). IoUs are float32 (OpenCV's are double, then float),
+  so the two can differ only for an IoU within float32 rounding of the threshold. O(N^2) memory for the IoU matrix;
+  vmap it over images.
   """
   overlap = box_iou(boxes, boxes, empty_iou=empty_iou)
   return _greedy_suppression(overlap, scores, iou_threshold, max_output, score_threshold)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cnnjax.data import sources, synthetic
+from cnnjax.data import proposals, sources, synthetic
 from cnnjax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -142,10 +142,16 @@ def _detection_decode_fn(ds_config, objects_key: str):
 
   def decode(example):
     image = example[ds_config.image_key]
+    stored = tf.cast(tf.shape(image)[:2], tf.float32)
     if size:
       image = resize_image(image, size)
     shape = tf.shape(image)
-    return {"image": image, "label": _boxes_label(example[objects_key], ds_config.max_objects, shape[0], shape[1])}
+    decoded = {"image": image,
+               "label": _boxes_label(example[objects_key], ds_config.max_objects, shape[0], shape[1])}
+    if "proposals" in example:  # pixels of the stored image -> of the decoded one
+      scale = tf.cast(shape[:2], tf.float32) / stored
+      decoded["proposals"] = example["proposals"] * tf.stack([scale[1], scale[0], scale[1], scale[0]])
+    return decoded
 
   return decode
 
@@ -230,8 +236,14 @@ def _load(ds_config, split: str, shard: Shard, drop_remainder: bool, train: bool
   if builder.info.splits and split.split("[")[0] not in builder.info.splits:
     raise InputError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
                      f"available splits: {sorted(builder.info.splits)}")
-  ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
+  process_split = _process_split(split, shard, drop_remainder)
+  ds = builder.as_dataset(split=process_split, shuffle_files=False,
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
+  if ds_config.get("proposals"):  # R-CNN's region proposals, joined to their images in the split's order
+    boxes = proposals.split_proposals(builder, process_split, ds_config.proposals, ds_config.num_proposals,
+                                      ds_config.image_key)
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(boxes))).map(
+        lambda example, regions: {**example, "proposals": regions})
   options = tf.data.Options()
   options.deterministic = True
   return builder, ds.with_options(options).map(_decode_fn(ds_config, train), num_parallel_calls=tf.data.AUTOTUNE)

@@ -75,6 +75,7 @@ MODELS = build_registry([
     ("fcn8s", fcn.fcn8s),
     ("segnet", segnet.segnet),
     ("centernet_resnet20", centernet.centernet_resnet20),
+    ("centernet_resnet20_s8", centernet.centernet_resnet20_s8),
     ("rcnn_lenet5", rcnn.rcnn_lenet5),
 ])
 
@@ -143,6 +144,7 @@ INPUTS = MappingProxyType({
     "segnet": image(352, 480, 3),
     # Detectors: the composed Fashion-MNIST scenes (data/fashion_scenes.py), 64x64 grey.
     "centernet_resnet20": image(64, 64, 1),
+    "centernet_resnet20_s8": image(64, 64, 1),
     "rcnn_lenet5": image(64, 64, 1),
 })
 

@@ -60,6 +60,10 @@ def default_config() -> ml_collections.ConfigDict:
   # the label is {"boxes": [max_objects, 4] (x0, y0, x1, y1) in pixels, "classes": [max_objects], -1 = none}.
   c.dataset.objects_key = ""
   c.dataset.max_objects = 4         # boxes per image after padding; an image with more is an error
+  # R-CNN's region proposals (cnnjax.data.proposals): "" none, or a selective-search mode ("single", "fast",
+  # "quality"), computed once per split and kept beside the dataset; the first num_proposals per image.
+  c.dataset.proposals = ""
+  c.dataset.num_proposals = 128
 
   # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
   # applied in the order of their names. Command line: --config.augment.flip chooses one,

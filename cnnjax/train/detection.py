@@ -242,7 +242,8 @@ class Detection:
 
 
 def _centernet(config):
-  stride = config.model_kwargs.get("stride", 4)  # the model's (CenterNet.stride) decides the cells' size
+  from cnnjax.models import get_model  # the model's stride (CenterNet.stride) decides the cells' size
+  stride = config.model_kwargs.get("stride", get_model(config.model, num_classes=1).stride)
   return CenterNetObjective(stride=stride, max_detections=config.detection.max_detections)
 
 

@@ -68,6 +68,11 @@ def _export(argv: list[str]) -> int:
   return export.run(argv)
 
 
+def _detect(argv: list[str]) -> int:
+  from cnnjax.commands import detect
+  return detect.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
@@ -79,6 +84,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "convert": (_convert, "PyTorch (torchvision, timm) weights -> a cnnjax weights directory"),
     "predict": (_predict, "top-K classes of images from a weights directory or a training run"),
     "export": (_export, "a TensorFlow SavedModel or jax.export artifact of a model, for serving"),
+    "detect": (_detect, "boxes, classes and scores of a trained detector on an image (overlay PNG)"),
 }
 
 

@@ -30,6 +30,7 @@ FLAGS = {
     "convert": ("--from", "--model", "--weights", "--out"),
     "predict": ("--weights", "--workdir", "--top", "--json"),
     "export": ("--weights", "--workdir", "--format", "--out"),
+    "detect": ("--workdir", "--out", "--score_threshold", "--scale", "--json"),
 }
 OLD_SPELLINGS = ("--input-shape", "--per-device-batch", "--global-batch", "--warmup-steps", "--num-classes",
                  "--batch-norm-stats")

@@ -75,7 +75,8 @@ def occlusion(data_dir: str, plain: list) -> None:
       visible = owner == k
       hidden.append(1 - visible.sum() / fg.sum())
       area = lambda b: np.prod(b[2:] - b[:2])
-      area_kept.append(area(fashion_scenes.tight_box(visible, (0, 0), 1)) / area(fashion_scenes.tight_box(fg, (0, 0), 1)))
+      box, visible_box = fashion_scenes.tight_box(fg, (0, 0), 1), fashion_scenes.tight_box(visible, (0, 0), 1)
+      area_kept.append(area(visible_box) / area(box))
   hidden, area_kept = np.asarray(hidden), np.asarray(area_kept)
   print(f"test garments {len(hidden)}: hidden foreground fraction mean {hidden.mean():.4f}, "
         f"95th percentile {np.percentile(hidden, 95):.4f}, max {hidden.max():.4f}; area of the visible pixels' "

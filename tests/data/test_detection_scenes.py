@@ -198,3 +198,16 @@ def test_geometric_augmentations_that_cannot_move_boxes_refuse_them(name):
   labels = {"boxes": np.zeros((2, 3, 4), np.float32), "classes": np.zeros((2, 3), np.int32)}
   with pytest.raises(InputError, match=f"config.augment.{name}"):
     augment.AUGMENTATIONS[name](jax.random.key(0), np.zeros((2, 8, 8, 1), np.float32), labels)
+
+
+def test_the_plain_name_still_means_the_plain_scenes(tmp_path):
+  """Segmentation configs name "fashion_scenes": that stays the 1-channel plain config; cluttered is asked for."""
+  from cnnjax.data import sources
+  names = ("fashion_scenes", "fashion_scenes/cluttered")
+  plain, cluttered = (sources._local_builder(name, str(tmp_path)) for name in names)
+  assert plain.builder_config.name == "plain"
+  assert tfds.builder("fashion_scenes", data_dir=str(tmp_path)).builder_config.name == "plain"
+  assert plain.info.features["image"].shape == (64, 64, 1) and cluttered.info.features["image"].shape == (64, 64, 3)
+  assert cluttered.info.features["objects"]["label"].names == list(fashion_scenes.CLASS_NAMES[1:])
+  with pytest.raises(InputError, match="fashion_scenes/busy"):
+    sources._local_builder("fashion_scenes/busy", str(tmp_path))

@@ -9,7 +9,9 @@ test scenes Fashion-MNIST test images, so no garment appears in both.
 
 Each placed garment also gets a box and its class (detection): the tight box of *all* its foreground
 pixels in canvas coordinates, whether or not a later garment occludes part of them. Occlusion stays
-small: a later garment's 28x28 window covers at most SceneSpec.max_overlap (20%) of an earlier one's.
+small: a later garment's 28x28 window covers at most SceneSpec.max_overlap (20%) of an earlier one's; on
+the test split later garments hide 1.1% of a garment's foreground on average, 7.5% at the 95th percentile
+and 36% at most (experiments/fashion_scenes_check.py).
 
 Two tfds configs (version 3.0.0): `plain` (the default; the 2.0.0 scenes, byte for byte, plus boxes) and
 `cluttered`: the same garments at the same places, their foreground pixels pasted grey (R = G = B) on

@@ -294,7 +294,6 @@ class TrainData:
       epoch, skip = epoch + 1, 0
 
 
-
 def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard()) -> TrainData:
   """Training data of this process: an equal-sized disjoint shard, so all processes take equal steps."""
   if ds_config.name == synthetic.NAME:

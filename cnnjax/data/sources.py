@@ -117,7 +117,8 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
   manual_dir = Path(data_dir) / "downloads" / "manual"
   # tfds.testing.mock_data moves builders into its own folder and serves fake examples: nothing to fetch.
   mocked = not Path(os.path.abspath(builder.data_dir)).is_relative_to(os.path.abspath(data_dir))
-  offline = mocked or builder.name in LOCAL_BUILDERS or (name in OFFLINE_PREPARERS and OFFLINE_PREPARERS[name](manual_dir))
+  local = builder.name in LOCAL_BUILDERS
+  offline = mocked or local or (name in OFFLINE_PREPARERS and OFFLINE_PREPARERS[name](manual_dir))
   if not (offline or downloads_possible()):
     raise DatasetUnavailableError(
         f"dataset {name!r} is not prepared in {data_dir}, cannot be made offline and this machine cannot "

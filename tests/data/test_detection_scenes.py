@@ -117,7 +117,8 @@ def _dataset_config(name: str, **kwargs):
 
 @pytest.mark.parametrize("name,channels", [("fashion_scenes", 1), ("fashion_scenes/cluttered", 3)])
 def test_mock_data_batches_carry_padded_boxes(tmp_path, name, channels):
-  config = _dataset_config(name, data_dir=str(tmp_path), channels=channels, max_objects=128)  # mock examples hold up to ~80 boxes
+  # tfds mock examples hold up to ~80 boxes and labels, in unequal numbers: the format is what is tested here.
+  config = _dataset_config(name, data_dir=str(tmp_path), channels=channels, max_objects=128)
   with tfds.testing.mock_data(num_examples=5, data_dir=str(tmp_path)):
     data = pipeline.make_eval_iterator(config, "test", 4)
     batches = list(data.iterator)
@@ -166,7 +167,8 @@ def test_pad_batch_gives_padded_rows_no_objects():
 def test_flip_moves_boxes_with_their_garments():
   """After a flip every box is still the tight box of its garment's foreground; padding rows stay untouched."""
   images, labels = _blob_pool()
-  scenes = [ex for _, ex in fashion_scenes.compose_split(images, labels, 8, fashion_scenes.SceneSpec(max_overlap=0.0), 0)]
+  spec = fashion_scenes.SceneSpec(max_overlap=0.0)
+  scenes = [ex for _, ex in fashion_scenes.compose_split(images, labels, 8, spec, 0)]
   masks = np.stack([ex["segmentation_mask"] for ex in scenes]).astype(np.float32)
   boxes = np.zeros((8, 5, 4), np.float32)
   classes = np.full((8, 5), -1, np.int32)
@@ -196,3 +198,16 @@ def test_geometric_augmentations_that_cannot_move_boxes_refuse_them(name):
   labels = {"boxes": np.zeros((2, 3, 4), np.float32), "classes": np.zeros((2, 3), np.int32)}
   with pytest.raises(InputError, match=f"config.augment.{name}"):
     augment.AUGMENTATIONS[name](jax.random.key(0), np.zeros((2, 8, 8, 1), np.float32), labels)
+
+
+def test_the_plain_name_still_means_the_plain_scenes(tmp_path):
+  """Segmentation configs name "fashion_scenes": that stays the 1-channel plain config; cluttered is asked for."""
+  from cnnjax.data import sources
+  names = ("fashion_scenes", "fashion_scenes/cluttered")
+  plain, cluttered = (sources._local_builder(name, str(tmp_path)) for name in names)
+  assert plain.builder_config.name == "plain"
+  assert tfds.builder("fashion_scenes", data_dir=str(tmp_path)).builder_config.name == "plain"
+  assert plain.info.features["image"].shape == (64, 64, 1) and cluttered.info.features["image"].shape == (64, 64, 3)
+  assert cluttered.info.features["objects"]["label"].names == list(fashion_scenes.CLASS_NAMES[1:])
+  with pytest.raises(InputError, match="fashion_scenes/busy"):
+    sources._local_builder("fashion_scenes/busy", str(tmp_path))

@@ -55,3 +55,16 @@ def save_png(path, array: np.ndarray, scale: int = 1) -> None:
   if scale > 1:
     array = np.repeat(np.repeat(array, scale, 0), scale, 1)
   Image.fromarray(array).save(path)
+
+
+def box_overlay(image: np.ndarray, boxes: np.ndarray, scale: int = 1, seed: int = 0) -> np.ndarray:
+  """The image enlarged `scale` times (nearest neighbours) with each box [x0, y0, x1, y1] (pixels, x1 / y1
+  exclusive) outlined in its own colour, the first box drawn last (on top): -> [H * scale, W * scale, 3]."""
+  out = _rgb(image)
+  out = np.repeat(np.repeat(out, scale, 0), scale, 1).copy()
+  colours = palette(len(boxes) + 1, seed)[1:]
+  for (x0, y0, x1, y1), colour in reversed(list(zip(np.asarray(boxes).tolist(), colours))):
+    x0, y0, x1, y1 = x0 * scale, y0 * scale, x1 * scale - 1, y1 * scale - 1
+    out[y0, x0:x1 + 1] = out[y1, x0:x1 + 1] = colour
+    out[y0:y1 + 1, x0] = out[y0:y1 + 1, x1] = colour
+  return out

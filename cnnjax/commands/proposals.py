@@ -71,7 +71,7 @@ def run(argv: list[str]) -> int:
   start = time.perf_counter()
   boxes = selective_search(image, args.mode, seed=args.seed)
   seconds = time.perf_counter() - start
-  picture = overlay.box_overlay(image, boxes[:args.top], scale=max(1, 256 // max(image.shape[:2])))
+  picture = overlay.box_overlay(image, boxes[:args.top], scale=max(1, 256 // max(image.shape[:2])), width=2)
   overlay.save_png(args.out, picture)
   boxes = to_stored_pixels(boxes, searched, stored)
   if args.json:

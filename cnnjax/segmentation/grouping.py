@@ -95,7 +95,8 @@ class Hierarchy:
     return len(self.boxes) - len(self.merges)
 
   def labels_at(self, num_regions: int) -> np.ndarray:
-    """The partition once only `num_regions` regions are left, labelled 0.. in order of first pixel -> [H, W]."""
+    """The partition once only `num_regions` regions are left, numbered 0.. in the order the regions were formed
+    -> int32 [H, W]."""
     steps = min(len(self.merges), max(0, self.num_initial - num_regions))
     parent = np.arange(len(self.boxes))
     for m, (a, b) in enumerate(self.merges[:steps]):

@@ -56,3 +56,14 @@ def test_full_size_sample_photo(china, tmp_path, capsys, mode):
   result, err = _proposals(capsys, china, "--mode", mode, "--out", out)
   assert err == ""
   _check(result, out, mode)
+
+
+def test_box_overlay_outlines_each_box_inside_it():
+  from cnnjax.segmentation.overlay import box_overlay, palette
+  picture = box_overlay(np.zeros((6, 8), np.uint8), np.array([[1, 2, 5, 6], [0, 0, 8, 6]]), scale=2, width=2)
+  assert picture.shape == (12, 16, 3)
+  first, second = palette(3)[1:]
+  drawn = picture.any(-1)
+  assert (picture[4, 2] == first).all() and (picture[11, 9] == first).all()  # top-left and bottom edge, on top
+  assert (picture[0, 0] == second).all() and (picture[11, 15] == second).all()
+  assert not drawn[6, 6] and not drawn[2, 5]  # inside the first box; between the two outlines

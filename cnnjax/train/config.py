@@ -49,6 +49,10 @@ def default_config() -> ml_collections.ConfigDict:
   # resizes the shorter side to floor(image_size / f) and takes the centre image_size crop (0.875: 256 -> 224,
   # torchvision's and timm's ImageNet evaluation). Needs image_size > 0.
   c.dataset.eval_crop_fraction = 0.0
+  # Detection: the tfds feature holding {bbox, label} per object ("objects" for fashion_scenes, voc, coco); when set,
+  # the label is {"boxes": [max_objects, 4] (x0, y0, x1, y1) in pixels, "classes": [max_objects], -1 = none}.
+  c.dataset.objects_key = ""
+  c.dataset.max_objects = 4         # boxes per image after padding; an image with more is an error
 
   # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
   # applied in the order of their names. Command line: --config.augment.flip chooses one,

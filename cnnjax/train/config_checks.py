@@ -19,6 +19,7 @@ AT_LEAST = {
     "dataset.num_classes": (1, "classes the model predicts"),
     "dataset.image_size": (0, "0 keeps the stored size"),
     "dataset.shuffle_buffer": (0, "0 shuffles the whole split"),
+    "dataset.max_objects": (1, "boxes per image after padding, for detection"),
     "eval_every_epochs": (0, "0 evaluates only at the end"),
     "optimizer.learning_rate": (0, "a negative rate climbs the loss"),
     "optimizer.weight_decay": (0, "a negative decay grows the weights"),
@@ -118,6 +119,9 @@ def check_dataset(config) -> None:
     if ds.image_size <= 0 or base_name == "synthetic":
       raise InputError("config.dataset.eval_crop_fraction needs stored images and config.dataset.image_size > 0 "
                        "(the centre crop's size, e.g. 224); set it to 0 otherwise")
+  if ds.objects_key:
+    from cnnjax.data.pipeline import check_detection
+    check_detection(ds)
   if ds.random_resized_crop:
     if ds.image_size <= 0:
       raise InputError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
@@ -204,6 +208,9 @@ def check_augment(config) -> None:
     for key in kwargs.keys():
       if key not in accepted:
         raise config_options.unknown(f"config.augment.{name}", key, accepted, f"a keyword of {name}")
+    if config.dataset.objects_key:
+      from cnnjax.data.augment import check_box_aware
+      check_box_aware(name)
 
 
 def check_fine_tuning(config) -> None:

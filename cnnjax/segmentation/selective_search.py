@@ -22,11 +22,13 @@ SIGMA = 0.8
 
 @dataclasses.dataclass(frozen=True)
 class Strategy:
-  """A diversification setting: colour spaces x thresholds k x similarity strategies, one hierarchy each."""
+  """A diversification setting: colour spaces x thresholds k x similarity strategies, one hierarchy each; the
+  initial regions' min_size is k unless given."""
 
   colour_spaces: tuple[str, ...]
   ks: tuple[int, ...]
   similarities: tuple[str, ...]
+  min_size: int | None = None
 
 
 MODES = {
@@ -36,15 +38,21 @@ MODES = {
 }
 
 
-def initial_labels(space_image: np.ndarray, k: float, sigma: float = SIGMA) -> np.ndarray:
-  """Felzenszwalb-Huttenlocher regions (threshold k, min_size k) of a colour-space image [H, W, C] in [0, 1],
-  numbered 0.. -> int32 [H, W]."""
+def initial_labels(space_image: np.ndarray, k: float, sigma: float = SIGMA, min_size: int | None = None) -> np.ndarray:
+  """Felzenszwalb-Huttenlocher regions (threshold k, min_size k unless given) of a colour-space image [H, W, C] in
+  [0, 1], numbered 0.. -> int32 [H, W]."""
   image = space_image[..., 0] if space_image.shape[-1] == 1 else space_image
-  labels = graph.felzenszwalb(image, scale=k, sigma=sigma, min_size=int(k))
+  labels = graph.felzenszwalb(image, scale=k, sigma=sigma, min_size=int(k if min_size is None else min_size))
   return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
 
 
-def _check(mode: str, colour_space: str | None = None, strategy: str | None = None) -> None:
+def _check(mode, colour_space: str | None = None, strategy: str | None = None) -> None:
+  if isinstance(mode, Strategy):
+    for space in mode.colour_spaces:
+      _check("fast", colour_space=space)
+    for letters in mode.similarities:
+      _check("fast", strategy=letters)
+    return
   if mode not in MODES:
     raise ValueError(f"selective search mode {mode!r} is unknown; choose from {sorted(MODES)}")
   if colour_space is not None and colour_space not in COLOUR_SPACES:
@@ -53,15 +61,16 @@ def _check(mode: str, colour_space: str | None = None, strategy: str | None = No
     raise ValueError(f"similarity strategy {strategy!r}: combine the letters {''.join(SIMILARITIES)}, e.g. 'CTSF'")
 
 
-def hierarchies(image: np.ndarray, mode: str = "fast", sigma: float = SIGMA) -> Iterator[Hierarchy]:
-  """Every hierarchy of the mode's diversification, colour space by colour space, k by k, strategy by strategy."""
+def hierarchies(image: np.ndarray, mode: str | Strategy = "fast", sigma: float = SIGMA) -> Iterator[Hierarchy]:
+  """Every hierarchy of the mode's (a name in MODES, or a Strategy) diversification, colour space by colour space,
+  k by k, strategy by strategy."""
   _check(mode)
-  setting = MODES[mode]
+  setting = mode if isinstance(mode, Strategy) else MODES[mode]
   rgb = as_rgb(image)
   for space in setting.colour_spaces:
     bins = pixel_bins(COLOUR_SPACES[space](rgb))
     for k in setting.ks:
-      labels = initial_labels(bins.image, k, sigma)
+      labels = initial_labels(bins.image, k, sigma, setting.min_size)
       regions = describe_regions(labels, bins)
       for strategy in setting.similarities:
         yield group(labels, regions, strategy)
@@ -86,7 +95,8 @@ def rank(groupings: list[Hierarchy], rng: np.random.Generator) -> np.ndarray:
   return boxes[np.sort(first)].astype(np.int32)
 
 
-def selective_search(image: np.ndarray, mode: str = "fast", seed: int = 0, sigma: float = SIGMA) -> np.ndarray:
+def selective_search(image: np.ndarray, mode: str | Strategy = "fast", seed: int = 0,
+                     sigma: float = SIGMA) -> np.ndarray:
   """Ranked, de-duplicated region proposals of `image` (uint8 [H, W, 3], [H, W, 1] or [H, W]; grey images are
   repeated over 3 channels) -> int32 [K, 4] rows (x0, y0, x1, y1) in pixels, x1 / y1 exclusive, best first."""
   return rank(list(hierarchies(image, mode, sigma)), np.random.default_rng(seed))

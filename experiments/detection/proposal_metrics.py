@@ -53,8 +53,8 @@ def opencv_proposals(image: np.ndarray, mode: str) -> tuple[np.ndarray, float]:
   return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1), seconds
 
 
-def our_proposals(image: np.ndarray, mode: str) -> tuple[np.ndarray, float]:
-  """cnnjax's selective search (seed 0) -> (boxes [K, 4], seconds)."""
+def our_proposals(image: np.ndarray, mode) -> tuple[np.ndarray, float]:
+  """cnnjax's selective search (seed 0; mode a name or a selective_search.Strategy) -> (boxes [K, 4], seconds)."""
   from cnnjax.segmentation.selective_search import selective_search
   start = time.perf_counter()
   boxes = selective_search(image, mode)
@@ -100,8 +100,11 @@ def _opencv_table(r: dict) -> list[str]:
   lines = ["## Against OpenCV's selective search on real photos", "",
            f"`{r['command']}`", "",
            "OpenCV: `cv2.ximgproc.segmentation` (opencv-contrib " + r["opencv_version"] + "), "
-           "switchToSelectiveSearchFast / Quality with their defaults. *matched* is the fraction of one side's boxes "
-           "that the other side has a box for at IoU >= 0.7.", "",
+           "switchToSelectiveSearchFast / Quality with their defaults (HSV + Lab, k = 150, 300, 450; quality: 5 colour "
+           "spaces, k = 150 ... 750; min_size 100; neighbours through the left, upper and upper-left pixels; ranked "
+           "by merge level x random, lowest first), while cnnjax follows the paper (fast: k = 50, 100; quality: k = 50, 100, 150, 300; min_size = k). "
+           "*fast_opencv_k* is cnnjax's fast mode with OpenCV's k and min_size, against OpenCV's fast. *matched* is "
+           "the fraction of one side's boxes that the other side has a box for at IoU >= 0.7.", "",
            "| image | size | mode | cnnjax boxes | OpenCV boxes | cnnjax matched by OpenCV | OpenCV matched by cnnjax "
            "| cnnjax s | OpenCV s |",
            "|---|---|---|---:|---:|---:|---:|---:|---:|"]

@@ -19,7 +19,7 @@ from experiments.detection.proposal_metrics import OUT, SIDES, best_overlaps, re
 COMMAND = "PYTHONPATH=. python experiments/detection/proposal_recall.py"
 NUM_SCENES = 200
 COUNTS = [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000, 2000]
-TABLE_N = [10, 50, 100, 500]
+TABLE_N = [3, 10, 30, 100]
 BACKGROUNDS = {"plain": "black", "cluttered": "photos"}
 RUNS = [("cnnjax", "fast"), ("opencv", "fast"), ("cnnjax", "quality"), ("opencv", "quality")]
 

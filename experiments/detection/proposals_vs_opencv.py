@@ -4,7 +4,9 @@
 
 For scikit-learn's china and flower and scikit-image's astronaut, coffee and chelsea, in the fast and quality
 modes: the number of proposals of each side, the fraction of each side's boxes that the other side matches at
-IoU >= 0.7, and the seconds each took (one thread each). Writes results/detection/proposals/opencv.json and the
+IoU >= 0.7, and the seconds each took (one thread each). A third setting, fast_opencv_k, runs cnnjax's fast
+mode with OpenCV's fast diversification (k = 150, 300, 450 and min_size 100 instead of the paper's k = 50, 100
+and min_size = k) against OpenCV's fast, to show how much of the difference the thresholds make. Writes results/detection/proposals/opencv.json and the
 README.md beside it.
 """
 
@@ -12,11 +14,14 @@ import json
 
 import numpy as np
 
-from experiments.detection.proposal_metrics import OUT, SIDES, best_iou_both_ways, write_readme
+from cnnjax.segmentation.selective_search import Strategy
+from experiments.detection.proposal_metrics import OUT, best_iou_both_ways, opencv_proposals, our_proposals, write_readme
 
 COMMAND = "PYTHONPATH=. python experiments/detection/proposals_vs_opencv.py"
 MATCH_IOU = 0.7
-MODES = ("fast", "quality")
+# Our setting -> (what cnnjax runs, what OpenCV runs).
+MODES = {"fast": ("fast", "fast"), "quality": ("quality", "quality"),
+         "fast_opencv_k": (Strategy(("hsv", "lab"), (150, 300, 450), ("CTSF", "TSF"), min_size=100), "fast")}
 
 
 def photos() -> dict[str, np.ndarray]:
@@ -29,8 +34,8 @@ def photos() -> dict[str, np.ndarray]:
 
 def compare(name: str, image: np.ndarray, mode: str) -> dict:
   """One row: both sides' proposals on `image` in `mode`, and how much of each the other covers."""
-  ours, our_seconds = SIDES["cnnjax"](image, mode)
-  theirs, their_seconds = SIDES["opencv"](image, mode)
+  ours, our_seconds = our_proposals(image, MODES[mode][0])
+  theirs, their_seconds = opencv_proposals(image, MODES[mode][1])
   best_ours, best_theirs = best_iou_both_ways(ours, theirs)
   return {"image": name, "height": image.shape[0], "width": image.shape[1], "mode": mode,
           "cnnjax_boxes": len(ours), "opencv_boxes": len(theirs),

@@ -154,3 +154,14 @@ def test_full_size_sample_photos(mode):
     boxes = ss.selective_search(image, mode)
     assert len(boxes) >= 100 and (boxes[:, :2] >= 0).all()
     assert (boxes[:, 2] <= image.shape[1]).all() and (boxes[:, 3] <= image.shape[0]).all()
+
+
+def test_a_custom_strategy_is_a_mode():
+  """A Strategy runs as given (OpenCV's fast setting: k = 150, 300, 450 and min_size 100, for the comparison)."""
+  image = np.zeros((40, 40), np.uint8)
+  image[5:20, 8:30] = 180
+  custom = ss.Strategy(("hsv", "lab"), (150, 300, 450), ("CTSF", "TSF"), min_size=100)
+  assert len(list(ss.hierarchies(image, custom))) == 2 * 3 * 2
+  assert [0, 0, 40, 40] in ss.selective_search(image, custom).tolist()
+  with pytest.raises(ValueError, match="colour space 'xyz'"):
+    ss.selective_search(image, ss.Strategy(("xyz",), (100,), ("C",)))

@@ -34,7 +34,8 @@ def _parser() -> ArgumentParser:
                  "default) or quality (5 colour spaces, 4 k, 4 strategies; about 4x slower, 4x more boxes)")
   p.add_argument("--out", default="proposals.png", help="where to write the overlay PNG (default proposals.png); "
                  "its folder must exist")
-  p.add_argument("--top", type=integer(1), default=TOP, help=f"how many of the best-ranked boxes to draw (default {TOP})")
+  p.add_argument("--top", type=integer(1), default=TOP,
+                 help=f"how many of the best-ranked boxes to draw (default {TOP})")
   p.add_argument("--json", action="store_true", help="print {image, mode, boxes (all, best first), seconds} as JSON")
   p.add_argument("--max_side", type=integer(1), default=MAX_SIDE, help="images longer than this on either side are "
                  f"searched shrunk to it (boxes are given in the stored image's pixels), which bounds the time "

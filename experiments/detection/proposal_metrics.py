@@ -102,7 +102,8 @@ def _opencv_table(r: dict) -> list[str]:
            "OpenCV: `cv2.ximgproc.segmentation` (opencv-contrib " + r["opencv_version"] + "), "
            "switchToSelectiveSearchFast / Quality with their defaults (HSV + Lab, k = 150, 300, 450; quality: 5 colour "
            "spaces, k = 150 ... 750; min_size 100; neighbours through the left, upper and upper-left pixels; ranked "
-           "by merge level x random, lowest first), while cnnjax follows the paper (fast: k = 50, 100; quality: k = 50, 100, 150, 300; min_size = k). "
+           "by merge level x random, lowest first), while cnnjax follows the paper (fast: k = 50, 100; quality: "
+           "k = 50, 100, 150, 300; min_size = k). "
            "*fast_opencv_k* is cnnjax's fast mode with OpenCV's k and min_size, against OpenCV's fast. *matched* is "
            "the fraction of one side's boxes that the other side has a box for at IoU >= 0.7.", "",
            "| image | size | mode | cnnjax boxes | OpenCV boxes | cnnjax matched by OpenCV | OpenCV matched by cnnjax "
@@ -113,7 +114,8 @@ def _opencv_table(r: dict) -> list[str]:
                  f"{row['opencv_boxes']} | {row['cnnjax_matched']:.3f} | {row['opencv_matched']:.3f} | "
                  f"{row['cnnjax_seconds']:.1f} | {row['opencv_seconds']:.1f} |")
   lines += ["", "Mean over the photos:", "", "| mode | cnnjax boxes | OpenCV boxes | cnnjax matched | OpenCV matched | "
-            "cnnjax s | OpenCV s | paper (VOC 2007): boxes per image, MABO |", "|---|---:|---:|---:|---:|---:|---:|---|"]
+            "cnnjax s | OpenCV s | paper (VOC 2007): boxes per image, MABO |",
+            "|---|---:|---:|---:|---:|---:|---:|---|"]
   for mode, m in r["means"].items():
     paper = PAPER.get(mode, {})
     lines.append(f"| {mode} | {m['cnnjax_boxes']:.0f} | {m['opencv_boxes']:.0f} | {m['cnnjax_matched']:.3f} | "

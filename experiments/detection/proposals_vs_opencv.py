@@ -6,8 +6,8 @@ For scikit-learn's china and flower and scikit-image's astronaut, coffee and che
 modes: the number of proposals of each side, the fraction of each side's boxes that the other side matches at
 IoU >= 0.7, and the seconds each took (one thread each). A third setting, fast_opencv_k, runs cnnjax's fast
 mode with OpenCV's fast diversification (k = 150, 300, 450 and min_size 100 instead of the paper's k = 50, 100
-and min_size = k) against OpenCV's fast, to show how much of the difference the thresholds make. Writes results/detection/proposals/opencv.json and the
-README.md beside it.
+and min_size = k) against OpenCV's fast, to show how much of the difference the thresholds make.
+Writes results/detection/proposals/opencv.json and the README.md beside it.
 """
 
 import json
@@ -15,7 +15,8 @@ import json
 import numpy as np
 
 from cnnjax.segmentation.selective_search import Strategy
-from experiments.detection.proposal_metrics import OUT, best_iou_both_ways, opencv_proposals, our_proposals, write_readme
+from experiments.detection.proposal_metrics import (OUT, best_iou_both_ways, opencv_proposals, our_proposals,
+                                                    write_readme)
 
 COMMAND = "PYTHONPATH=. python experiments/detection/proposals_vs_opencv.py"
 MATCH_IOU = 0.7

@@ -17,6 +17,7 @@ from cnnjax.lecture import arithmetic, augmentation, backprop, build, random_net
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "reports" / "lecture"
 HERE = "tests/lecture/test_report.py"
+SELECTIVE_SEARCH = "tests/segmentation/test_selective_search.py"
 
 # Section key -> the tests that check its code and its recorded numbers. A new section without an entry fails
 # test_every_section_has_tests; a named test that does not exist fails test_named_tests_exist.
@@ -47,9 +48,9 @@ SECTION_TESTS = {
     "plain_vs_residual": ["tests/lecture/test_plain_vs_residual.py::test_section_states_the_recorded_numbers",
                           "tests/lecture/test_plain_vs_residual.py::test_verdict_follows_the_numbers",
                           "tests/models/test_resnet_variants.py::test_a_block_with_zero_weights_passes_x_only_through_its_shortcut"],
-    "selective_search": ["tests/segmentation/test_selective_search.py::test_similarities_match_hand_computations",
-                         "tests/segmentation/test_selective_search.py::test_hierarchy_ends_in_one_region_covering_the_image",
-                         "tests/segmentation/test_selective_search.py::test_rank_orders_by_position_times_random_and_drops_duplicates",
+    "selective_search": [f"{SELECTIVE_SEARCH}::test_similarities_match_hand_computations",
+                         f"{SELECTIVE_SEARCH}::test_hierarchy_ends_in_one_region_covering_the_image",
+                         f"{SELECTIVE_SEARCH}::test_rank_orders_by_position_times_random_and_drops_duplicates",
                          f"{HERE}::test_selective_search_numbers_rerun"],
 }
 
@@ -236,7 +237,8 @@ def test_selective_search_numbers_rerun(results):
   assert n["image_size"] == list(image.shape[:2])
   record = n["hierarchy"]
   h = selective_search.ss.hierarchy(image, record["colour_space"], record["k"], record["strategy"])
-  assert (record["initial_regions"], record["boxes"]) == (h.num_initial, len(h.boxes)) and len(h.boxes) == 2 * h.num_initial - 1
+  assert (record["initial_regions"], record["boxes"]) == (h.num_initial, len(h.boxes)) == (h.num_initial,
+                                                                                         2 * h.num_initial - 1)
   for level, boxes in record["level_boxes"].items():
     assert selective_search.level_boxes(h, h.labels_at(int(level))).tolist() == boxes
   assert h.boxes[-1].tolist() == [0, 0, image.shape[1], image.shape[0]]

@@ -48,6 +48,11 @@ def _segment(argv: list[str]) -> int:
   return segment.run(argv)
 
 
+def _proposals(argv: list[str]) -> int:
+  from cnnjax.commands import proposals
+  return proposals.run(argv)
+
+
 def _explain(argv: list[str]) -> int:
   from cnnjax.commands import explain
   return explain.run(argv)
@@ -80,6 +85,7 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "reproduce": (_reproduce, "run a study against published numbers and write its report"),
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
     "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
+    "proposals": (_proposals, "object proposals by selective search, drawn on an image (overlay PNG, JSON boxes)"),
     "explain": (_explain, "where a trained classifier looks: Grad-CAM or saliency heat map (PNG)"),
     "convert": (_convert, "PyTorch (torchvision, timm) weights -> a cnnjax weights directory"),
     "predict": (_predict, "top-K classes of images from a weights directory or a training run"),

@@ -118,6 +118,12 @@ CASES = [
     _segment("pixel.png", "--method", "slic", names="--n_segments"),
     _segment("photo.png", names="--method"),
     _segment("photo.png", "--workdir", "run", names="--workdir run"),
+    Case(("proposals", "missing.png"), "missing.png"),
+    Case(("proposals", "text.png"), "text.png"),
+    Case(("proposals", "truncated.png"), "truncated.png"),
+    Case(("proposals", "photo.png", "--mode", "fastest"), "--mode"),
+    Case(("proposals", "photo.png", "--top", "0"), "--top"),
+    Case(("proposals", "photo.png", "--out", "no_folder/proposals.png"), "no_folder"),
     Case(("explain", "photo.png", "--workdir", "run", "--method", "gradcm"), "--method"),
     Case(("explain", "photo.png", "--workdir", "run", "--class_index", "-1"), "--class_index"),
     Case(("explain", "photo.png", "--method", "saliency"), "--workdir"),
@@ -255,7 +261,7 @@ def run_case(case: Case) -> tuple[int, str, str]:
     for target in ("cnnjax.parallel.distributed.initialize", "cnnjax.commands.segment.segment_classical",
                    "cnnjax.commands.segment.predict", "cnnjax.commands.scale.probe_backend",
                    "cnnjax.reproduce.runs.run_study", "cnnjax.serving.load.load_served",
-                   "cnnjax.weights.convert.from_torch"):
+                   "cnnjax.weights.convert.from_torch", "cnnjax.segmentation.selective_search.selective_search"):
       stack.enter_context(mock.patch(target, _past_validation))
     stack.enter_context(contextlib.redirect_stderr(err))
     stack.enter_context(contextlib.redirect_stdout(out))

@@ -21,6 +21,8 @@ CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->
 FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
 WEIGHTS_START, WEIGHTS_END = "<!-- weights:start -->", "<!-- weights:end -->"
+DET_START, DET_END = "<!-- detection:start -->", "<!-- detection:end -->"
+DETECTION = REPO / "results" / "detection"  # recorded detector runs; speed.json from experiments/detection
 WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
@@ -81,6 +83,33 @@ def segmentation_table() -> str:
                 f"{str(results['environment'].get('git_commit'))[:12]} |")
   header = ("| run | model | dataset, size | start | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
             "|---|---|---|---|---:|---:|---:|---:|---|---|")
+  return "\n".join([header, *rows])
+
+
+def _percent(value) -> str:
+  return "-" if value is None else f"{value:.4f}"
+
+
+def detection_table() -> str:
+  """One row per recorded detector run: COCO metrics by pycocotools on its eval split, train and detect speed."""
+  speed_path = DETECTION / "speed.json"
+  speeds = json.loads(speed_path.read_text())["runs"] if speed_path.exists() else {}
+  rows = []
+  for path in sorted(DETECTION.glob("*/results.json")):
+    results = json.loads(path.read_text())
+    final, config = results["final"], results["config"]
+    split = "".join(ch if ch.isalnum() else "_" for ch in config["dataset"]["eval_split"])
+    if f"{split}_map50" not in final:
+      continue
+    speed = speeds.get(path.parent.name, {})
+    detect = f"{speed['images_per_second']:.1f}" if speed else "-"
+    rows.append(f"| [{path.parent.name}]({path.parent.relative_to(REPO)}/results.json) | {config['model']} | "
+                f"{config['dataset']['name']} | {final['params']:,} | {final['steps']:,} | "
+                f"{_percent(final[f'{split}_map'])} | {_percent(final[f'{split}_map50'])} | "
+                f"{_percent(final[f'{split}_map75'])} | {_percent(final[f'{split}_ar100'])} | "
+                f"{final['examples_per_second']:.0f} | {detect} | {str(results['environment'].get('git_commit'))[:12]} |")
+  header = ("| run | model | dataset | params | steps | mAP@[.5:.95] | mAP@.5 | mAP@.75 | AR@100 | train img/s "
+            "| detect img/s | commit |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
   return "\n".join([header, *rows])
 
 
@@ -180,6 +209,7 @@ def main() -> None:
   readme = REPO / "README.md"
   text = _replace(readme.read_text(), START, END, results_table())
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
+  text = _replace(text, DET_START, DET_END, detection_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
   text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())

@@ -6,6 +6,7 @@ task's own decoding (cnnjax.train.detection); boxes come back in the given image
 """
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -39,16 +40,35 @@ class Detector:
   def channels(self) -> int:
     return len(self.config["dataset"]["mean"])
 
-  def detect(self, pixels: np.ndarray, score_threshold: float = 0.3) -> Detections:
-    """Detections on uint8 `pixels` [H, W, C] (C the run's channels), scored at least `score_threshold`."""
-    import jax
-    import jax.numpy as jnp
-
+  @functools.cached_property
+  def task(self):
+    """The run's detection task (its objective's decoding), rebuilt from config.json."""
     from ml_collections import ConfigDict
 
-    from cnnjax.data.proposals import pad_proposals
     from cnnjax.train.config import default_config
     from cnnjax.train.tasks import get_task
+    config = default_config()
+    config.update_from_flattened_dict({"detection." + k: v for k, v in self.config["detection"].items()})
+    config.task, config.model = "detection", self.config["model"]
+    config.model_kwargs = ConfigDict(self.config.get("model_kwargs", {}))
+    config.dataset.num_classes = self.config["dataset"]["num_classes"]
+    return get_task("detection", config)
+
+  @functools.cached_property
+  def _detect_batch(self):
+    import jax
+
+    @jax.jit
+    def run(variables, batch):
+      outputs = self.model.apply(variables, *self.task.model_inputs(batch, False), train=False)
+      return self.task.objective.detect(outputs)
+
+    return run
+
+  def inputs(self, pixels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The batch of one uint8 image [H, W, C] as evaluation saw it (resized, normalised; R-CNN's proposals), and
+    the [x, y, x, y] scale from the model's pixels back to the image's."""
+    import jax
     ds = self.config["dataset"]
     height, width = pixels.shape[:2]
     size = ds.get("image_size") or 0
@@ -57,24 +77,18 @@ class Detector:
       x = np.asarray(jax.image.resize(x, (1, size, size, x.shape[-1]), "linear", antialias=True))
     x = (x / 255.0 - np.asarray(ds["mean"], np.float32)) / np.asarray(ds["std"], np.float32)
     scale = np.asarray([width / x.shape[2], height / x.shape[1]] * 2, np.float32)
-    config = default_config()
-    config.update_from_flattened_dict({"detection." + k: v for k, v in self.config["detection"].items()})
-    config.task, config.model = "detection", self.config["model"]
-    config.model_kwargs = ConfigDict(self.config.get("model_kwargs", {}))
-    config.dataset.num_classes = ds["num_classes"]
-    task = get_task("detection", config)
-    batch = {"image": jnp.asarray(x)}
+    batch = {"image": x}
     if ds.get("proposals"):
+      from cnnjax.data.proposals import pad_proposals
       from cnnjax.segmentation.selective_search import selective_search
       found = selective_search(np.asarray(pixels, np.uint8), mode=ds["proposals"])
-      batch["proposals"] = jnp.asarray(pad_proposals(found, ds["num_proposals"]) / scale)[None]
+      batch["proposals"] = (pad_proposals(found, ds["num_proposals"]) / scale)[None]
+    return batch, scale
 
-    @jax.jit
-    def run(variables, batch):
-      outputs = self.model.apply(variables, *task.model_inputs(batch, False), train=False)
-      return task.objective.detect(outputs)
-
-    boxes, scores, classes = (np.asarray(a)[0] for a in run(self.variables, batch))
+  def detect(self, pixels: np.ndarray, score_threshold: float = 0.3) -> Detections:
+    """Detections on uint8 `pixels` [H, W, C] (C the run's channels), scored at least `score_threshold`."""
+    batch, scale = self.inputs(pixels)
+    boxes, scores, classes = (np.asarray(a)[0] for a in self._detect_batch(self.variables, batch))
     keep = (classes >= 0) & (scores >= score_threshold)
     return Detections(boxes[keep] * scale, scores[keep], classes[keep], self.class_names)
 

@@ -63,6 +63,7 @@ def test_centernet_trains_reports_coco_map_and_serves(scenes, tmp_path, capsys):
   scene[10:30, 12:40] = 200
   Image.fromarray(scene).save(tmp_path / "scene.png")
   out = tmp_path / "detections.png"
+  capsys.readouterr()  # the training's own output
   assert cli.main(["cnnjax", "detect", str(tmp_path / "scene.png"), "--workdir", str(workdir), "--out", str(out),
                    "--json", "--score_threshold", "0"]) == 0
   printed = json.loads(capsys.readouterr().out)
@@ -72,7 +73,7 @@ def test_centernet_trains_reports_coco_map_and_serves(scenes, tmp_path, capsys):
 
 
 def test_rcnn_reads_cached_proposals_and_trains(scenes, tmp_path):
-  config = _config("fashion_scenes_rcnn", scenes, )
+  config = _config("fashion_scenes_rcnn", scenes)
   config.unlock().dataset.num_proposals = 16
   results = runner.train_and_evaluate(config.lock(), tmp_path / "rcnn")
   assert 0.0 <= results["final"]["test_map50"] <= 1.0

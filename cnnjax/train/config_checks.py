@@ -184,8 +184,9 @@ def check_detection(config) -> None:
       raise InputError("config.detection.method='rcnn' classifies region proposals: set config.dataset.proposals "
                        f"to one of {MODES}")
     if config.augment.keys():
-      raise InputError(f"config.augment={sorted(config.augment.keys())}: R-CNN's proposals are fixed per stored "
-                       "image, so augmentation would move the pixels away from them; drop config.augment")
+      given = ", ".join(f"config.augment.{name}" for name in sorted(config.augment.keys()))
+      raise InputError(f"{given}: R-CNN's proposals are fixed per stored image, so an augmentation would move the "
+                       "pixels away from them; drop it")
 
 
 def check_model(config) -> None:

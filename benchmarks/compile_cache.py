@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
   started, load_before = time.time(), os.getloadavg()
   rows = [measure(model, args) for model in args.models.split(",")]
   results = {
-      "command": "PYTHONPATH=. python benchmarks/compile_cache.py " + " ".join(sys.argv[1:] if argv is None else argv),
+      "command": (f"PYTHONPATH=. python benchmarks/compile_cache.py --models {args.models} --batch {args.batch} "
+                  f"--size {args.size} --repeats {args.repeats}"),  # the note is recorded apart
       "machine": machine.cpu_description(), "versions": machine.versions(), "git_commit": machine.git_commit(),
       "note": args.note, "load_average_before": load_before, "models": rows, "load_average_after": os.getloadavg(),
       "wall_seconds": time.time() - started,

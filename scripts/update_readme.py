@@ -156,11 +156,12 @@ def compile_cache_section(path: Path = COMPILE_RESULTS) -> str:
   results = json.loads(path.read_text())
   versions, cpu = results["versions"], results["machine"]
   load = ", ".join(f"{a:.1f}" for a in results["load_average_before"])
+  note = f" {results['note'].rstrip('.')}." if results.get("note") else ""
   return (f"Measured by `{results['command'].strip()}` at commit {str(results.get('git_commit'))[:12]} (jax "
           f"{versions.get('jax')}, {cpu.get('model', 'CPU')}, {cpu.get('cores', '?')} cores, load average {load} "
-          "before: the CPU was shared with other work, so every number is slower than on an idle machine). One "
-          "fresh process each; the warm one's first step equals the cold one's bit for bit (loss and "
-          f"parameters){'. ' + results['note'] if results.get('note') else ''}:\n\n{results['markdown']}")
+          f"before).{note} Each number is from a fresh process; the warm one's first step equals the cold one's bit "
+          "for bit (loss and sum of the parameters). Lowering (tracing to StableHLO) is not cached, and process "
+          f"seconds include Python's imports and the first step.\n\n{results['markdown']}")
 
 
 def weights_section(path: Path = WEIGHTS_RESULTS) -> str:

@@ -44,16 +44,16 @@ def cache_directory(environ: MutableMapping[str, str]) -> Path | None:
 def set_environment(environ: MutableMapping[str, str]) -> Path | None:
   """Puts the cache's settings in `environ` (each one the user has not set) and returns the folder in use.
 
-  None, with nothing set, when the cache is off or its folder cannot be created (then one line on stderr
-  says why). A JAX_COMPILATION_CACHE_DIR already in `environ` is kept, and its thresholds are cnnjax's
+  None, with nothing set, when CNNJAX_COMPILATION_CACHE=0 or the folder cannot be created (then one line on
+  stderr says why). A JAX_COMPILATION_CACHE_DIR already in `environ` is kept, and its thresholds are cnnjax's
   unless given. Call it before JAX is imported; after, `configure` applies the same settings.
   """
+  if environ.get(CACHE_ENV) == "0":  # a JAX_COMPILATION_CACHE_DIR of the user's own still reaches JAX
+    return None
   if environ.get(JAX_DIR_ENV):
     folder = Path(environ[JAX_DIR_ENV])
   else:
     folder = cache_directory(environ)
-    if folder is None:
-      return None
     try:
       folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -20,6 +20,9 @@ def test_switched_off_sets_and_creates_nothing(tmp_path, monkeypatch):
   environ = {"CNNJAX_COMPILATION_CACHE": "0"}
   assert cc.set_environment(environ) is None
   assert environ == {"CNNJAX_COMPILATION_CACHE": "0"} and not (tmp_path / "cache").exists()
+  environ = {"CNNJAX_COMPILATION_CACHE": "0", "JAX_COMPILATION_CACHE_DIR": "/mine"}  # JAX's own setting stays JAX's
+  assert cc.set_environment(environ) is None and environ == {"CNNJAX_COMPILATION_CACHE": "0",
+                                                              "JAX_COMPILATION_CACHE_DIR": "/mine"}
 
 
 def test_relocated_and_the_users_own_settings_win(tmp_path):

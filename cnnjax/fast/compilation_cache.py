@@ -15,6 +15,7 @@ JAX_COMPILATION_CACHE_DIR the user set wins. Thresholds of zero store every prog
 included. The cache is trusted code: keep it in a folder only you can write to.
 """
 
+import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -41,12 +42,28 @@ def cache_directory(environ: MutableMapping[str, str]) -> Path | None:
   return build.cache_dir() / SUBFOLDER
 
 
+def unwritable(folder: Path) -> str | None:
+  """Why `folder` cannot be used or created (its nearest existing ancestor is a file, or not writable), else None.
+
+  Creates nothing."""
+  existing = folder.absolute()
+  while not existing.exists() and existing != existing.parent:
+    existing = existing.parent
+  if not existing.is_dir():
+    return f"{existing} is not a folder"
+  if not os.access(existing, os.W_OK | os.X_OK):
+    return f"{existing} is not writable"
+  return None
+
+
 def set_environment(environ: MutableMapping[str, str]) -> Path | None:
   """Puts the cache's settings in `environ` (each one the user has not set) and returns the folder in use.
 
   None, with nothing set, when CNNJAX_COMPILATION_CACHE=0 or the folder cannot be created (then one line on
-  stderr says why). A JAX_COMPILATION_CACHE_DIR already in `environ` is kept, and its thresholds are cnnjax's
-  unless given. Call it before JAX is imported; after, `configure` applies the same settings.
+  stderr says why, where JAX would warn at every compile). JAX creates the folder when it first compiles, so a
+  command that stops before compiling leaves none. A JAX_COMPILATION_CACHE_DIR already in `environ` is kept,
+  and its thresholds are cnnjax's unless given. Call it before JAX is imported; after, `configure` applies the
+  same settings.
   """
   if environ.get(CACHE_ENV) == "0":  # a JAX_COMPILATION_CACHE_DIR of the user's own still reaches JAX
     return None
@@ -54,11 +71,10 @@ def set_environment(environ: MutableMapping[str, str]) -> Path | None:
     folder = Path(environ[JAX_DIR_ENV])
   else:
     folder = cache_directory(environ)
-    try:
-      folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-      print(f"cnnjax: compilation cache off (cannot create {folder}: {error.strerror}); set {CACHE_ENV} to a "
-            f"writable folder, or {CACHE_ENV}=0 to hide this line", file=sys.stderr)
+    reason = unwritable(folder)
+    if reason:
+      print(f"cnnjax: compilation cache off ({folder}: {reason}); set {CACHE_ENV} to a writable folder, or "
+            f"{CACHE_ENV}=0 to hide this line", file=sys.stderr)
       return None
     environ[JAX_DIR_ENV] = str(folder)
   for name, value in THRESHOLDS.items():

@@ -12,7 +12,10 @@ cnnjax changes nothing; a script opts in with `configure(directory)` (jax.config
 compiles. The cache is <cnnjax cache>/jax_compilation (the folder of cnnjax.kernels.build.cache_dir).
 CNNJAX_COMPILATION_CACHE=0 turns it off, CNNJAX_COMPILATION_CACHE=DIR moves it; a
 JAX_COMPILATION_CACHE_DIR the user set wins. Thresholds of zero store every program, small CPU ones
-included. The cache is trusted code: keep it in a folder only you can write to.
+included. Steps holding the oneDNN convolutions' FFI custom calls are cached too: tracing a step registers
+their targets (cnnjax.kernels.onednn) before JAX looks the program up, so a loaded executable finds them, and
+it computes bit for bit what a fresh compile does (tests/commands/test_train_compile_cache.py). The cache is
+trusted code: keep it in a folder only you can write to.
 """
 
 import os

@@ -255,6 +255,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks, cache_events: c
         jax.block_until_ready(metrics)
         window_start, window_steps = time.perf_counter(), 0
         hooks.after_compile()
+        writer.message(f"train step compiled in {train_fn.compile_seconds:.2f} s"
+                       + (" (loaded from the compilation cache)" if train_fn.from_cache else ""))
       if save_now:
         ckpt.save(state)
       if stopping:

@@ -116,8 +116,9 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.fast.process's XLA
-  flags and allocator settings, which may re-execute Python; called in-process with an argv it never does."""
+  """Runs a subcommand. As the program (argv None) it first settles the process: JAX's persistent compilation
+  cache (cnnjax.fast.compilation_cache), cnnjax.fast.process's XLA flags and allocator settings, which may
+  re-execute Python; called in-process with an argv it never does."""
   as_program = argv is None
   given = list(sys.argv if argv is None else argv)
   debug = DEBUG_FLAG in given[1:]
@@ -134,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
   if as_program and not any(arg in HELP_FLAGS for arg in argv[2:]):  # help starts no JAX: nothing to settle
-    from cnnjax.fast import process
+    from cnnjax.fast import compilation_cache, process
+    compilation_cache.set_environment(os.environ)  # JAX reads it when imported; child processes inherit it
     process.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
   try:

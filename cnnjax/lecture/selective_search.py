@@ -75,7 +75,7 @@ def run(out: Path) -> plotting.Section:
     start = time.perf_counter()
     proposals[mode] = ss.selective_search(image, mode)
     seconds[mode] = round(time.perf_counter() - start, 2)
-  section = plotting.Section("11. Selective search: from regions to object proposals")
+  section = plotting.Section("12. Selective search: from regions to object proposals")
   section.figures = [
       (_hierarchy_figure(out, image, h),
        f"hierarchical grouping on china.jpg ({image.shape[1]}x{image.shape[0]}): starting from {h.num_initial} "

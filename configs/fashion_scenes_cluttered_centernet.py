@@ -10,20 +10,11 @@ recorded run fits beside the plain one on the shared 2-core CPU (the schedule is
 Recorded run: results/detection/fashion_scenes_cluttered_centernet/results.json.
 """
 
-import importlib.util
-from pathlib import Path
-
-
-def _sibling(name: str):
-  """The config file `name`.py next to this one (configs/ in a checkout, cnnjax/configs in a wheel)."""
-  spec = importlib.util.spec_from_file_location(f"cnnjax_config_{name}", Path(__file__).with_name(f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from cnnjax.train.config_files import sibling_config
 
 
 def get_config():
-  config = _sibling("fashion_scenes_centernet").get_config().unlock()
+  config = sibling_config(__file__, "fashion_scenes_centernet").unlock()
   config.dataset.name = "fashion_scenes/cluttered"
   config.dataset.mean = (0.4995, 0.4381, 0.4186)
   config.dataset.std = (0.3107, 0.2996, 0.3084)

@@ -2,7 +2,9 @@
 reads selective-search proposals from the pipeline, and `cnnjax detect` serves the run."""
 
 import json
+import shutil
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -46,11 +48,28 @@ def _config(name: str, data_dir: str, **changes):
   return config.lock()
 
 
-def test_centernet_trains_reports_coco_map_and_serves(scenes, tmp_path, capsys):
+def _params(workdir):
+  from tests.train.test_runner import _final_params
+  return _final_params(workdir)
+
+
+def test_centernet_trains_reports_coco_map_resumes_exactly_and_serves(scenes, tmp_path, capsys):
+  """4 steps (2 epochs of 16 scenes, flips drawn per step); a copy of the run's step-2 checkpoint resumes to the
+  same bits."""
   workdir = tmp_path / "centernet"
-  config = _config("fashion_scenes_centernet", scenes, model="centernet_resnet20_s8")
+  config = _config("fashion_scenes_centernet", scenes, model="centernet_resnet20_s8", num_train_steps=4,
+                   checkpoint_every_steps=2, keep_checkpoints=2)
   results = runner.train_and_evaluate(config, workdir)
+  resumed = tmp_path / "resumed"
+  shutil.copytree(workdir / "checkpoints" / "2", resumed / "checkpoints" / "2")
+  shutil.copy(workdir / "config.json", resumed / "config.json")
+  runner.train_and_evaluate(config, resumed)
+  (step_a, params_a), (step_b, params_b) = _params(workdir), _params(resumed)
+  assert step_a == step_b == 4
+  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+    np.testing.assert_array_equal(a, b)
   final = results["final"]
+  assert json.loads((resumed / "results.json").read_text())["final"]["test_map"] == final["test_map"]
   for key in ("test_map", "test_map50", "test_map75", "test_ar100"):
     assert 0.0 <= final[key] <= 1.0
   assert final["test_num_examples"] == 8 and set(final["test_per_class"]) == {"per_class_ap", "per_class_ap50"}

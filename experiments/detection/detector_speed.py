@@ -1,4 +1,4 @@
-"""Detection speed of the recorded detectors, side by side in one process, on the plain test scenes.
+"""Detection speed of the recorded detectors, side by side in one process, on their test scenes.
 
     PYTHONPATH=. .venv/bin/python experiments/detection/detector_speed.py [--images 200]
 
@@ -22,7 +22,7 @@ from cnnjax.serving.detect import load_detector
 from cnnjax.train.environment import describe_environment
 
 REPO = Path(__file__).resolve().parents[2]
-RUNS = ("fashion_scenes_centernet", "fashion_scenes_rcnn")
+RUNS = ("fashion_scenes_centernet", "fashion_scenes_cluttered_centernet", "fashion_scenes_rcnn")
 
 
 def _scenes(name: str, count: int) -> list[np.ndarray]:

@@ -48,6 +48,11 @@ def _segment(argv: list[str]) -> int:
   return segment.run(argv)
 
 
+def _proposals(argv: list[str]) -> int:
+  from cnnjax.commands import proposals
+  return proposals.run(argv)
+
+
 def _explain(argv: list[str]) -> int:
   from cnnjax.commands import explain
   return explain.run(argv)
@@ -68,6 +73,11 @@ def _export(argv: list[str]) -> int:
   return export.run(argv)
 
 
+def _detect(argv: list[str]) -> int:
+  from cnnjax.commands import detect
+  return detect.run(argv)
+
+
 SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "train": (_train, "train and evaluate a model from a config file"),
     "scale": (_scale, "measure throughput of the training step against the number of devices"),
@@ -75,10 +85,12 @@ SUBCOMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "reproduce": (_reproduce, "run a study against published numbers and write its report"),
     "lecture": (_lecture, "regenerate the lecture's worked examples and figures (reports/lecture)"),
     "segment": (_segment, "segment an image: classical methods or a trained model (overlay PNG)"),
+    "proposals": (_proposals, "object proposals by selective search, drawn on an image (overlay PNG, JSON boxes)"),
     "explain": (_explain, "where a trained classifier looks: Grad-CAM or saliency heat map (PNG)"),
     "convert": (_convert, "PyTorch (torchvision, timm) weights -> a cnnjax weights directory"),
     "predict": (_predict, "top-K classes of images from a weights directory or a training run"),
     "export": (_export, "a TensorFlow SavedModel or jax.export artifact of a model, for serving"),
+    "detect": (_detect, "boxes, classes and scores of a trained detector on an image (overlay PNG)"),
 }
 
 
@@ -104,8 +116,9 @@ def version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-  """Runs a subcommand. As the program (argv None) it first settles the process: cnnjax.fast.process's XLA
-  flags and allocator settings, which may re-execute Python; called in-process with an argv it never does."""
+  """Runs a subcommand. As the program (argv None) it first settles the process: JAX's persistent compilation
+  cache (cnnjax.fast.compilation_cache), cnnjax.fast.process's XLA flags and allocator settings, which may
+  re-execute Python; called in-process with an argv it never does."""
   as_program = argv is None
   given = list(sys.argv if argv is None else argv)
   debug = DEBUG_FLAG in given[1:]
@@ -122,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # tf.data's C++ start-up chatter
   if as_program and not any(arg in HELP_FLAGS for arg in argv[2:]):  # help starts no JAX: nothing to settle
-    from cnnjax.fast import process
+    from cnnjax.fast import compilation_cache, process
+    compilation_cache.set_environment(os.environ)  # JAX reads it when imported; child processes inherit it
     process.prepare_process(given[1:])  # XLA CPU flags, allocator: must precede any JAX import
   command, _ = SUBCOMMANDS[name]
   try:

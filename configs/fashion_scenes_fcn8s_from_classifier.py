@@ -11,22 +11,13 @@ classes) does not fit score_fr (11 classes with the background) and is re-initia
 scores and upsamplings FCN adds. Recorded run: results/fine_tuning/fashion_scenes_fcn8s_from_classifier.
 """
 
-import importlib.util
-from pathlib import Path
-
-
-def _sibling(name: str):
-  """The config file `name`.py next to this one (configs/ in a checkout, cnnjax/configs in a wheel)."""
-  spec = importlib.util.spec_from_file_location(f"cnnjax_config_{name}", Path(__file__).with_name(f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from cnnjax.train.config_files import sibling_config
 
 CLASSIFIER_WORKDIR = "runs/fine_tuning/fashion_mnist_vgg16_garments"
 
 
 def get_config():
-  config = _sibling("fashion_scenes_fcn8s_short").get_config().unlock()
+  config = sibling_config(__file__, "fashion_scenes_fcn8s_short").unlock()
   config.init_from = CLASSIFIER_WORKDIR
   config.init_from_convert = "classifier_to_fcn"
   return config.lock()

@@ -10,20 +10,11 @@ fc6 from a classifier whose pool5 was 1x1 (configs/fashion_mnist_vgg16_garments.
 Recorded run: results/fine_tuning/fashion_scenes_fcn8s_short/results.json.
 """
 
-import importlib.util
-from pathlib import Path
-
-
-def _sibling(name: str):
-  """The config file `name`.py next to this one (configs/ in a checkout, cnnjax/configs in a wheel)."""
-  spec = importlib.util.spec_from_file_location(f"cnnjax_config_{name}", Path(__file__).with_name(f"{name}.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from cnnjax.train.config_files import sibling_config
 
 
 def get_config():
-  config = _sibling("fashion_scenes_fcn8s").get_config().unlock()
+  config = sibling_config(__file__, "fashion_scenes_fcn8s").unlock()
   config.model_kwargs.fc6_kernel = (1, 1)
   config.num_epochs = 1.0
   config.num_train_steps = 625

@@ -1,6 +1,7 @@
 """Regenerates the README's results tables from results/*/results.json, results/segmentation/*/results.json
 and results/fine_tuning/*/results.json (the recorded runs; also the table of results/fine_tuning/README.md),
-its "CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the
+its "CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the compile
+cold-vs-warm table from benchmarks/results/compile_cache.json (benchmarks/compile_cache.py), the
 crash campaign's summary from results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the
 Weights parity table from results/weights/parity.json (experiments/weights/parity_table.py).
 
@@ -21,10 +22,14 @@ CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->
 FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
 WEIGHTS_START, WEIGHTS_END = "<!-- weights:start -->", "<!-- weights:end -->"
+DET_START, DET_END = "<!-- detection:start -->", "<!-- detection:end -->"
+DETECTION = REPO / "results" / "detection"  # recorded detector runs; speed.json from experiments/detection
 WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
+COMPILE_START, COMPILE_END = "<!-- compile-cache:start -->", "<!-- compile-cache:end -->"
+COMPILE_RESULTS = REPO / "benchmarks" / "results" / "compile_cache.json"
 CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
 
 
@@ -81,6 +86,33 @@ def segmentation_table() -> str:
                 f"{str(results['environment'].get('git_commit'))[:12]} |")
   header = ("| run | model | dataset, size | start | params | steps | test mean IoU | test pixel accuracy | sample | commit |\n"
             "|---|---|---|---|---:|---:|---:|---:|---|---|")
+  return "\n".join([header, *rows])
+
+
+def _percent(value) -> str:
+  return "-" if value is None else f"{value:.4f}"
+
+
+def detection_table() -> str:
+  """One row per recorded detector run: COCO metrics by pycocotools on its eval split, train and detect speed."""
+  speed_path = DETECTION / "speed.json"
+  speeds = json.loads(speed_path.read_text())["runs"] if speed_path.exists() else {}
+  rows = []
+  for path in sorted(DETECTION.glob("*/results.json")):
+    results = json.loads(path.read_text())
+    final, config = results["final"], results["config"]
+    split = "".join(ch if ch.isalnum() else "_" for ch in config["dataset"]["eval_split"])
+    if f"{split}_map50" not in final:
+      continue
+    speed = speeds.get(path.parent.name, {})
+    detect = f"{speed['images_per_second']:.1f}" if speed else "-"
+    rows.append(f"| [{path.parent.name}]({path.parent.relative_to(REPO)}/results.json) | {config['model']} | "
+                f"{config['dataset']['name']} | {final['params']:,} | {final['steps']:,} | "
+                f"{_percent(final[f'{split}_map'])} | {_percent(final[f'{split}_map50'])} | "
+                f"{_percent(final[f'{split}_map75'])} | {_percent(final[f'{split}_ar100'])} | "
+                f"{final['examples_per_second']:.0f} | {detect} | {str(results['environment'].get('git_commit'))[:12]} |")
+  header = ("| run | model | dataset | params | steps | mAP@[.5:.95] | mAP@.5 | mAP@.75 | AR@100 | train img/s "
+            "| detect img/s | commit |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
   return "\n".join([header, *rows])
 
 
@@ -146,6 +178,21 @@ def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
           f"\n\n{results['markdown']}")
 
 
+def compile_cache_section(path: Path = COMPILE_RESULTS) -> str:
+  """The cold-vs-warm compile table of benchmarks/compile_cache.py's JSON, or how to produce it."""
+  if not path.exists():
+    return "No measurement recorded yet: run `PYTHONPATH=. .venv/bin/python benchmarks/compile_cache.py`."
+  results = json.loads(path.read_text())
+  versions, cpu = results["versions"], results["machine"]
+  load = ", ".join(f"{a:.1f}" for a in results["load_average_before"])
+  note = f" {results['note'].rstrip('.')}." if results.get("note") else ""
+  return (f"Measured by `{results['command'].strip()}` at commit {str(results.get('git_commit'))[:12]} (jax "
+          f"{versions.get('jax')}, {cpu.get('model', 'CPU')}, {cpu.get('cores', '?')} cores, load average {load} "
+          f"before).{note} Each number is from a fresh process; the warm one's first step equals the cold one's bit "
+          "for bit (loss and sum of the parameters). Lowering (tracing to StableHLO) is not cached, and process "
+          f"seconds include Python's imports and the first step.\n\n{results['markdown']}")
+
+
 def weights_section(path: Path = WEIGHTS_RESULTS) -> str:
   """One row per converted pair: cnnjax model, reference, input and eval/train max relative difference."""
   if not path.exists():
@@ -180,8 +227,10 @@ def main() -> None:
   readme = REPO / "README.md"
   text = _replace(readme.read_text(), START, END, results_table())
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
+  text = _replace(text, DET_START, DET_END, detection_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
+  text = _replace(text, COMPILE_START, COMPILE_END, compile_cache_section())
   text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())
   if CRASH_RESULTS.exists():  # scripts/crash_campaign.py writes it
     summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table

@@ -1,4 +1,5 @@
-"""The README's Python quickstart runs as printed (on tfds mock data, in a temporary folder)."""
+"""The README's Python quickstart runs as printed (on tfds mock data, in a temporary folder); its results tables are
+the recorded runs'."""
 
 import contextlib
 import io
@@ -32,3 +33,16 @@ def test_quickstart_runs(tmp_path, monkeypatch):
   accuracy = float(printed.getvalue().strip().splitlines()[-1])
   assert 0.0 <= accuracy <= 1.0
   assert (tmp_path / "runs" / "quickstart" / "results.json").exists()
+
+
+def test_results_tables_are_generated_from_the_recorded_runs():
+  """Every table between markers in the README is what scripts/update_readme.py makes of results/ now."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("update_readme", README.parent / "scripts" / "update_readme.py")
+  update = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(update)
+  text = README.read_text()
+  for start, end, make in ((update.START, update.END, update.results_table),
+                           (update.SEG_START, update.SEG_END, update.segmentation_table),
+                           (update.DET_START, update.DET_END, update.detection_table)):
+    assert update._replace(text, start, end, make()) == text, f"run scripts/update_readme.py ({start})"

@@ -2,7 +2,9 @@
 
 Each augmentation is `aug(rng, images, labels, **kwargs) -> (images, labels)` on
 [N, H, W, C] images with independent randomness per example. Labels pass through
-unchanged for classification; dense [N, H, W] labels move with their pixels.
+unchanged for classification; dense [N, H, W] labels move with their pixels; detection labels
+{"boxes": [N, M, 4] (x0, y0, x1, y1) in pixels, "classes": [N, M], -1 = none} move with the flip and pass
+colour unchanged; crop and affine refuse them (BOX_AWARE; they would cut or rotate boxes).
 `AUGMENTATIONS` names them for configs; `make_augment` composes a config's choice.
 """
 
@@ -17,15 +19,36 @@ from cnnjax.errors import InputError
 Augment = Callable[..., tuple[jax.Array, jax.Array]]
 
 
-def _is_dense(images: jax.Array, labels: jax.Array) -> bool:
-  return labels.ndim >= 3 and labels.shape[1:3] == images.shape[1:3]
+def _has_boxes(labels) -> bool:
+  return isinstance(labels, Mapping) and "boxes" in labels
+
+
+def _is_dense(images: jax.Array, labels) -> bool:
+  return not _has_boxes(labels) and labels.ndim >= 3 and labels.shape[1:3] == images.shape[1:3]
+
+
+def _refuse_boxes(name: str, labels) -> None:
+  if _has_boxes(labels):
+    check_box_aware(name)
+
+
+def flip_boxes(boxes: jax.Array, classes: jax.Array, width: int) -> jax.Array:
+  """Mirrors (x0, y0, x1, y1) pixel boxes [..., M, 4] in an image `width` wide: x0' = W - x1, x1' = W - x0;
+  padding rows (classes -1) stay as they are."""
+  x0, y0, x1, y1 = jnp.moveaxis(boxes, -1, 0)
+  flipped = jnp.stack([width - x1, y0, width - x0, y1], axis=-1)
+  return jnp.where((classes >= 0)[..., None], flipped, boxes)
 
 
 def random_flip(rng: jax.Array, images: jax.Array, labels: jax.Array, probability: float = 0.5):
-  """Mirrors each image left-right with `probability` (dense labels too)."""
+  """Mirrors each image left-right with `probability` (dense labels and boxes too)."""
   flip = jax.random.bernoulli(rng, probability, (images.shape[0],))
   images = jnp.where(flip[:, None, None, None], images[:, :, ::-1], images)
-  if _is_dense(images, labels):
+  if _has_boxes(labels):
+    boxes = jnp.where(flip[:, None, None], flip_boxes(labels["boxes"], labels["classes"], images.shape[2]),
+                      labels["boxes"])
+    labels = {**labels, "boxes": boxes}
+  elif _is_dense(images, labels):
     labels = jnp.where(flip.reshape((-1,) + (1,) * (labels.ndim - 1)), labels[:, :, ::-1], labels)
   return images, labels
 
@@ -33,6 +56,7 @@ def random_flip(rng: jax.Array, images: jax.Array, labels: jax.Array, probabilit
 def random_crop(rng: jax.Array, images: jax.Array, labels: jax.Array, padding: int = 4,
                 label_fill: int = 0):
   """Zero-pads by `padding` on each side and crops back to the original size at a random offset."""
+  _refuse_boxes("crop", labels)
   n, h, w, _ = images.shape
   offsets = jax.random.randint(rng, (n, 2), 0, 2 * padding + 1)
 
@@ -154,6 +178,7 @@ def random_affine(rng: jax.Array, images: jax.Array, labels: jax.Array, rotation
   the image get `fill` (in the images' value space: 0 is the mean after normalisation) and
   `label_fill`. All-zero parameters are the identity. [N, H, W, C] -> [N, H, W, C].
   """
+  _refuse_boxes("affine", labels)
   n, h, w = images.shape[:3]
   matrices = affine_matrices(rng, n, (h, w), rotation, scale, shear, translate)
   images = jax.vmap(lambda x, m: _warp(x, m, 1, fill))(images, matrices)
@@ -168,6 +193,16 @@ AUGMENTATIONS: Mapping[str, Augment] = {
     "color": color_jitter,
     "affine": random_affine,
 }
+
+# Augmentations that keep detection labels right: flip moves the boxes, colour leaves geometry alone.
+BOX_AWARE = frozenset({"flip", "color"})
+
+
+def check_box_aware(name: str) -> None:
+  """Refuses, in one line, an augmentation that cannot move boxes (crop would cut them, affine rotate them)."""
+  if name not in BOX_AWARE:
+    raise InputError(f"config.augment.{name} does not move detection boxes (config.dataset.objects_key is set); "
+                     f"drop it (--noconfig.augment.{name}) or use {sorted(BOX_AWARE)}")
 
 
 def make_augment(augment_config: Mapping[str, Mapping]) -> Augment | None:

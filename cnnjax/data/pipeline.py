@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cnnjax.data import sources, synthetic
+from cnnjax.data import proposals, sources, synthetic
 from cnnjax.errors import InputError
 
 Batch = dict[str, np.ndarray]
@@ -56,13 +56,62 @@ def resize_image(image, size: int | tuple[int, int]):
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
+TOO_MANY_OBJECTS = "cnnjax: more objects than config.dataset.max_objects"
+
+
+def check_detection(ds_config) -> None:
+  """Detection (config.dataset.objects_key set) needs whole images: crops would cut boxes, so they are refused."""
+  if not ds_config.get("objects_key"):
+    return
+  if ds_config.get("max_objects", 0) < 1:
+    raise InputError(f"config.dataset.max_objects={ds_config.get('max_objects')} must be >= 1 (boxes per image "
+                     "after padding), e.g. 4 for fashion_scenes")
+  for field in ("random_resized_crop", "eval_crop_fraction"):
+    if ds_config.get(field):
+      raise InputError(f"config.dataset.{field} crops images but does not move boxes; detection "
+                       f"(config.dataset.objects_key={ds_config.objects_key!r}) needs it off (False / 0)")
+
+
+def _boxes_label(objects, max_objects: int, height, width):
+  """tfds objects {bbox: [n, 4] normalised (ymin, xmin, ymax, xmax), label: [n]} -> {"boxes": float32 [M, 4]
+  as (x0, y0, x1, y1) in pixels of a height x width image, "classes": int32 [M], -1 past the n objects}."""
+  bbox = tf.cast(objects["bbox"], tf.float32)
+  labels = tf.cast(objects["label"], tf.int32)
+  count = tf.maximum(tf.shape(bbox)[0], tf.shape(labels)[0])
+  check = tf.debugging.assert_less_equal(count, max_objects, message=TOO_MANY_OBJECTS)
+  with tf.control_dependencies([check]):  # the pads below fail on more objects: the check must come first
+    scale = tf.cast(tf.stack([width, height, width, height]), tf.float32)
+    boxes = tf.gather(bbox, [1, 0, 3, 2], axis=1) * scale
+    boxes = tf.pad(boxes, [[0, max_objects - tf.shape(bbox)[0]], [0, 0]])
+    classes = tf.pad(labels, [[0, max_objects - tf.shape(labels)[0]]], constant_values=-1)
+  boxes = tf.ensure_shape(boxes, (max_objects, 4))
+  return {"boxes": boxes, "classes": tf.ensure_shape(classes, (max_objects,))}
+
+
+def _reraise_too_many_objects(batches: Iterator[Batch], ds_config) -> Iterator[Batch]:
+  """tf.data's failed assertion in _boxes_label becomes the one-line InputError naming the field."""
+  try:
+    yield from batches
+  except tf.errors.InvalidArgumentError as e:
+    if TOO_MANY_OBJECTS not in str(e):
+      raise
+    raise InputError(f"{ds_config.name} has an image with more than config.dataset.max_objects="
+                     f"{ds_config.max_objects} objects; raise config.dataset.max_objects") from None
+
+
 def _decode_fn(ds_config, train: bool = False):
-  """Maps a tfds example to {"image": uint8 [H, W, C], "label": int32 [] or dense [H, W]}.
+  """Maps a tfds example to {"image": uint8 [H, W, C], "label": int32 [] or dense [H, W] or boxes}.
 
   A dense label (a segmentation mask [H, W, 1]) loses its channel axis and is resized with
   nearest neighbours, so it stays aligned with the image and keeps its class values.
+  With config.dataset.objects_key the label is {"boxes": float32 [M, 4] (x0, y0, x1, y1) in pixels of the
+  decoded image, "classes": int32 [M], -1 where there is no object}, M = config.dataset.max_objects.
   Training images that get a random-resized-crop later keep their stored size here.
   """
+  objects_key = ds_config.get("objects_key")
+  if objects_key:
+    check_detection(ds_config)
+    return _detection_decode_fn(ds_config, objects_key)
   size = ds_config.get("image_size")
   if train and ds_config.get("random_resized_crop", False):
     size = 0
@@ -83,6 +132,26 @@ def _decode_fn(ds_config, train: bool = False):
     if label.shape.rank == 3:
       label = label[..., 0]
     return {"image": image, "label": tf.cast(label, tf.int32)}
+
+  return decode
+
+
+def _detection_decode_fn(ds_config, objects_key: str):
+  """The detection decode: the image (resized to image_size if set) and its boxes in its pixels."""
+  size = ds_config.get("image_size")
+
+  def decode(example):
+    image = example[ds_config.image_key]
+    stored = tf.cast(tf.shape(image)[:2], tf.float32)
+    if size:
+      image = resize_image(image, size)
+    shape = tf.shape(image)
+    decoded = {"image": image,
+               "label": _boxes_label(example[objects_key], ds_config.max_objects, shape[0], shape[1])}
+    if "proposals" in example:  # pixels of the stored image -> of the decoded one
+      scale = tf.cast(shape[:2], tf.float32) / stored
+      decoded["proposals"] = example["proposals"] * tf.stack([scale[1], scale[0], scale[1], scale[0]])
+    return decoded
 
   return decode
 
@@ -167,8 +236,14 @@ def _load(ds_config, split: str, shard: Shard, drop_remainder: bool, train: bool
   if builder.info.splits and split.split("[")[0] not in builder.info.splits:
     raise InputError(f"config.dataset split {split!r} does not exist in {ds_config.name}; "
                      f"available splits: {sorted(builder.info.splits)}")
-  ds = builder.as_dataset(split=_process_split(split, shard, drop_remainder), shuffle_files=False,
+  process_split = _process_split(split, shard, drop_remainder)
+  ds = builder.as_dataset(split=process_split, shuffle_files=False,
                           read_config=tfds.ReadConfig(shuffle_seed=0, interleave_cycle_length=1))
+  if ds_config.get("proposals"):  # R-CNN's region proposals, joined to their images in the split's order
+    boxes = proposals.split_proposals(builder, process_split, ds_config.proposals, ds_config.num_proposals,
+                                      ds_config.image_key)
+    ds = tf.data.Dataset.zip((ds, tf.data.Dataset.from_tensor_slices(boxes))).map(
+        lambda example, regions: {**example, "proposals": regions})
   options = tf.data.Options()
   options.deterministic = True
   return builder, ds.with_options(options).map(_decode_fn(ds_config, train), num_parallel_calls=tf.data.AUTOTUNE)
@@ -191,6 +266,7 @@ class TrainData:
   normalise: object
   input_shape: tuple[int, ...]
   crop: object = None
+  detection: object = None  # the dataset config when batches carry boxes (their errors read as InputError)
 
   @property
   def steps_per_epoch(self) -> int:
@@ -198,6 +274,11 @@ class TrainData:
 
   def batches(self, start_step: int = 0) -> Iterator[Batch]:
     """Endless per-process batches from global step `start_step` on, epoch after epoch."""
+    if self.detection is not None:
+      return _reraise_too_many_objects(self._batches(start_step), self.detection)
+    return self._batches(start_step)
+
+  def _batches(self, start_step: int) -> Iterator[Batch]:
     epoch, skip = divmod(start_step, self.steps_per_epoch)
     while True:
       shuffle_seed = epoch_seed(self.seed, epoch)
@@ -227,7 +308,7 @@ def make_train_data(ds_config, batch_size: int, seed: int, shard: Shard = Shard(
     ds = ds.cache()
   buffer = min(ds_config.get("shuffle_buffer") or num_examples, num_examples)
   return TrainData(ds, num_examples, batch_size, seed, buffer, _normalise_fn(ds_config),
-                   input_shape(builder, ds_config), crop)
+                   input_shape(builder, ds_config), crop, ds_config if ds_config.get("objects_key") else None)
 
 
 def input_shape(builder, ds_config) -> tuple[int, ...]:
@@ -246,10 +327,23 @@ class EvalData:
   num_examples: int
 
 
+# Fill of padded rows per key, anywhere in a batch; others get 0. Box classes: -1 is "no object" (0 a class).
+PAD_VALUES = {"classes": -1}
+
+
+def _map_arrays(fn, tree, key=None):
+  """fn(key, array) on each array of a nested dict of arrays (key: the array's own name)."""
+  if isinstance(tree, dict):
+    return {k: _map_arrays(fn, v, k) for k, v in tree.items()}
+  return fn(key, tree)
+
+
 def pad_batch(batch: Batch, batch_size: int) -> Batch:
-  """Pads every array of `batch` with zeros to `batch_size` rows and adds the validity mask."""
-  n = len(next(iter(batch.values())))
-  padded = {k: np.concatenate([v, np.zeros((batch_size - n, *v.shape[1:]), v.dtype)]) for k, v in batch.items()}
+  """Pads every array of `batch` (nested dicts too) to `batch_size` rows, with zeros or PAD_VALUES[key], and adds
+  the validity mask."""
+  n = len(batch["image"]) if "image" in batch else len(next(iter(batch.values())))
+  pad = lambda key, v: np.concatenate([v, np.full((batch_size - n, *v.shape[1:]), PAD_VALUES.get(key, 0), v.dtype)])
+  padded = _map_arrays(pad, batch)
   padded["mask"] = (np.arange(batch_size) < n).astype(np.float32)
   return padded
 
@@ -272,7 +366,10 @@ def make_eval_iterator(ds_config, split: str, batch_size: int, shard: Shard = Sh
       count += 1
       yield pad_batch(batch, batch_size)
     for _ in range(num_batches - count):  # processes with smaller shards send empty batches
-      empty = {k: v[:0] for k, v in template.items()}
+      empty = _map_arrays(lambda _, v: v[:0], template)
       yield pad_batch(empty, batch_size)
 
-  return EvalData(batches(), num_batches, sizes[shard.index])
+  iterator = batches()
+  if ds_config.get("objects_key"):
+    iterator = _reraise_too_many_objects(iterator, ds_config)
+  return EvalData(iterator, num_batches, sizes[shard.index])

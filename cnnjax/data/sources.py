@@ -89,13 +89,26 @@ def downloads_possible(host: str = "storage.googleapis.com", timeout: float = 5.
   return bool(resolved and resolved[0])
 
 
+def _local_builder(name: str, data_dir: str) -> tfds.core.DatasetBuilder | None:
+  """The LOCAL_BUILDERS builder for "name[/config][:version]" (as tfds.builder reads it), or None."""
+  base, _, version = name.partition(":")
+  base, _, config = base.partition("/")
+  if base not in LOCAL_BUILDERS:
+    return None
+  kwargs = {"config": config} if config else {}
+  try:
+    return LOCAL_BUILDERS[base]()(data_dir=data_dir, version=version or None, **kwargs)
+  except (ValueError, AssertionError) as e:  # tfds's answers to an unknown config or version
+    raise DatasetUnavailableError(f"config.dataset.name={name!r}: {str(e).splitlines()[0]}") from e
+
+
 def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
-  """Returns a prepared tfds builder for `name`, preparing offline sources first when possible."""
+  """Returns a prepared tfds builder for `name` ("name[/config][:version]"), preparing offline sources first when
+  possible."""
   data_dir = resolve_data_dir(data_dir)
   try:
-    if name in LOCAL_BUILDERS:
-      builder = LOCAL_BUILDERS[name]()(data_dir=data_dir)
-    else:
+    builder = _local_builder(name, data_dir)
+    if builder is None:
       builder = tfds.builder(name, data_dir=data_dir)
   except tfds.core.registered.DatasetNotFoundError as e:
     raise DatasetUnavailableError(f"config.dataset.name={name!r} is not a tfds dataset: {e}") from e
@@ -104,7 +117,8 @@ def get_builder(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuil
   manual_dir = Path(data_dir) / "downloads" / "manual"
   # tfds.testing.mock_data moves builders into its own folder and serves fake examples: nothing to fetch.
   mocked = not Path(os.path.abspath(builder.data_dir)).is_relative_to(os.path.abspath(data_dir))
-  offline = mocked or name in LOCAL_BUILDERS or (name in OFFLINE_PREPARERS and OFFLINE_PREPARERS[name](manual_dir))
+  local = builder.name in LOCAL_BUILDERS
+  offline = mocked or local or (name in OFFLINE_PREPARERS and OFFLINE_PREPARERS[name](manual_dir))
   if not (offline or downloads_possible()):
     raise DatasetUnavailableError(
         f"dataset {name!r} is not prepared in {data_dir}, cannot be made offline and this machine cannot "

@@ -59,9 +59,11 @@ class FastPaths:
     return blocks
 
   def apply(self, model: nn.Module, model_name: str) -> nn.Module:
-    """`model` with each chosen block in the fields that still hold their plain defaults."""
+    """`model` with each chosen block in the fields that still hold their plain defaults; a network held in a
+    field (a detector's backbone or classifier) gets them too."""
     defaults = {f.name: f.default for f in dataclasses.fields(model)}
-    chosen = {}
+    chosen = {name: self.apply(value, model_name) for name in defaults
+              if name != "parent" and isinstance(value := getattr(model, name), nn.Module)}
     for field, block in self.blocks_for(model_name).items():
       if field not in defaults or getattr(model, field) is not defaults[field]:
         continue  # the model has no such block, or its caller chose one
@@ -77,6 +79,10 @@ class FastPaths:
       for field in ("conv", "norm", "norm_act"):
         if hasattr(model, field):
           description[field] = _block_name(getattr(model, field))
+      for field in ("backbone", "classifier"):  # the network inside a detector
+        if isinstance(getattr(model, field, None), nn.Module):
+          description.update({f"{field}.{k}": v for k, v in self.describe(getattr(model, field)).items()
+                              if k in ("conv", "norm", "norm_act")})
     return description
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from cnnjax.errors import InputError
 from cnnjax.lecture import (arithmetic, augmentation, backprop, layers_learn, linear_templates, neuron,
-                            plain_vs_residual, plotting, random_nets, training_tricks, upsampling, what_cnn_learns)
+                            plain_vs_residual, plotting, random_nets, selective_search, training_tricks, upsampling,
+                            what_cnn_learns)
 
 # Section key -> record(workdir): the long trainings a section reads from results/ instead of running them.
 RECORDERS = {
@@ -34,6 +35,7 @@ def section_runners(workdir: Path) -> dict[str, Callable[[Path], plotting.Sectio
       "augmentation": lambda out: augmentation.run(out, workdir),
       "layers_learn": lambda out: layers_learn.run(out, workdir),
       "plain_vs_residual": plain_vs_residual.run,
+      "selective_search": selective_search.run,
   }
 
 

@@ -150,7 +150,7 @@ def markdown(results: dict) -> str:
 
 def run(out: Path, results_path: Path = RESULTS / "results.json") -> plotting.Section:
   results = load(results_path)
-  section = plotting.Section("9. Plain vs residual: can we just add layers?")
+  section = plotting.Section("11. Plain vs residual: can we just add layers?")
   section.figures = [(figure(out, results),
                       "training (left) and test (right) error vs iterations of plain-20/56 (thin dashed) and "
                       "ResNet-20/56 (bold), the same CIFAR-style nets and recipe with and without shortcuts")]

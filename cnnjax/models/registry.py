@@ -11,7 +11,8 @@ from types import MappingProxyType
 from typing import Any
 
 from cnnjax.errors import InputError, unknown_name
-from cnnjax.models import alexnet, conv1d, densenet, fcn, googlenet, lenet, linear, mlp, resnet, segnet, unet, vgg
+from cnnjax.models import (alexnet, centernet, conv1d, densenet, fcn, googlenet, lenet, linear, mlp, rcnn, resnet, segnet,
+                           unet, vgg)
 
 Factory = Callable[..., Any]
 
@@ -73,6 +74,9 @@ MODELS = build_registry([
     ("fcn16s", fcn.fcn16s),
     ("fcn8s", fcn.fcn8s),
     ("segnet", segnet.segnet),
+    ("centernet_resnet20", centernet.centernet_resnet20),
+    ("centernet_resnet20_s8", centernet.centernet_resnet20_s8),
+    ("rcnn_lenet5", rcnn.rcnn_lenet5),
 ])
 
 
@@ -138,6 +142,10 @@ INPUTS = MappingProxyType({
     "fcn16s": image(512, 512, 3),
     "fcn8s": image(512, 512, 3),
     "segnet": image(352, 480, 3),
+    # Detectors: the composed Fashion-MNIST scenes (data/fashion_scenes.py), 64x64 grey.
+    "centernet_resnet20": image(64, 64, 1),
+    "centernet_resnet20_s8": image(64, 64, 1),
+    "rcnn_lenet5": image(64, 64, 1),
 })
 
 

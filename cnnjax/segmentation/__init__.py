@@ -1,5 +1,5 @@
 """Classical segmentation: k-means, mean shift and SLIC in JAX (jit + vmap); Felzenszwalb and watershed
-via scikit-image; overlays for pictures."""
+via scikit-image; selective search's object proposals (selective_search.py, numpy); overlays for pictures."""
 
 from cnnjax.segmentation.features import pixel_features, rgb_to_lab
 from cnnjax.segmentation.kmeans import kmeans, kmeans_segment, kmeans_segment_batch

@@ -55,3 +55,18 @@ def save_png(path, array: np.ndarray, scale: int = 1) -> None:
   if scale > 1:
     array = np.repeat(np.repeat(array, scale, 0), scale, 1)
   Image.fromarray(array).save(path)
+
+
+def box_overlay(image: np.ndarray, boxes: np.ndarray, scale: int = 1, width: int = 1, seed: int = 0) -> np.ndarray:
+  """The image enlarged `scale` times (nearest neighbours) with each box [x0, y0, x1, y1] (pixels, x1 / y1
+  exclusive) outlined `width` output pixels thick, inside the box, in its own colour; the first box is drawn last
+  (on top): -> [H * scale, W * scale, 3]."""
+  out = _rgb(image)
+  out = np.repeat(np.repeat(out, scale, 0), scale, 1).copy()
+  colours = palette(len(boxes) + 1, seed)[1:]
+  for (x0, y0, x1, y1), colour in reversed(list(zip(np.asarray(boxes).tolist(), colours))):
+    x0, y0, x1, y1 = x0 * scale, y0 * scale, x1 * scale, y1 * scale
+    t = max(1, min(width, (x1 - x0 + 1) // 2, (y1 - y0 + 1) // 2))
+    out[y0:y0 + t, x0:x1] = out[y1 - t:y1, x0:x1] = colour
+    out[y0:y1, x0:x0 + t] = out[y0:y1, x1 - t:x1] = colour
+  return out

@@ -27,6 +27,13 @@ def default_config() -> ml_collections.ConfigDict:
   # cross-entropy enters the training loss times this weight (0.3, Szegedy et al. 2015); 0 turns them off.
   c.aux_loss_weight = 0.3
 
+  # config.task="detection" (cnnjax.train.detection): the detector's objective and decoding. method: "centernet"
+  # (a dense single-stage detector) or "rcnn" (classified region proposals, config.dataset.proposals);
+  # max_detections per image (COCO's 100); nms_iou: R-CNN's class-wise NMS threshold (the paper's 0.3).
+  c.detection = ml_collections.ConfigDict()
+  c.detection.method = "centernet"
+  c.detection.max_detections = 100
+  c.detection.nms_iou = 0.3
   c.dataset = ml_collections.ConfigDict()
   c.dataset.name = "fashion_mnist"  # tfds or cnnjax.data.sources name, or "synthetic" (cnnjax.data.synthetic)
   c.dataset.data_dir = config_dict.placeholder(str)
@@ -49,6 +56,14 @@ def default_config() -> ml_collections.ConfigDict:
   # resizes the shorter side to floor(image_size / f) and takes the centre image_size crop (0.875: 256 -> 224,
   # torchvision's and timm's ImageNet evaluation). Needs image_size > 0.
   c.dataset.eval_crop_fraction = 0.0
+  # Detection: the tfds feature holding {bbox, label} per object ("objects" for fashion_scenes, voc, coco); when set,
+  # the label is {"boxes": [max_objects, 4] (x0, y0, x1, y1) in pixels, "classes": [max_objects], -1 = none}.
+  c.dataset.objects_key = ""
+  c.dataset.max_objects = 4         # boxes per image after padding; an image with more is an error
+  # R-CNN's region proposals (cnnjax.data.proposals): "" none, or a selective-search mode ("single", "fast",
+  # "quality"), computed once per split and kept beside the dataset; the first num_proposals per image.
+  c.dataset.proposals = ""
+  c.dataset.num_proposals = 128
 
   # Augmentations inside the step: name (cnnjax.data.augment.AUGMENTATIONS) -> its keywords, {} for the defaults;
   # applied in the order of their names. Command line: --config.augment.flip chooses one,

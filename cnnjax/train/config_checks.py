@@ -19,6 +19,9 @@ AT_LEAST = {
     "dataset.num_classes": (1, "classes the model predicts"),
     "dataset.image_size": (0, "0 keeps the stored size"),
     "dataset.shuffle_buffer": (0, "0 shuffles the whole split"),
+    "dataset.max_objects": (1, "boxes per image after padding, for detection"),
+    "dataset.num_proposals": (1, "region proposals per image, for R-CNN"),
+    "detection.max_detections": (1, "detections kept per image (COCO counts up to 100)"),
     "eval_every_epochs": (0, "0 evaluates only at the end"),
     "optimizer.learning_rate": (0, "a negative rate climbs the loss"),
     "optimizer.weight_decay": (0, "a negative decay grows the weights"),
@@ -42,6 +45,7 @@ def check_values(config, defaults) -> None:
   check_schedule(config)
   check_dataset(config)
   check_task_and_policy(config)
+  check_detection(config)
   check_model(config)
   check_augment(config)
   check_fine_tuning(config)
@@ -118,6 +122,9 @@ def check_dataset(config) -> None:
     if ds.image_size <= 0 or base_name == "synthetic":
       raise InputError("config.dataset.eval_crop_fraction needs stored images and config.dataset.image_size > 0 "
                        "(the centre crop's size, e.g. 224); set it to 0 otherwise")
+  if ds.objects_key:
+    from cnnjax.data.pipeline import check_detection
+    check_detection(ds)
   if ds.random_resized_crop:
     if ds.image_size <= 0:
       raise InputError("config.dataset.random_resized_crop needs config.dataset.image_size > 0 (the crop's output "
@@ -154,6 +161,32 @@ def check_task_and_policy(config) -> None:
   from cnnjax.fast.blocks import MODES
   if config.fast_paths not in MODES:
     raise unknown_name("config.fast_paths", config.fast_paths, MODES)
+
+
+def check_detection(config) -> None:
+  """config.task="detection" reads boxes (dataset.objects_key) with a known method; R-CNN reads proposals of a
+  selective-search mode and takes no augmentation (the proposals are fixed per stored image)."""
+  from cnnjax.data.proposals import MODES
+  from cnnjax.train.detection import OBJECTIVES
+  ds = config.dataset
+  if ds.proposals and ds.proposals not in MODES:
+    raise unknown_name("config.dataset.proposals", ds.proposals, MODES)
+  if config.task != "detection":
+    return
+  if config.detection.method not in OBJECTIVES:
+    raise unknown_name("config.detection.method", config.detection.method, OBJECTIVES)
+  if not ds.objects_key:
+    raise InputError("config.task='detection' needs boxes: set config.dataset.objects_key (e.g. 'objects')")
+  if not 0 <= config.detection.nms_iou <= 1:
+    raise InputError(f"config.detection.nms_iou={config.detection.nms_iou} must lie in [0, 1]")
+  if config.detection.method == "rcnn":
+    if not ds.proposals:
+      raise InputError("config.detection.method='rcnn' classifies region proposals: set config.dataset.proposals "
+                       f"to one of {MODES}")
+    if config.augment.keys():
+      given = ", ".join(f"config.augment.{name}" for name in sorted(config.augment.keys()))
+      raise InputError(f"{given}: R-CNN's proposals are fixed per stored image, so an augmentation would move the "
+                       "pixels away from them; drop it")
 
 
 def check_model(config) -> None:
@@ -204,6 +237,9 @@ def check_augment(config) -> None:
     for key in kwargs.keys():
       if key not in accepted:
         raise config_options.unknown(f"config.augment.{name}", key, accepted, f"a keyword of {name}")
+    if config.dataset.objects_key:
+      from cnnjax.data.augment import check_box_aware
+      check_box_aware(name)
 
 
 def check_fine_tuning(config) -> None:

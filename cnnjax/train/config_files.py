@@ -55,3 +55,14 @@ def resolve(value: str) -> str:
   hint = f"did you mean {', '.join(close)}? " if close else ""
   raise InputError(f"--config {value}: no such file and no shipped config of that name; {hint}"
                    f"shipped configs: {', '.join(names) or 'none'}")
+
+
+def sibling_config(config_file: str, name: str):
+  """get_config() of the config file `name`.py beside `config_file` (a config's __file__), so one recipe can start
+  from another's in configs/ of a checkout and in cnnjax/configs of a wheel alike."""
+  import importlib.util
+  path = Path(config_file).with_name(f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"cnnjax_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()

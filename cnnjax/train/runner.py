@@ -3,6 +3,8 @@
 config -> tfds pipeline (per-process shard) -> global batch sharded over the mesh -> jitted
 train_step -> metrics.jsonl / TensorBoard (process 0) and orbax checkpoints -> full-split
 evaluation -> results.json. Starting in a workdir with a checkpoint resumes it exactly.
+The steps are compiled ahead of time on their first call; results.json["compile"] records how long
+that took and what JAX's persistent compilation cache served (cnnjax.train.compile_timing).
 """
 
 import functools
@@ -19,8 +21,8 @@ import numpy as np
 from cnnjax.errors import RunFailure
 from cnnjax.data import pipeline
 from cnnjax.parallel import mesh as mesh_lib
-from cnnjax.train import (checkpoint, config as config_lib, confusion_plot, environment, init_from, metric_writer,
-                          run_config, setup)
+from cnnjax.train import (checkpoint, compile_timing, config as config_lib, confusion_plot, environment, init_from,
+                          metric_writer, run_config, setup)
 from cnnjax.train.hooks import StepHooks
 from cnnjax.train.workdir_lock import WorkdirLock
 
@@ -72,8 +74,7 @@ def evaluate(eval_fn, state, ds_config, split: str, batch_size: int, mesh, task)
                                      pipeline.Shard(jax.process_index(), jax.process_count()))
   totals = None
   for batch in data.iterator:
-    sums = eval_fn(state, mesh_lib.shard_batch(batch, mesh))
-    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+    totals = task.accumulate(totals, eval_fn(state, mesh_lib.shard_batch(batch, mesh)))
   return task.finalize(jax.device_get(totals))
 
 
@@ -142,13 +143,14 @@ def train_and_evaluate(config, workdir: str | Path, hooks: StepHooks | None = No
   workdir = Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   hooks = hooks or StepHooks()
-  if jax.process_index() != 0:
-    return _train_and_evaluate(config, workdir, hooks)
-  with WorkdirLock(workdir):
-    return _train_and_evaluate(config, workdir, hooks)
+  with compile_timing.CacheEvents() as cache_events:
+    if jax.process_index() != 0:
+      return _train_and_evaluate(config, workdir, hooks, cache_events)
+    with WorkdirLock(workdir):
+      return _train_and_evaluate(config, workdir, hooks, cache_events)
 
 
-def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
+def _train_and_evaluate(config, workdir: Path, hooks: StepHooks, cache_events: compile_timing.CacheEvents) -> dict:
   is_main = jax.process_index() == 0
   run_environment = environment.describe_environment()  # at the start: the code that actually ran
   config_changes = run_config.check_resume(workdir, config)  # refuses a changed run before any work
@@ -184,8 +186,9 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
     run_config.write(workdir, config, config_changes, start_step)
     init_from.write_report(workdir, init_report, start_step)
 
-  train_fn, step_rng = training.train_step, training.step_rng
-  run_evaluation = functools.partial(evaluate, training.eval_step, ds_config=config.dataset, split=config.dataset.eval_split,
+  train_fn, step_rng = compile_timing.CompiledOnFirstCall(training.train_step), training.step_rng
+  eval_fn = compile_timing.CompiledOnFirstCall(training.eval_step)
+  run_evaluation = functools.partial(evaluate, eval_fn, ds_config=config.dataset, split=config.dataset.eval_split,
                                      batch_size=config.eval_batch_size, mesh=mesh, task=task)
   eval_every = int(round(config.eval_every_epochs * steps_per_epoch)) if config.eval_every_epochs > 0 else 0
 
@@ -194,10 +197,12 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
     # (and tfds.testing.mock_data, which patches file paths while building a dataset, cannot touch the save).
     ckpt.wait()
     evaluation = run_evaluation(state)
-    scalars = {k: v for k, v in evaluation.items() if not isinstance(v, dict)}  # per-class tables: results.json
+    scalars = {k: v for k, v in evaluation.items()
+               if isinstance(v, (int, float))}  # per-class tables (and None): results.json only
     writer.write(step, scalars, prefix=_split_name(config.dataset.eval_split))
     if step < total_steps:
-      writer.message(f"step {step}: {config.dataset.eval_split} accuracy {evaluation.get('accuracy', float('nan')):.4f}")
+      headline = task.headline_metric
+      writer.message(f"step {step}: {config.dataset.eval_split} {headline} {evaluation.get(headline, float('nan')):.4f}")
     return evaluation
 
   writer = metric_writer.MetricWriter(workdir, total_steps, start_step, progress=config.progress_bar)
@@ -251,6 +256,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
         jax.block_until_ready(metrics)
         window_start, window_steps = time.perf_counter(), 0
         hooks.after_compile()
+        writer.message(f"train step compiled in {train_fn.compile_seconds:.2f} s"
+                       + (" (loaded from the compilation cache)" if train_fn.from_cache else ""))
       if save_now:
         ckpt.save(state)
       if stopping:
@@ -275,7 +282,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks) -> dict:
       "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
   })
   results = {"final": final, "config": json.loads(config.to_json_best_effort()),
-             "environment": run_environment}
+             "environment": run_environment,
+             "compile": compile_timing.report({"train_step": train_fn, "eval_step": eval_fn}, cache_events)}
   if config.init_from:
     results["init_from"] = init_from.read_report(workdir)
   if is_main:

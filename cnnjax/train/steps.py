@@ -45,13 +45,14 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weigh
   if axis_name is not None:  # each device draws its own augmentation and dropout randomness
     step_rng = jax.random.fold_in(step_rng, jax.lax.axis_index(axis_name))
   augment_rng, dropout_rng = jax.random.split(step_rng)
-  images = batch["image"]
   labels = batch["label"]
   if augment is not None:
-    images, labels = augment(augment_rng, images, labels)
+    images, labels = augment(augment_rng, batch["image"], labels)
+    batch = {**batch, "image": images, "label": labels}
+  inputs = task.model_inputs(batch, True)
 
   def loss_fn(params):
-    outputs, updates = state.apply_fn(_variables(state, params), images, train=True,
+    outputs, updates = state.apply_fn(_variables(state, params), *inputs, train=True,
                                       rngs={"dropout": dropout_rng}, mutable=["batch_stats", "intermediates"])
     updates = dict(updates)
     aux = auxiliary_logits(updates.pop("intermediates", {}))
@@ -71,6 +72,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weigh
 
 
 def eval_step(state: TrainState, batch: dict, *, task) -> dict:
-  """Metric sums over the real examples of a padded batch (batch["mask"] is 1 for real rows)."""
-  outputs = state.apply_fn(_variables(state, state.params), batch["image"], train=False)
+  """Metric sums over the real examples of a padded batch (batch["mask"] is 1 for real rows); a detection task
+  returns each image's detections instead (cnnjax.train.detection)."""
+  outputs = state.apply_fn(_variables(state, state.params), *task.model_inputs(batch, False), train=False)
   return task.eval_sums(outputs, batch["label"], batch["mask"])

@@ -1,6 +1,9 @@
 """What a model is trained to do: its loss, its per-batch metric sums and how sums become metrics.
 
-A task is a small object of pure functions so the steps stay generic; `TASKS` names them.
+A task is a small object of pure functions so the steps stay generic; `TASKS` names them. Each has
+model_inputs(batch, train) (what the model is called with), loss(outputs, labels), eval_sums(outputs,
+labels, mask) (on device, in the jitted eval step), accumulate(totals, sums) (on the host, over a split's
+batches), finalize(totals) (the split's metrics) and headline_metric (the one a log line shows).
 """
 
 from collections.abc import Callable
@@ -12,17 +15,32 @@ import optax
 
 from cnnjax.errors import InputError
 from cnnjax.layers.crop import center_crop
+from cnnjax.train import detection
 
 
 def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
   return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
 
 
+class SummedMetrics:
+  """The common case: the model sees batch["image"] and evaluation adds per-batch sums (on device)."""
+
+  headline_metric = "accuracy"
+
+  def model_inputs(self, batch: dict, train: bool) -> tuple:
+    del train
+    return (batch["image"],)
+
+  @staticmethod
+  def accumulate(totals, sums):
+    return sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+
+
 # Top-k accuracies reported besides top-1, each when the task has more than k classes.
 TOP_K = (5,)
 
 
-class Classification:
+class Classification(SummedMetrics):
   """Softmax cross-entropy over `num_classes`; accuracy, top-5 accuracy, mean loss and the confusion
   matrix over real (unmasked) examples.
 
@@ -108,7 +126,7 @@ def iou_from_confusion(confusion) -> tuple[np.ndarray, np.ndarray]:
   return np.where(present, true_positive / np.maximum(union, 1), 0.0), present
 
 
-class Segmentation:
+class Segmentation(SummedMetrics):
   """Pixel-wise softmax cross-entropy averaged over labelled pixels; pixel accuracy and mean IoU.
 
   Why: FCN/U-Net training (Long et al. 2015, Ronneberger et al. 2015). Pixels labelled
@@ -159,7 +177,15 @@ class Segmentation:
 TASKS: dict[str, Callable[..., object]] = {
     "classification": lambda config: Classification(aux_loss_weight=config.get("aux_loss_weight", 0.3)),
     "segmentation": lambda config: Segmentation(),
+    "detection": lambda config: _detection(config),
 }
+
+
+def _detection(config):
+  method = config.detection.method
+  if method not in detection.OBJECTIVES:
+    raise InputError(f"config.detection.method={method!r} is unknown; use one of {sorted(detection.OBJECTIVES)}")
+  return detection.Detection(detection.OBJECTIVES[method](config), config.dataset.num_classes)
 
 
 def get_task(name: str, config=None):

@@ -72,6 +72,16 @@ CASES = [
     _train("--config.schedule.warmup_epochs=-1"),
     _train("--config.dataset.std=(0.0,)"),
     _train("--config.dataset.random_resized_crop=True"),
+    _train("--config.dataset.max_objects=0"),
+    _train("--config.dataset.objects_key=objects", "--config.dataset.image_size=64",
+           "--config.dataset.random_resized_crop=True"),
+    _train("--config.augment.crop", "--config.dataset.objects_key=objects"),
+    _train("--config.task=detection"),
+    _train("--config.task=detection", "--config.dataset.objects_key=objects", "--config.detection.method=yolo"),
+    _train("--config.dataset.proposals=fastest"),
+    _train("--config.dataset.proposals=", config="configs/fashion_scenes_rcnn.py"),
+    _train("--config.augment.flip", config="configs/fashion_scenes_rcnn.py"),
+    _train("--config.detection.max_detections=0"),
     _train("--config.model=lenet6"),
     _train("--config.task=classify"),
     _train("--config.dataset.name=fashion_mnst"),
@@ -114,6 +124,17 @@ CASES = [
     _segment("pixel.png", "--method", "slic", names="--n_segments"),
     _segment("photo.png", names="--method"),
     _segment("photo.png", "--workdir", "run", names="--workdir run"),
+    Case(("proposals", "missing.png"), "missing.png"),
+    Case(("proposals", "text.png"), "text.png"),
+    Case(("proposals", "truncated.png"), "truncated.png"),
+    Case(("proposals", "photo.png", "--mode", "fastest"), "--mode"),
+    Case(("proposals", "photo.png", "--top", "0"), "--top"),
+    Case(("proposals", "photo.png", "--out", "no_folder/proposals.png"), "no_folder"),
+    Case(("detect", "missing.png", "--workdir", "run"), "missing.png"),
+    Case(("detect", "photo.png", "--workdir", "run"), "--workdir run"),
+    Case(("detect", "photo.png", "--workdir", "run", "--out", "no_folder/detections.png"), "no_folder"),
+    Case(("detect", "photo.png", "--workdir", "run", "--score_threshold", "-1"), "--score_threshold"),
+    Case(("detect", "photo.png"), "--workdir"),
     Case(("explain", "photo.png", "--workdir", "run", "--method", "gradcm"), "--method"),
     Case(("explain", "photo.png", "--workdir", "run", "--class_index", "-1"), "--class_index"),
     Case(("explain", "photo.png", "--method", "saliency"), "--workdir"),
@@ -251,7 +272,7 @@ def run_case(case: Case) -> tuple[int, str, str]:
     for target in ("cnnjax.parallel.distributed.initialize", "cnnjax.commands.segment.segment_classical",
                    "cnnjax.commands.segment.predict", "cnnjax.commands.scale.probe_backend",
                    "cnnjax.reproduce.runs.run_study", "cnnjax.serving.load.load_served",
-                   "cnnjax.weights.convert.from_torch"):
+                   "cnnjax.weights.convert.from_torch", "cnnjax.segmentation.selective_search.selective_search"):
       stack.enter_context(mock.patch(target, _past_validation))
     stack.enter_context(contextlib.redirect_stderr(err))
     stack.enter_context(contextlib.redirect_stdout(out))

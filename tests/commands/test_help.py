@@ -26,10 +26,12 @@ FLAGS = {
     "reproduce": ("--seeds", "--quick", "--full", "--rows", "--out", "--configs"),
     "lecture": ("--out", "--workdir", "--only", "--record"),
     "segment": ("--method", "--workdir", "--max_side", "--to_8bit", "--position_weight", "--n_segments"),
+    "proposals": ("--mode", "--out", "--top", "--json", "--max_side", "--seed"),
     "explain": ("--workdir", "--method", "--out", "--class_index", "--max_side"),
     "convert": ("--from", "--model", "--weights", "--out"),
     "predict": ("--weights", "--workdir", "--top", "--json"),
     "export": ("--weights", "--workdir", "--format", "--out"),
+    "detect": ("--workdir", "--out", "--score_threshold", "--scale", "--json"),
 }
 OLD_SPELLINGS = ("--input-shape", "--per-device-batch", "--global-batch", "--warmup-steps", "--num-classes",
                  "--batch-norm-stats")

@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnnjax.lecture import arithmetic, augmentation, backprop, build, random_nets, upsampling
+from cnnjax.lecture import arithmetic, augmentation, backprop, build, random_nets, selective_search, upsampling
 
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = ROOT / "reports" / "lecture"
 HERE = "tests/lecture/test_report.py"
+SELECTIVE_SEARCH = "tests/segmentation/test_selective_search.py"
 
 # Section key -> the tests that check its code and its recorded numbers. A new section without an entry fails
 # test_every_section_has_tests; a named test that does not exist fails test_named_tests_exist.
@@ -47,6 +48,10 @@ SECTION_TESTS = {
     "plain_vs_residual": ["tests/lecture/test_plain_vs_residual.py::test_section_states_the_recorded_numbers",
                           "tests/lecture/test_plain_vs_residual.py::test_verdict_follows_the_numbers",
                           "tests/models/test_resnet_variants.py::test_a_block_with_zero_weights_passes_x_only_through_its_shortcut"],
+    "selective_search": [f"{SELECTIVE_SEARCH}::test_similarities_match_hand_computations",
+                         f"{SELECTIVE_SEARCH}::test_hierarchy_ends_in_one_region_covering_the_image",
+                         f"{SELECTIVE_SEARCH}::test_rank_orders_by_position_times_random_and_drops_duplicates",
+                         f"{HERE}::test_selective_search_numbers_rerun"],
 }
 
 
@@ -222,3 +227,21 @@ def test_layers_learn_numbers(results):
       else:
         assert after > before, layer
   assert dead_starts <= 1  # recorded: stage 1's channel 3 starts (and stays) at 0 from noise of std 0.3
+
+
+def test_selective_search_numbers_rerun(results):
+  """The hierarchy (its level boxes) and the single mode's ranked boxes re-run exactly; more diversification, more
+  boxes; the paper's hierarchy ends in the whole image."""
+  n = numbers(results, "selective_search")
+  image = selective_search.photo()
+  assert n["image_size"] == list(image.shape[:2])
+  record = n["hierarchy"]
+  h = selective_search.ss.hierarchy(image, record["colour_space"], record["k"], record["strategy"])
+  assert (record["initial_regions"], record["boxes"]) == (h.num_initial, len(h.boxes)) == (h.num_initial,
+                                                                                         2 * h.num_initial - 1)
+  for level, boxes in record["level_boxes"].items():
+    assert selective_search.level_boxes(h, h.labels_at(int(level))).tolist() == boxes
+  assert h.boxes[-1].tolist() == [0, 0, image.shape[1], image.shape[0]]
+  single = selective_search.ss.selective_search(image, "single")
+  assert n["proposals"]["single"] == len(single) and n["best_boxes"]["single"] == single[:5].tolist()
+  assert 100 <= n["proposals"]["single"] < n["proposals"]["fast"] < n["proposals"]["quality"]

@@ -39,7 +39,7 @@ def test_each_garment_pixel_carries_its_class():
   images, labels = _garment_pool(1)
   labels = np.array([6])
   spec = fashion_scenes.SceneSpec(canvas=28, min_garments=1, max_garments=1)
-  image, mask, count = fashion_scenes.compose_scene(np.random.default_rng(0), images, labels, spec)
+  image, mask, count, _, _ = fashion_scenes.compose_scene(np.random.default_rng(0), images, labels, spec)
   assert count == 1
   np.testing.assert_array_equal(mask, np.where(images[0] >= 32, 7, 0))
   np.testing.assert_array_equal(image, images[0])

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import tensorflow_datasets as tfds
 
 MODES = ("single", "fast", "quality")
 
@@ -44,6 +43,7 @@ def split_proposals(builder, split: str, mode: str, count: int, image_key: str =
   A cache that cannot be written (a read-only data dir, tfds.testing.mock_data's fake folders) is skipped:
   the proposals are then recomputed by each run.
   """
+  import tensorflow_datasets as tfds  # here: config checks read MODES where tfds must not load (cnnjax scale)
   path = cache_path(builder, split, mode, count)
   if path.exists():
     cached = np.load(path)

@@ -77,7 +77,7 @@ CASES = [
            "--config.dataset.random_resized_crop=True"),
     _train("--config.augment.crop", "--config.dataset.objects_key=objects"),
     _train("--config.task=detection"),
-    _train("--config.task=detection", "--config.dataset.objects_key=objects", "--config.detection.method=yolo"),
+    _train("--config.detection.method=yolo", "--config.task=detection", "--config.dataset.objects_key=objects"),
     _train("--config.dataset.proposals=fastest"),
     _train("--config.dataset.proposals=", config="configs/fashion_scenes_rcnn.py"),
     _train("--config.augment.flip", config="configs/fashion_scenes_rcnn.py"),

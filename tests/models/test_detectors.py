@@ -83,3 +83,21 @@ def test_rcnn_classifies_every_proposal_and_all_of_it_learns():
   # its classifier is LeNet-5 with a 51-way head: 61,706 - 84*10 - 10 + 84*51 + 51
   params = sum(np.size(p) for p in jax.tree.leaves(variables["params"]))
   assert params == 61_706 - 850 + 84 * 51 + 51
+
+
+# Every registered detector, its own input (registry.INPUTS) and the outputs it must give there.
+DETECTORS = {
+    "centernet_resnet20": {"heatmap": (1, 16, 16, 10), "size": (1, 16, 16, 2), "offset": (1, 16, 16, 2)},
+    "centernet_resnet20_s8": {"heatmap": (1, 8, 8, 10), "size": (1, 8, 8, 2), "offset": (1, 8, 8, 2)},
+    "rcnn_lenet5": {"class_logits": (1, 1, 11), "box_deltas": (1, 1, 10, 4), "proposals": (1, 1, 4)},
+}
+
+
+@pytest.mark.parametrize("name", sorted(DETECTORS))
+def test_every_detector_gives_its_outputs_at_its_input(name):
+  from cnnjax.models import INPUTS
+  model = get_model(name, num_classes=10)
+  x = jnp.zeros((1, *INPUTS[name].shape))
+  variables = jax.eval_shape(model.init, jax.random.key(0), x)
+  out = jax.eval_shape(model.apply, variables, x)
+  assert {k: v.shape for k, v in out.items()} == DETECTORS[name]

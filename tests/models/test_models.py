@@ -17,6 +17,7 @@ import pytest
 from cnnjax.layers import SqueezeExcite
 from cnnjax.models import MODELS, get_model
 from cnnjax.models import densenet, googlenet, resnet, vgg
+from tests.models import test_detectors as detector_tests
 from tests.models import test_segmentation_models as segmentation_tests
 from tests.models.variables import numpy_variables
 
@@ -30,6 +31,7 @@ ISSUE_NAMES = [
 ]
 
 SEGMENTATION = {"fcn8s", "fcn16s", "fcn32s", "segnet", "unet", "unet_padded"}  # test_segmentation_models.py
+DETECTION = {"centernet_resnet20", "centernet_resnet20_s8", "rcnn_lenet5"}  # test_detectors.py
 
 # Input shape and overrides per model. The overrides shrink only fully connected widths (AlexNet's and
 # VGG's 4096-wide classifiers would dominate a small-input step); every convolutional stack is the
@@ -48,7 +50,7 @@ CASES = {
     **{f"vgg{depth}{bn}": ((2, 32, 32, 3), {**SMALL_FC, "pool_size": (1, 1)})
        for depth in (11, 13, 16, 19) for bn in ("", "_bn")},
 }
-CLASSIFIERS = sorted(set(MODELS) - SEGMENTATION)
+CLASSIFIERS = sorted(set(MODELS) - SEGMENTATION - DETECTION)
 
 
 def test_registry_has_every_model_of_the_issue():
@@ -63,9 +65,10 @@ def test_unknown_name_suggests_close_matches():
 
 def test_every_registered_model_is_tested_for_real():
   """Classifiers run test_forward_backward here; segmentation models test_segmentation_models.py's forward and
-  backward test, whose SMALL must list exactly SEGMENTATION. A segmentation model missing from SEGMENTATION
+  backward test, whose SMALL must list exactly SEGMENTATION; detectors test_detectors.py (DETECTORS). A segmentation model missing from SEGMENTATION
   fails test_forward_backward's logits shape check instead."""
-  assert SEGMENTATION <= set(MODELS), f"not registered: {SEGMENTATION - set(MODELS)}"
+  assert SEGMENTATION | DETECTION <= set(MODELS), f"not registered: {(SEGMENTATION | DETECTION) - set(MODELS)}"
+  assert set(detector_tests.DETECTORS) == DETECTION, "test_detectors.DETECTORS and DETECTION differ"
   assert set(segmentation_tests.SMALL) == SEGMENTATION, "test_segmentation_models.SMALL and SEGMENTATION differ"
   assert set(CASES) | DEEPER_VARIANTS <= set(CLASSIFIERS), "CASES or DEEPER_VARIANTS name no registered classifier"
 

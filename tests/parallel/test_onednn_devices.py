@@ -5,6 +5,7 @@ BatchNormReLU) on one device and on two (the convolutions' sharding rule,
 cnnjax.kernels.batch_sharded), compared by teacher forcing with the bounds of
 tests/parallel/teacher_forcing.py, as in test_equivalence.py. The two-device program runs every oneDNN
 call of the one-device program and gathers no activations: each device convolves its own examples.
+With per-device ("ghost") batch norm the fast blocks take the plain blocks' steps (slow).
 """
 
 import subprocess
@@ -34,8 +35,9 @@ def library():
     pytest.skip(reason)  # tests/fast/test_onednn_conv.py fails under CI when the library is missing
 
 
-def _start(tmp_path, name: str, devices: int, *args: str) -> subprocess.Popen:
-  spec = teacher_forcing.write_spec(tmp_path / f"{name}.json", INPUT_SHAPE, {**STEPS, "devices": devices}, **CONFIG)
+def _start(tmp_path, name: str, devices: int, *args: str, **overrides) -> subprocess.Popen:
+  spec = teacher_forcing.write_spec(tmp_path / f"{name}.json", INPUT_SHAPE, {**STEPS, "devices": devices},
+                                    **{**CONFIG, **overrides})
   return subprocesses.start(["-m", "tests.parallel.teacher_forcing", str(spec), str(tmp_path / f"{name}.npz"), *args],
                             devices, stdin=subprocess.PIPE)
 
@@ -53,4 +55,17 @@ def test_one_and_two_devices_take_the_same_steps_through_onednn(tmp_path):
   assert calls["cnnjax_CnnjaxConvForward"] == 7 and two["all_gathers"] == 0
   teacher_states, student_states = dict(np.load(tmp_path / "one.npz")), dict(np.load(tmp_path / "two.npz"))
   assert teacher_states["loss"][-1] < teacher_states["loss"][0]  # it trains
+  teacher_forcing.assert_steps_agree(teacher_states, student_states, TERMS, CONFIG["optimizer"]["momentum"])
+
+
+@pytest.mark.slow
+def test_per_device_batch_norm_with_the_fast_paths_takes_the_plain_steps(tmp_path):
+  """Ghost batch norm (shard_map, config.batch_norm_stats="per_device") on 2 devices: the fast blocks, whose
+  custom VJPs run inside shard_map, take the plain blocks' steps."""
+  teacher = _start(tmp_path, "plain", 2, batch_norm_stats="per_device", fast_paths="off")
+  student = _start(tmp_path, "fast", 2, "--student", batch_norm_stats="per_device")
+  plain, fast = teacher_forcing.finish(teacher, [student], tmp_path / "plain.npz", TIMEOUT)
+  assert plain["fast_paths"]["onednn_convolutions"] == "off: fast_paths=off"
+  assert fast["fast_paths"]["onednn_convolutions"] == "on" and fast["custom_calls"]["cnnjax_CnnjaxConvForward"] == 7
+  teacher_states, student_states = dict(np.load(tmp_path / "plain.npz")), dict(np.load(tmp_path / "fast.npz"))
   teacher_forcing.assert_steps_agree(teacher_states, student_states, TERMS, CONFIG["optimizer"]["momentum"])

@@ -14,7 +14,6 @@ With one device, or inside a fully manual `shard_map`, JAX lowers the call uncha
 from collections.abc import Callable, Sequence
 
 import jax
-
 from jax import lax
 from jax.experimental.custom_partitioning import custom_partitioning
 from jax.sharding import NamedSharding, PartitionSpec as P
@@ -29,7 +28,7 @@ def _factors(rule: str) -> tuple[str, ...]:
 
 def batch_sharded(impl: Callable, static_argnums: Sequence[int], rule: str, batched: Sequence[bool],
                   sum_over_batch: bool = False) -> Callable:
-  """`impl(*operands, *static)` (static arguments last) partitioned over the batch: a function with impl's signature.
+  """`impl(*operands, *static)` (static arguments last) split over the batch; same signature as impl.
 
   rule: Shardy's einsum-like rule naming the batch factor "n" (e.g. "n h w c, i j c o -> n p q o");
   every other factor is replicated. batched[i]: whether operand i has the batch first. sum_over_batch:

@@ -58,13 +58,15 @@ def serve(run_steps) -> None:
 
 def jax_point(case: dict):
   """The cnnjax.scaling.point config and settings of a case: the runner's real step on one fixed random batch
-  (a constant rate unless the case names a schedule)."""
+  (a constant rate unless the case names a schedule), on case["devices"] devices (default 1; the batch is
+  the global one) with config.fast_paths = case["fast_paths"] (default "auto")."""
   from cnnjax.scaling import point
   config = point.synthetic_config(
       case["input_shape"], model=case["model"], model_kwargs=case["model_kwargs"], batch_size=case["batch"],
       seed=SEED, dataset={"num_classes": NUM_CLASSES}, optimizer=case.get("optimizer", OPTIMIZER),
-      augment=case.get("augment", {}), schedule=case.get("schedule", {"name": "constant"}))
-  return config, point.Settings(devices=1, steps=10 ** 6, warmup_steps=0)
+      augment=case.get("augment", {}), schedule=case.get("schedule", {"name": "constant"}),
+      fast_paths=case.get("fast_paths", "auto"))
+  return config, point.Settings(devices=case.get("devices", 1), steps=10 ** 6, warmup_steps=0)
 
 
 def jax_worker(case: dict, warmup: int) -> None:

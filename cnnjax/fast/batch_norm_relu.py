@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from cnnjax.kernels import batch_sharded
+
 
 def _stats(x: jax.Array) -> tuple[jax.Array, jax.Array]:
   """Per-channel mean and biased variance, E[x^2] - E[x]^2 clipped at 0 (flax's use_fast_variance)."""
@@ -82,7 +84,7 @@ def batch_norm_relu(x: jax.Array, scale: jax.Array, bias: jax.Array, residual: j
                      f"one per channel of x {x.shape}")
   if residual is not None and residual.shape != x.shape:
     raise ValueError(f"batch_norm_relu: residual {residual.shape} must have x's shape {x.shape}")
-  return _batch_norm_relu(float(epsilon), residual is not None, x, scale, bias, residual)
+  return _batch_norm_relu(float(epsilon), residual is not None, *batch_sharded.vary_alike(x, scale, bias, residual))
 
 
 class BatchNormReLU(nn.Module):

@@ -2,13 +2,14 @@
 
 Models name only their paper's blocks, as fields with plain flax defaults (`conv=nn.Conv`,
 `norm=BatchNorm`, `norm_act=None`: norm then activation). `choose` picks drop-in replacements for
-a backend, device count and dtype, and `FastPaths.apply` puts them into a model's fields where the
-model still holds the plain default (a block the caller chose is kept). The replacements have the
+a backend and dtype, and `FastPaths.apply` puts them into a model's fields where the model still
+holds the plain default (a block the caller chose is kept). The replacements have the
 same variables and compute the same function, so checkpoints move freely between the two:
 
-- conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on a single CPU device, float32 NHWC;
-  faster gradients) and, for models listed in SMALL_MAP_CONV_MODELS, through `small_map_conv` first
-  (maps of at most 2x2 positions as slices + one matmul, where XLA's CPU convolution is slow).
+- conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on CPU devices, float32 NHWC;
+  faster gradients; split by batch over several devices) and, for models listed in
+  SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
+  + one matmul, where XLA's CPU convolution is slow).
 - norm_act: `BatchNormReLU` for models whose activation is ReLU and whose norm is the default one
   (one custom-VJP layer; its backward pass keeps two arrays instead of three).
 
@@ -101,25 +102,22 @@ def _block_name(block) -> str:
   return getattr(block, "__name__", str(block))
 
 
-def choose(mode: str = "auto", backend: str | None = None, device_count: int | None = None,
-           dtype: Any = jnp.float32) -> FastPaths:
-  """The fast blocks for `backend` (default: JAX's) with `device_count` devices and compute `dtype`.
+def choose(mode: str = "auto", backend: str | None = None, dtype: Any = jnp.float32) -> FastPaths:
+  """The fast blocks for `backend` (default: JAX's) and compute `dtype`, on any number of devices.
 
-  "off" gives the plain blocks everywhere. oneDNN convolutions need one CPU device and float32 (the
-  custom call has no sharding rule and no bfloat16 kernel); small-map convolutions are for the CPU;
-  BatchNormReLU computes in float32 on any backend and device count.
+  "off" gives the plain blocks everywhere. oneDNN convolutions need the CPU and float32 (no bfloat16
+  kernel), on any device count (their sharding rule splits the batch: cnnjax.kernels.batch_sharded);
+  small-map convolutions are for the CPU; BatchNormReLU computes in float32 on any backend and device
+  count (it and small_map_conv are plain JAX, which XLA partitions itself).
   """
   if mode not in MODES:
     raise ValueError(f"fast_paths={mode!r} is unknown; use one of {MODES}")
   backend = backend or jax.default_backend()
-  device_count = jax.device_count() if device_count is None else device_count
   if mode == "off":
     return FastPaths(mode, None, False, None, "off: fast_paths=off")
   status = onednn_conv.onednn_status()
   if backend != "cpu":
     status = f"off: backend {backend}"
-  elif device_count != 1:
-    status = f"off: {device_count} devices"
   elif jnp.dtype(dtype) != jnp.float32:
     status = f"off: dtype {jnp.dtype(dtype).name}"
   conv_fn = onednn_conv.conv_general_dilated if status == "on" else None

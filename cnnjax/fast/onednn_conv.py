@@ -3,9 +3,10 @@
 Why: on the CPU, oneDNN computes convolution gradients several times faster than XLA
 (cnnjax/kernels/onednn.py). cnnjax.fast.blocks passes this function to flax's
 `nn.Conv(conv_general_dilated=...)` when it chooses the fast paths; models never name it.
-It uses oneDNN for float32, ungrouped, undilated NHWC/HWIO convolutions when the default backend is a
-single CPU device and the library is built; everything else (GPUs, several devices, whose sharding
-the custom call does not know, bfloat16, groups, dilation, 1-D and 3-D) goes to lax unchanged.
+It uses oneDNN for float32, ungrouped, undilated NHWC/HWIO convolutions when the default backend is
+the CPU and the library is built, on any number of devices and processes (with several, each device
+convolves its shard of the batch: cnnjax.kernels.batch_sharded); everything else (GPUs, bfloat16,
+groups, dilation, 1-D and 3-D) goes to lax unchanged.
 Reverse-mode gradients (jax.grad, jax.vjp) are defined; forward mode (jax.jvp, jax.jacfwd) and
 second derivatives are not: use the plain blocks (config.fast_paths="off", or models as built by
 cnnjax.models) or CNNJAX_ONEDNN=0 for those.
@@ -29,8 +30,6 @@ def onednn_status() -> str:
   """"on" when this process routes eligible convolutions to oneDNN, else "off: <why>"."""
   if jax.default_backend() != "cpu":
     return f"off: backend {jax.default_backend()}"
-  if jax.device_count() != 1:
-    return f"off: {jax.device_count()} devices"
   reason = onednn.unavailable_reason()
   return f"off: {reason}" if reason else "on"
 

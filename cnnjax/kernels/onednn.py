@@ -7,6 +7,10 @@ side), and that gap was most of a training step's time.
 with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
+With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
+`jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
+summed over the devices; one device gets the plain calls. Under jax.vmap only the plain calls
+work (custom_partitioning has no batching rule).
 """
 
 import ctypes
@@ -18,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cnnjax.kernels import build
+from cnnjax.kernels import batch_sharded, build
 
 SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
            "filter_grad": "CnnjaxConvFilterGrad"}  # handler symbols in the library
@@ -62,7 +66,8 @@ def _attributes(strides, padding) -> dict:
 
 
 def _call(target: str, shape, a, b, strides, padding):
-  out = jax.ShapeDtypeStruct(tuple(shape), jnp.float32)
+  """The FFI call; its result varies over the manual mesh axes `a` varies over (inside jax.shard_map)."""
+  out = batch_sharded.varying_result(shape, jnp.float32, a)
   return jax.ffi.ffi_call(TARGETS[target], out, vmap_method="sequential")(
       a, b, **_attributes(strides, padding))
 
@@ -75,25 +80,57 @@ def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int
   return (n, (h + top + bottom - kh) // strides[0] + 1, (w + left + right - kw) // strides[1] + 1, c_out)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-           padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
-  """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 -> [N, H', W', C_out] (see output_shape)."""
+def _forward(x, kernel, strides, padding):
   return _call("forward", output_shape(x.shape, kernel.shape, strides, padding), x, kernel, strides, padding)
 
 
+def _input_grad(cotangent, kernel, example_shape, strides, padding):
+  return _call("input_grad", (cotangent.shape[0], *example_shape), cotangent, kernel, strides, padding)
+
+
+def _filter_grad(x, cotangent, kernel_shape, strides, padding):
+  return _call("filter_grad", kernel_shape, x, cotangent, strides, padding)
+
+
+# The same calls with a sharding rule: the batch "n" split over devices, all else replicated.
+SHARDED = {
+    "forward": batch_sharded.batch_sharded(_forward, (2, 3), "n h w c, i j c o -> n p q o", (True, False)),
+    "input_grad": batch_sharded.batch_sharded(_input_grad, (2, 3, 4), "n p q o, i j c o -> n h w c",
+                                              (True, False)),
+    "filter_grad": batch_sharded.batch_sharded(_filter_grad, (2, 3, 4), "n h w c, n p q o -> i j c o",
+                                               (True, True), sum_over_batch=True),
+}
+PLAIN = {"forward": _forward, "input_grad": _input_grad, "filter_grad": _filter_grad}
+
+
+def _calls() -> dict:
+  """The sharded calls when this process sees several devices, else the plain ones."""
+  return SHARDED if jax.device_count() > 1 else PLAIN
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+           padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+  """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 -> [N, H', W', C_out] (see output_shape)."""
+  return _conv2d(*batch_sharded.vary_alike(x, kernel), strides, padding)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv2d(x, kernel, strides, padding):
+  return _calls()["forward"](x, kernel, strides, padding)
+
+
 def _conv2d_fwd(x, kernel, strides, padding):
-  return conv2d(x, kernel, strides, padding), (x, kernel)
+  return _conv2d(x, kernel, strides, padding), (x, kernel)
 
 
 def input_grad(cotangent: jax.Array, kernel: jax.Array, x_shape, strides, padding) -> jax.Array:
   """Gradient of conv2d with respect to its input: [N, H', W', C_out] -> [N, H, W, C_in] (x_shape)."""
-  return _call("input_grad", x_shape, cotangent, kernel, strides, padding)
+  return _calls()["input_grad"](cotangent, kernel, tuple(x_shape[1:]), strides, padding)
 
 
 def filter_grad(x: jax.Array, cotangent: jax.Array, kernel_shape, strides, padding) -> jax.Array:
   """Gradient of conv2d with respect to its kernel: -> [kh, kw, C_in, C_out] (kernel_shape)."""
-  return _call("filter_grad", kernel_shape, x, cotangent, strides, padding)
+  return _calls()["filter_grad"](x, cotangent, tuple(kernel_shape), strides, padding)
 
 
 def _conv2d_bwd(strides, padding, residuals, cotangent):
@@ -103,4 +140,4 @@ def _conv2d_bwd(strides, padding, residuals, cotangent):
           filter_grad(x, cotangent, kernel.shape, strides, padding))
 
 
-conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+_conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)

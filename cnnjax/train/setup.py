@@ -38,7 +38,7 @@ class Training:
   fast_paths: dict[str, str]  # what cnnjax.fast chose, for results.json
 
 
-def build_model(config, device_count: int, backend: str | None = None,
+def build_model(config, backend: str | None = None,
                 model: nn.Module | None = None) -> tuple[nn.Module, dict[str, str]]:
   """The config's model (or `model`, built by the caller) with the fast blocks `config.fast_paths` asks for,
   and what was chosen. A given `model` replaces the registry's; config.model still names it for the
@@ -46,7 +46,7 @@ def build_model(config, device_count: int, backend: str | None = None,
   if model is None:
     model = get_model(config.model, num_classes=config.dataset.num_classes, **config.model_kwargs)
   dtype = getattr(model, "dtype", None) or "float32"
-  fast = blocks.choose(config.fast_paths, backend, device_count, dtype)
+  fast = blocks.choose(config.fast_paths, backend, dtype)
   model = fast.apply(model, config.model)
   return model, fast.describe(model)
 
@@ -59,7 +59,7 @@ def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: 
   fast paths are applied to it as to any other.
   """
   task = tasks.get_task(config.task, config)
-  model, fast_paths = build_model(config, mesh.devices.size, model=model)
+  model, fast_paths = build_model(config, model=model)
   base_lr = optim.base_learning_rate(config.optimizer, config.batch_size)
   schedule = optim.make_schedule(config.schedule, base_lr, steps_per_epoch, total_steps)
   tx = optim.with_frozen(optim.make_optimizer(config.optimizer, schedule), tuple(config.get("freeze", ())))

@@ -13,8 +13,8 @@ config.model may also name one of TEST_MODELS, built here and passed to the poin
 saves states 0..steps and each step's loss; the student compiles its own step, then reads the path
 of the teacher's file from stdin (so both compile at once) and saves, for each teacher state k, its
 loss and the state its step leads to. Arrays are saved per state leaf as "<keypath>" [steps(+1), ...]
-by process 0, whose last stdout line is JSON: its runtime settings, fast paths, devices, processes
-and global batch.
+by process 0, whose last stdout line is JSON: its runtime settings, fast paths, devices, processes,
+global batch and the custom calls and all-gathers of its compiled step.
 
 Bounds (u = 2^-24, float32's unit roundoff; under random rounding a sum of K terms is off by about
 sqrt(K) u relative to the sum of its terms' magnitudes, Higham & Mary 2019; the errors of the D
@@ -39,8 +39,11 @@ weighted layers of a pass add in quadrature):
   at whatever step it strikes).
 """
 
+import collections
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +51,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from cnnjax.models import resnet
 from tests.parallel.bn_cnn import SmallBNCNN
 
 U = 2.0 ** -24  # float32's unit roundoff
@@ -56,7 +60,8 @@ Z = 20.0        # bound on |logits|
 KINK = 0.1      # one ReLU unit on the other branch: 0.2-3% seen
 BN_MOMENTUM = 0.9  # the models' batch-norm momentum
 TRACE, STATS = ".opt_state[0].trace", ".batch_stats"
-TEST_MODELS = {"small_bn_cnn": SmallBNCNN}  # config.model names outside cnnjax's registry
+# config.model names outside cnnjax's registry; resnet8 takes the fast blocks (oneDNN convolutions, BatchNormReLU)
+TEST_MODELS = {"small_bn_cnn": SmallBNCNN, "resnet8": functools.partial(resnet.cifar_resnet, 8)}
 
 
 def leaves_by_path(state) -> dict[str, jax.Array]:
@@ -110,8 +115,15 @@ def main(argv: list[str]) -> int:
     np.savez(out_path, loss=np.asarray(losses, np.float32), **{k: np.stack([s[k] for s in states]) for k in states[0]})
     print(json.dumps({"runtime_env": {k: os.environ.get(k, "") for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")},
                       "fast_paths": point.training.fast_paths, "devices": point.mesh.devices.size,
-                      "processes": jax.process_count(), "global_batch": point.global_batch}))
+                      "processes": jax.process_count(), "global_batch": point.global_batch,
+                      **compiled_calls(point.compiled.as_text())}))
   return 0
+
+
+def compiled_calls(hlo: str) -> dict:
+  """What a compiled step runs: {"custom_calls": {target: count}, "all_gathers": count}."""
+  return {"custom_calls": dict(collections.Counter(re.findall(r'custom_call_target="([^"]+)"', hlo))),
+          "all_gathers": len(re.findall(r"\ball-gather(?:-start)?\(", hlo))}
 
 
 def write_spec(path: Path, input_shape, settings: dict, **config) -> Path:

@@ -1,7 +1,9 @@
-"""`cnnjax train` as 2 processes x 2 CPU devices on localhost: shards, one writer, exact evaluation, resume."""
+"""`cnnjax train` as 2 processes x 2 CPU devices on localhost: shards, one writer, exact evaluation, resume,
+oneDNN convolutions."""
 
 import json
 
+from cnnjax.fast.onednn_conv import onednn_status
 from tests.parallel import subprocesses
 
 TIMEOUT = 240
@@ -30,6 +32,8 @@ def test_two_process_training_evaluates_every_example_once_and_resumes(tmp_path)
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["final"]["test_num_examples"] == 10000  # 2 x 5000, padded batches masked
   assert results["environment"]["process_count"] == 2
+  # the oneDNN convolutions run across processes too (their sharding rule, cnnjax.kernels.batch_sharded)
+  assert results["environment"]["fast_paths"]["onednn_convolutions"] == onednn_status()
   assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == ["2"]
 
   out0, _ = _train(tmp_path, 3, "--config.allow_config_change=true")  # a longer run is a change, allowed here

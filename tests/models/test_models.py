@@ -103,11 +103,13 @@ def _check_real(model, shape, variables=None):
   assert not dead, f"parameters without a finite nonzero gradient: {dead}"
 
 
-# Deeper (or wider) members of a family run the same blocks and code as a smaller one tested here
-# (densenet121, resnet50, resnext50_32x4d, cifar_resnet56) and take minutes on 2 cores: they run with `-m slow`. Their exact parameter
-# counts are still checked without computing (test_counts.py).
-DEEPER_VARIANTS = {"densenet169", "densenet201", "resnet101", "resnet152", "cifar_resnet110", "resnext101_64x4d",
-                   "wide_resnet50_2", "wide_resnet101_2"}
+# Deeper (or wider) members of a family run the same blocks and code as a smaller one tested here (the DenseNet
+# ImageNet form as TINY's densenet_imagenet_form, resnet50, resnext50_32x4d, se_resnext50_32x4d, cifar_resnet20) and
+# take minutes on 2 cores: they run with `-m slow`. Their exact parameter counts are still checked without computing
+# (test_counts.py); densenet121's forward pass also runs in tests/weights' parity test.
+DEEPER_VARIANTS = {"densenet121", "densenet169", "densenet201", "resnet101", "resnet152", "cifar_resnet32",
+                   "cifar_resnet44", "cifar_resnet56", "cifar_resnet110", "resnext101_32x8d", "resnext101_64x4d",
+                   "se_resnet50", "wide_resnet50_2", "wide_resnet101_2"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in DEEPER_VARIANTS else n

@@ -82,6 +82,7 @@ def report(steps: dict[str, CompiledOnFirstCall], events: CacheEvents) -> dict:
     out[f"{name}_seconds"] = step.compile_seconds
     out[f"{name}_lower_seconds"] = step.lower_seconds
     out[f"{name}_from_cache"] = step.from_cache
-  # JAX counts lookups even without a cache folder (they find nothing): only those with one are misses.
-  out["cache"] = {"dir": cache_dir, "hits": events.hits, "misses": events.misses if cache_dir else 0}
+  # JAX counts lookups (and can report hits from a cache object an earlier user of this process left behind) even
+  # without a cache folder configured: the run's own cache counts only with one.
+  out["cache"] = {"dir": cache_dir, "hits": events.hits if cache_dir else 0, "misses": events.misses if cache_dir else 0}
   return out

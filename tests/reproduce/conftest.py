@@ -51,3 +51,6 @@ def compilation_cache(tmp_path_factory):
   yield
   for name, value in previous.items():
     jax.config.update(name, value)
+  # JAX keeps its cache object once made: without a reset, later tests in this worker would still hit it.
+  from jax.experimental.compilation_cache import compilation_cache as jax_cache
+  jax_cache.reset_cache()

@@ -133,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
       "wall_seconds": time.time() - started,
   }
   results["markdown"] = markdown(results)
-  print(results["markdown"])
-  out = REPO / args.out
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(results, indent=2) + "\n")
-  print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+  machine.save_results(results, REPO / args.out, REPO)
   return 0
 
 

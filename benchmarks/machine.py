@@ -138,3 +138,12 @@ def git_commit() -> str | None:
   """HEAD of this checkout ("-dirty" with local changes); imports jax's module, which starts no backend."""
   from cnnjax.train.environment import git_commit as commit_of
   return commit_of(REPO)
+
+
+def save_results(results: dict, out: Path, repo: Path) -> None:
+  """Prints a benchmark's Markdown table (results["markdown"]) and writes its results as JSON to `out`."""
+  import json
+  print(results["markdown"])
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(results, indent=2) + "\n")
+  print(f"wrote {out.relative_to(repo) if out.is_relative_to(repo) else out}")

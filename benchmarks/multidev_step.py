@@ -14,7 +14,6 @@ Prints a Markdown table and writes JSON. Not part of the test suite.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -98,11 +97,7 @@ def main(argv: list[str] | None = None) -> int:
              "load_average_before": load_before, "load_average_after": os.getloadavg(),
              "wall_seconds": time.time() - started, "variants": rows, "plain_over_fast": plain / fast}
   results["markdown"] = markdown(results)
-  print(results["markdown"])
-  out = REPO / args.out
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(results, indent=2) + "\n")
-  print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+  machine.save_results(results, REPO / args.out, REPO)
   return 0
 
 

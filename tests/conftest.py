@@ -55,3 +55,15 @@ def mock_cifar_config():
     return config.lock()
 
   return make
+
+
+@pytest.fixture(scope="module")
+def onednn_library():
+  """Skips a module whose tests need the oneDNN convolutions when they are unavailable; under CI that fails."""
+  import os
+  from cnnjax.kernels import onednn
+  reason = onednn.unavailable_reason()
+  if reason and os.environ.get("CI"):
+    pytest.fail(f"oneDNN convolutions unavailable under CI: {reason}")
+  if reason:
+    pytest.skip(reason)

@@ -45,17 +45,12 @@ class Detector:
     """The run's detection task (its objective's decoding), rebuilt from config.json."""
     from ml_collections import ConfigDict
 
-    from cnnjax.train.config import default_config
     from cnnjax.train.tasks import get_task
-    config = default_config()
-    config.update_from_flattened_dict({"detection." + k: v for k, v in self.config["detection"].items()})
-    config.task, config.model = "detection", self.config["model"]
-    config.model_kwargs = ConfigDict(self.config.get("model_kwargs", {}))
-    config.dataset.num_classes = self.config["dataset"]["num_classes"]
-    return get_task("detection", config)
+    return get_task("detection", ConfigDict(self.config))
 
   @functools.cached_property
-  def _detect_batch(self):
+  def detect_batch(self):
+    """The jitted (variables, batch) -> (boxes, scores, classes) of the run's model and decoding."""
     import jax
 
     @jax.jit
@@ -88,7 +83,7 @@ class Detector:
   def detect(self, pixels: np.ndarray, score_threshold: float = 0.3) -> Detections:
     """Detections on uint8 `pixels` [H, W, C] (C the run's channels), scored at least `score_threshold`."""
     batch, scale = self.inputs(pixels)
-    boxes, scores, classes = (np.asarray(a)[0] for a in self._detect_batch(self.variables, batch))
+    boxes, scores, classes = (np.asarray(a)[0] for a in self.detect_batch(self.variables, batch))
     keep = (classes >= 0) & (scores >= score_threshold)
     return Detections(boxes[keep] * scale, scores[keep], classes[keep], self.class_names)
 

@@ -39,16 +39,16 @@ def measure(run: Path, count: int, batch: int = 100) -> dict:
     start = time.perf_counter()
     inputs, _ = detector.inputs(pixels)
     middle = time.perf_counter()
-    jax.block_until_ready(detector._detect_batch(detector.variables, inputs))
+    jax.block_until_ready(detector.detect_batch(detector.variables, inputs))
     input_seconds += middle - start
     network_seconds += time.perf_counter() - middle
     prepared.append(inputs)
   batched = [{k: np.concatenate([p[k] for p in prepared[i:i + batch]]) for k in prepared[0]}
              for i in range(0, len(prepared) - batch + 1, batch)]
-  jax.block_until_ready(detector._detect_batch(detector.variables, batched[0]))  # compiles the batch program
+  jax.block_until_ready(detector.detect_batch(detector.variables, batched[0]))  # compiles the batch program
   start = time.perf_counter()
   for inputs in batched:
-    jax.block_until_ready(detector._detect_batch(detector.variables, inputs))
+    jax.block_until_ready(detector.detect_batch(detector.variables, inputs))
   batched_seconds = time.perf_counter() - start
   return {"model": detector.config["model"], "images": len(scenes),
           "input_seconds_per_image": input_seconds / len(scenes),

@@ -8,8 +8,6 @@ The library is built by scripts/setup.sh (which CI runs); where it cannot be bui
 except under CI, where a missing library is a failure (the speed claims of the README rest on it).
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,12 +36,8 @@ CASES = [
 
 
 @pytest.fixture(scope="module", autouse=True)
-def library():
-  reason = onednn.unavailable_reason()
-  if reason and os.environ.get("CI"):
-    pytest.fail(f"oneDNN convolutions unavailable under CI: {reason}")
-  if reason:
-    pytest.skip(reason)
+def library(onednn_library):
+  """Every test here needs the oneDNN convolutions (tests/conftest.py)."""
 
 
 def _inputs(case, seed=0):

@@ -9,11 +9,9 @@ the parameters' gradients summed over the devices.
 """
 
 import json
-import os
 
 import pytest
 
-from cnnjax.kernels import onednn
 
 CHILD = """
 import functools, json, re
@@ -97,12 +95,8 @@ print(json.dumps({"status": onednn_conv.onednn_status(), "hlo": hlo_counts}))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def library():
-  reason = onednn.unavailable_reason()
-  if reason and os.environ.get("CI"):
-    pytest.fail(f"oneDNN convolutions unavailable under CI: {reason}")
-  if reason:
-    pytest.skip(reason)
+def library(onednn_library):
+  """Every test here needs the oneDNN convolutions (tests/conftest.py)."""
 
 
 def test_two_devices_convolve_their_own_shards(run_with_devices):

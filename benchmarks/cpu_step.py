@@ -37,7 +37,7 @@ class Worker:
   """A step_workers.py subprocess, spoken to one JSON line at a time."""
 
   def __init__(self, kind: str, case: dict, env: dict[str, str], timeout: float):
-    self.kind, self.timeout = kind, timeout
+    self.kind, self.timeout, self.counters = kind, timeout, []
     self.process = subprocess.Popen([sys.executable, str(WORKER), kind, json.dumps(case)], env=env, cwd=REPO,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     self.ready = self._receive()["ready"]
@@ -49,9 +49,12 @@ class Worker:
     raise RuntimeError(f"{self.kind} worker exited with {self.process.wait()} before answering; see its stderr above")
 
   def run(self, steps: int) -> list[float]:
+    """Seconds of each of `steps` steps; what the worker's counters grew by is appended to self.counters."""
     self.process.stdin.write(json.dumps({"run": steps}) + "\n")
     self.process.stdin.flush()
-    return self._receive()["seconds"]
+    answer = self._receive()
+    self.counters.append(answer.get("counters"))
+    return answer["seconds"]
 
   def close(self) -> float:
     """Ends the worker; returns its peak RSS in MiB."""
@@ -154,7 +157,8 @@ def pipeline_vs_step(args, cpu: dict) -> dict:
 
 def markdown(results: dict) -> str:
   cpu = results["machine"]
-  lines = [f"CPU: {cpu['model']}, {cpu['cores']} cores; fp32 peak {cpu['peak_derivation']}.",
+  isa = results.get("isa_limits", {}).get("label", "native ISA")
+  lines = [f"CPU: {cpu['model']}, {cpu['cores']} cores, {isa}; fp32 peak {cpu['peak_derivation']}.",
            "Training FLOPs = 3 x 2 x forward multiply-adds (cnnjax.analysis.count_multiply_adds).", "",
            "| model | batch | cnnjax ms/step | PyTorch ms/step (layout) | torch / cnnjax (rounds) | cnnjax img/s | "
            "PyTorch img/s | cnnjax GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | peak RSS MiB cnnjax / torch | "
@@ -208,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{name}: cnnjax {rows[-1]['cnnjax']['median_ms']:.1f} ms, torch {rows[-1]['torch']['median_ms']:.1f} ms",
           flush=True)
   results = {
-      "command": "PYTHONPATH=. python benchmarks/cpu_step.py " + " ".join(sys.argv[1:] if argv is None else argv),
+      "command": (machine.isa_limits()["command_prefix"] + "PYTHONPATH=. python benchmarks/cpu_step.py "
+                  + " ".join(sys.argv[1:] if argv is None else argv)),
       "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
+      "isa_limits": machine.isa_limits(),
       "cnnjax_env": {name: {k: worker_env("jax", xla_flags=args.xla_flags,
                                           multi_output_fusion=CASES[name].get("multi_output_fusion", False)).get(k, "")
                             for k in ("XLA_FLAGS", "GLIBC_TUNABLES", "LD_PRELOAD")}

@@ -140,6 +140,22 @@ def git_commit() -> str | None:
   return commit_of(REPO)
 
 
+def isa_limits(environ=os.environ) -> dict:
+  """The instruction-set caps a run was under, "native" where none: ONEDNN_MAX_CPU_ISA (oneDNN, in both
+  frameworks) and XLA's --xla_cpu_max_isa. Setting both to AVX2 emulates an AVX2-only CPU on an AVX-512 one."""
+  xla = [flag.split("=", 1)[1] for flag in environ.get("XLA_FLAGS", "").split() if flag.startswith("--xla_cpu_max_isa=")]
+  limits = {"ONEDNN_MAX_CPU_ISA": environ.get("ONEDNN_MAX_CPU_ISA") or "native",
+            "xla_cpu_max_isa": xla[-1] if xla else "native"}
+  capped = set(limits.values()) != {"native"}
+  limits["label"] = ("native ISA" if not capped else
+                     f"ONEDNN_MAX_CPU_ISA={limits['ONEDNN_MAX_CPU_ISA']}, --xla_cpu_max_isa={limits['xla_cpu_max_isa']}")
+  # What to put before the command to rerun it under the same caps.
+  limits["command_prefix"] = "" if not capped else " ".join(
+      [f"ONEDNN_MAX_CPU_ISA={limits['ONEDNN_MAX_CPU_ISA']}"] * (limits["ONEDNN_MAX_CPU_ISA"] != "native")
+      + [f"XLA_FLAGS=--xla_cpu_max_isa={limits['xla_cpu_max_isa']}"] * (limits["xla_cpu_max_isa"] != "native")) + " "
+  return limits
+
+
 def save_results(results: dict, out: Path, repo: Path) -> None:
   """Prints a benchmark's Markdown table (results["markdown"]) and writes its results as JSON to `out`."""
   import json

@@ -3,10 +3,11 @@
 Why: one process per framework keeps each one's threads, allocator and peak RSS its own, and the
 parent can interleave "run N steps" requests between the two so machine noise falls on both alike.
 
-    python benchmarks/step_workers.py {jax|torch|pipeline} CASE_JSON
+    python benchmarks/step_workers.py {jax|torch|torch_convs|pipeline} CASE_JSON
 
 Protocol: the worker builds and warms up, then prints `@@ {"ready": ...}`; for each request line
-`{"run": N}` it runs N timed steps and prints `@@ {"seconds": [...]}`; `{"exit": true}` makes it print
+`{"run": N}` it runs N timed steps and prints `@@ {"seconds": [...]}` (the jax worker adds "counters": the
+time its oneDNN convolutions took during those steps); `{"exit": true}` makes it print
 `@@ {"peak_rss_mib": ...}` and leave. Other stdout lines are library chatter and are ignored.
 """
 
@@ -46,13 +47,18 @@ def peak_rss_mib() -> float:
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def serve(run_steps) -> None:
-  """Answers run requests with `run_steps(n) -> [seconds]` until told to exit."""
+def serve(run_steps, counters=None) -> None:
+  """Answers run requests with `run_steps(n) -> [seconds]` until told to exit; with `counters` (a callable
+  returning a dict of running totals) each answer also carries how much each total grew during the run."""
   for line in sys.stdin:
     request = json.loads(line)
     if request.get("exit"):
       break
-    send({"seconds": run_steps(int(request["run"]))})
+    before = counters() if counters else {}
+    answer = {"seconds": run_steps(int(request["run"]))}
+    if counters:
+      answer["counters"] = {k: v - before[k] for k, v in counters().items()}
+    send(answer)
   send({"peak_rss_mib": peak_rss_mib()})
 
 
@@ -88,7 +94,11 @@ def jax_worker(case: dict, warmup: int) -> None:
                   "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", ""),
                   "fast_paths": point.training.fast_paths,
                   "backend": jax.default_backend()}})
-  serve(lambda n: point_lib.run_steps(point, n)[0])
+  counters = None
+  if point.training.fast_paths.get("onednn_convolutions") == "on":
+    from cnnjax.kernels import onednn
+    counters = onednn.call_totals  # time inside the oneDNN convolutions (benchmarks/step_floor.py)
+  serve(lambda n: point_lib.run_steps(point, n)[0], counters)
 
 
 def _random_batch(batch: int, input_shape, seed: int):
@@ -155,6 +165,54 @@ def torch_worker(case: dict, warmup: int, probe_steps: int, layout: str = "auto"
   serve(lambda n: timed_steps(chosen["model"], chosen["optimizer"], chosen["x"], n))
 
 
+def torch_convs_worker(case: dict, warmup: int) -> None:
+  """Only the convolutions of the PyTorch twin's training step, channels_last, through the ATen calls its autograd
+  makes: each layer's forward, then convolution_backward for the weight (and bias) gradients and the input
+  gradient (not the first layer's, whose input needs none), on random data of the step's shapes."""
+  import torch
+  import torch.nn.functional as F
+
+  import torch_reference
+
+  torch.set_num_threads(len(os.sched_getaffinity(0)))
+  torch.manual_seed(SEED)
+  model = torch_reference.build_model(case["torch_model"], NUM_CLASSES, case["input_shape"])
+  model = model.to(memory_format=torch.channels_last)
+  height, width, channels = case["input_shape"]
+  images = torch.randn(case["batch"], channels, height, width).contiguous(memory_format=torch.channels_last)
+  seen = []
+  hooks = [m.register_forward_hook(lambda m, inputs, output: seen.append((m, inputs[0], output)))
+           for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+  with torch.no_grad():
+    model(images)
+  for hook in hooks:
+    hook.remove()
+  convs = [{"module": m, "x": torch.randn_like(x), "dy": torch.randn_like(y), "input_grad": x is not images}
+           for m, x, y in seen]
+
+  def step():
+    for c in convs:
+      m = c["module"]
+      F.conv2d(c["x"], m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+      torch.ops.aten.convolution_backward(
+          c["dy"], c["x"], m.weight, None if m.bias is None else [m.bias.shape[0]], m.stride, m.padding, m.dilation,
+          False, [0, 0], m.groups, [c["input_grad"], True, m.bias is not None])
+
+  def run(n):
+    seconds = []
+    with torch.no_grad():
+      for _ in range(n):
+        start = time.perf_counter()
+        step()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+  run(1 + warmup)
+  send({"ready": {"convolutions": len(convs), "input_gradients": sum(c["input_grad"] for c in convs),
+                  "threads": torch.get_num_threads()}})
+  serve(run)
+
+
 def pipeline_worker(case: dict, warmup: int) -> None:
   """Images/s that cnnjax.data.pipeline delivers for a config's training data (tf.data, no model)."""
   import importlib.util
@@ -198,8 +256,10 @@ def main(argv: list[str]) -> int:
     torch_worker(case, warmup, int(case.pop("probe_steps", 5)), case.pop("layout", "auto"))
   elif kind == "pipeline":
     pipeline_worker(case, warmup)
+  elif kind == "torch_convs":
+    torch_convs_worker(case, warmup)
   else:
-    raise SystemExit(f"unknown worker kind {kind!r}; use jax, torch or pipeline")
+    raise SystemExit(f"unknown worker kind {kind!r}; use jax, torch, torch_convs or pipeline")
   return 0
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 CPU_START, CPU_END = "<!-- cpu-speed:start -->", "<!-- cpu-speed:end -->"
+CPU_AVX2_START, CPU_AVX2_END = "<!-- cpu-speed-avx2:start -->", "<!-- cpu-speed-avx2:end -->"
+FLOOR_START, FLOOR_END = "<!-- step-floor:start -->", "<!-- step-floor:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
 FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
@@ -31,6 +33,12 @@ CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 COMPILE_START, COMPILE_END = "<!-- compile-cache:start -->", "<!-- compile-cache:end -->"
 COMPILE_RESULTS = REPO / "benchmarks" / "results" / "compile_cache.json"
 CPU_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/cpu_step.py --steps 20 --rounds 3 --processes 3"
+CPU_AVX2_RESULTS = REPO / "benchmarks" / "results" / "cpu_step_avx2.json"
+AVX2 = "ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2 "  # emulates an AVX2-only CPU
+CPU_AVX2_COMMAND = f"{AVX2}{CPU_COMMAND} --out benchmarks/results/cpu_step_avx2.json"
+FLOOR_RESULTS = REPO / "benchmarks" / "results" / "step_floor.json"
+FLOOR_AVX2_RESULTS = REPO / "benchmarks" / "results" / "step_floor_avx2.json"
+FLOOR_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/step_floor.py"
 
 
 def _row(path: Path) -> str | None:
@@ -141,10 +149,10 @@ def _blocks_text(measured: dict) -> str:
   return f"{' + '.join(chosen)} (oneDNN {fast.get('onednn_convolutions', 'off')})"
 
 
-def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
+def cpu_speed_section(path: Path = CPU_RESULTS, command: str = CPU_COMMAND) -> str:
   """The cnnjax-vs-PyTorch step table of benchmarks/cpu_step.py's JSON, or how to produce it."""
   if not path.exists():
-    return (f"No measurement recorded yet: run `{CPU_COMMAND}` on a quiet machine (it writes "
+    return (f"No measurement recorded yet: run `{command}` on a quiet machine (it writes "
             f"`{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`), then `scripts/update_readme.py`.")
   results = json.loads(path.read_text())
   versions = results["versions"]
@@ -163,8 +171,24 @@ def cpu_speed_section(path: Path = CPU_RESULTS) -> str:
             f"{results.get('processes', 1)} fresh worker processes each, {results['rounds']} interleaved rounds of "
             f"{results['steps']} steps per process (ratio range over rounds in brackets); one fixed random batch; "
             "SGD momentum 0.9 + L2 weight decay. "
-            f"Reproduce: `{CPU_COMMAND}` then `scripts/update_readme.py`.")
+            f"Reproduce: `{command}` then `scripts/update_readme.py`.")
   return f"{header}\n\n{results['markdown']}"
+
+
+def step_floor_section(paths=(FLOOR_RESULTS, FLOOR_AVX2_RESULTS)) -> str:
+  """The convolutions-vs-budget tables of benchmarks/step_floor.py's JSONs (native ISA, AVX2 emulated)."""
+  parts = []
+  for path, prefix in zip(paths, ("", AVX2)):
+    if not path.exists():
+      parts.append(f"No measurement recorded yet: run `{prefix}{FLOOR_COMMAND} --out "
+                   f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`.")
+      continue
+    results = json.loads(path.read_text())
+    versions = results["versions"]
+    parts.append(f"Measured by `{results['command'].strip()}` at commit {str(results.get('git_commit'))[:12]} (jax "
+                 f"{versions.get('jax')}, torch {versions.get('torch')}); {results['rounds']} interleaved rounds of "
+                 f"{results['steps']} steps per worker.\n\n{results['markdown']}")
+  return "\n\n".join(parts)
 
 
 def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
@@ -229,6 +253,8 @@ def main() -> None:
   text = _replace(text, SEG_START, SEG_END, segmentation_table())
   text = _replace(text, DET_START, DET_END, detection_table())
   text = _replace(text, CPU_START, CPU_END, cpu_speed_section())
+  text = _replace(text, CPU_AVX2_START, CPU_AVX2_END, cpu_speed_section(CPU_AVX2_RESULTS, CPU_AVX2_COMMAND))
+  text = _replace(text, FLOOR_START, FLOOR_END, step_floor_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
   text = _replace(text, COMPILE_START, COMPILE_END, compile_cache_section())
   text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())

@@ -44,5 +44,9 @@ def test_results_tables_are_generated_from_the_recorded_runs():
   text = README.read_text()
   for start, end, make in ((update.START, update.END, update.results_table),
                            (update.SEG_START, update.SEG_END, update.segmentation_table),
-                           (update.DET_START, update.DET_END, update.detection_table)):
+                           (update.DET_START, update.DET_END, update.detection_table),
+                           (update.CPU_START, update.CPU_END, update.cpu_speed_section),
+                           (update.CPU_AVX2_START, update.CPU_AVX2_END,
+                            lambda: update.cpu_speed_section(update.CPU_AVX2_RESULTS, update.CPU_AVX2_COMMAND)),
+                           (update.FLOOR_START, update.FLOOR_END, update.step_floor_section)):
     assert update._replace(text, start, end, make()) == text, f"run scripts/update_readme.py ({start})"

@@ -32,10 +32,10 @@ DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's con
 
 
 @functools.cache
-def _load() -> str | None:
+def _library() -> tuple[ctypes.CDLL | None, str | None]:
   """Builds the library on first use, loads it and registers its FFI targets, once per process.
 
-  None on success; else why not, which is also printed on stderr (one line).
+  (library, None) on success; else (None, why not), the reason also printed on stderr (one line).
   """
   path, reason = build.ensure("onednn")
   if path is not None:
@@ -45,17 +45,28 @@ def _load() -> str | None:
       reason = f"{path} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
   if reason:
     print(build.notice("onednn", reason), file=sys.stderr)
-    return reason
+    return None, reason
   for kind, symbol in SYMBOLS.items():
     jax.ffi.register_ffi_target(TARGETS[kind], jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
-  return None
+  return library, None
+
+
+def call_totals() -> dict[str, float]:
+  """What this process's oneDNN convolutions cost so far: seconds inside oneDNN, calls, and calls made from
+  another XLA thread than the call before (benchmarks/step_floor.py reads it around a step)."""
+  library, reason = _library()
+  if library is None:
+    raise RuntimeError(f"oneDNN convolutions are off: {reason}")
+  totals = (ctypes.c_int64 * 3)()
+  library.CnnjaxConvTotals(totals)
+  return {"seconds": totals[0] / 1e9, "calls": totals[1], "thread_changes": totals[2]}
 
 
 def unavailable_reason() -> str | None:
   """Why oneDNN convolutions are off in this process (None when they are on)."""
   if os.environ.get(DISABLE_ENV, "1") == "0":
     return f"{DISABLE_ENV}=0"
-  return _load()
+  return _library()[1]
 
 
 def _attributes(strides, padding) -> dict:

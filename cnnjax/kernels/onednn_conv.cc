@@ -5,10 +5,12 @@
 // benchmarks/results/conv_kernels.json holds its last run). Layouts are JAX's: activations NHWC,
 // kernels HWIO, float32, one group, no dilation. Primitives are built once per shape and cached.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
@@ -149,6 +151,16 @@ void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, d
   primitive.execute(stream, args);
 }
 
+// What the calls so far cost, for benchmarks (CnnjaxConvTotals): time inside oneDNN, calls, and calls made from
+// another thread than the call before (each calling thread drives its own OpenMP team of workers).
+struct Totals {
+  int64_t nanoseconds = 0, calls = 0, thread_changes = 0;
+  std::thread::id last_thread;
+};
+
+std::mutex one_at_a_time;  // guards the convolutions and `totals`
+Totals totals;
+
 // Runs one convolution. `x` NHWC input (or its gradient), `k` HWIO kernel (or its gradient),
 // `y` NHWC output (or its gradient); which are read and which written depends on `kind`.
 // One convolution at a time: each already uses every core through OpenMP, and XLA, which may start
@@ -156,8 +168,8 @@ void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, d
 ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y) {
   try {
     const Plan& plan = GetPlan(g, kind);
-    static std::mutex one_at_a_time;
     std::lock_guard<std::mutex> lock(one_at_a_time);
+    auto start = std::chrono::steady_clock::now();
     dnnl::stream stream(Engine());
     memory x_mem(g.src(), Engine(), x), y_mem(g.dst(), Engine(), y), k_user(g.wei(), Engine(), k);
     memory k_mem = plan.reorder ? memory(plan.wei_md, Engine()) : k_user;
@@ -178,6 +190,11 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y) {
       }
     }
     stream.wait();
+    totals.nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::steady_clock::now() - start).count();
+    totals.thread_changes += totals.calls > 0 && totals.last_thread != std::this_thread::get_id();
+    totals.last_thread = std::this_thread::get_id();
+    totals.calls += 1;
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN convolution: ") + e.what());
   }
@@ -224,6 +241,14 @@ auto Bind() {
 }
 
 }  // namespace
+
+// Writes {nanoseconds inside oneDNN, calls, thread changes} since the library was loaded.
+extern "C" void CnnjaxConvTotals(int64_t* out) {
+  std::lock_guard<std::mutex> lock(one_at_a_time);
+  out[0] = totals.nanoseconds;
+  out[1] = totals.calls;
+  out[2] = totals.thread_changes;
+}
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvForward, Forward, Bind());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvInputGrad, InputGrad, Bind());

@@ -153,3 +153,19 @@ def test_concurrent_calls_from_xla_threads():
       for what, got, expected, (sums, terms) in zip(("y", "dx", "dk"), (ys[i], dxs[i], dks[i]),
                                                     (want[0][i], want[1][0][i], want[1][1][i]), bound):
         assert_sums_close(got, expected, sums, terms, f"branch {branches[i]} {what}")
+
+
+def test_call_totals_count_each_convolution_and_its_time():
+  """benchmarks/step_floor.py reads these around steps: one forward, input-gradient and filter-gradient call each."""
+  case = CASES[0]
+  *_, strides, padding = case
+  x, k = _inputs(case)
+  grad = jax.jit(jax.grad(lambda x, k: jnp.sum(onednn_conv.conv_general_dilated(
+      x, k, strides, padding, dimension_numbers=NHWC) ** 2), argnums=(0, 1)))
+  jax.block_until_ready(grad(x, k))  # compiles
+  before = onednn.call_totals()
+  jax.block_until_ready(grad(x, k))
+  after = onednn.call_totals()
+  assert after["calls"] - before["calls"] == 3
+  assert 0 < after["seconds"] - before["seconds"] < 10
+  assert 0 <= after["thread_changes"] - before["thread_changes"] <= 3

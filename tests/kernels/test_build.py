@@ -83,7 +83,7 @@ def test_an_unwritable_cache_names_the_variable_that_moves_it(monkeypatch, tmp_p
 def test_onednn_says_once_why_it_is_off(monkeypatch, capsys):
   from cnnjax.kernels import onednn
   monkeypatch.setattr(build, "ensure", lambda target: (None, "g++ not found: apt-get install g++ libdnnl-dev"))
-  assert onednn._load.__wrapped__() == "g++ not found: apt-get install g++ libdnnl-dev"
+  assert onednn._library.__wrapped__() == (None, "g++ not found: apt-get install g++ libdnnl-dev")
   err = capsys.readouterr().err.splitlines()
   assert err == [build.notice("onednn", "g++ not found: apt-get install g++ libdnnl-dev")]
   assert onednn.DISABLE_ENV == "CNNJAX_ONEDNN"

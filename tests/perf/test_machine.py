@@ -27,3 +27,11 @@ def test_peak_derivation_names_its_clock_source():
   cpu = machine.cpu_description()
   assert cpu["fp32_peak_gflops"] == pytest.approx(cpu["cores"] * cpu["ghz"] * cpu["fp32_flop_per_cycle"])
   assert cpu["clock_source"] in cpu["peak_derivation"]
+
+
+def test_isa_limits_name_the_caps_and_how_to_rerun_under_them():
+  assert machine.isa_limits({}) == {"ONEDNN_MAX_CPU_ISA": "native", "xla_cpu_max_isa": "native",
+                                    "label": "native ISA", "command_prefix": ""}
+  capped = machine.isa_limits({"ONEDNN_MAX_CPU_ISA": "AVX2", "XLA_FLAGS": "--xla_foo=1 --xla_cpu_max_isa=AVX2"})
+  assert capped["label"] == "ONEDNN_MAX_CPU_ISA=AVX2, --xla_cpu_max_isa=AVX2"
+  assert capped["command_prefix"] == "ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2 "

@@ -1,0 +1,111 @@
+"""How much of each framework's training step its convolutions take, and what that leaves of a target speed-up.
+
+    PYTHONPATH=. python benchmarks/step_floor.py [--models cifar_resnet20,vgg11_bn_half,lenet5] [--steps 10]
+        [--rounds 4] [--target 1.3] [--out benchmarks/results/step_floor.json]
+
+Why: both frameworks run their convolutions through oneDNN (PyTorch's CPU build bundles it; cnnjax calls it
+through cnnjax.kernels.onednn). A step can be no faster than its convolutions, so "cnnjax >= T x PyTorch"
+needs cnnjax's convolution time below PyTorch's step / T with room left for everything else (normalization,
+activations, the optimizer). Three workers per model, interleaved as in cpu_step.py so machine load falls on
+all alike:
+- cnnjax's real train step (cnnjax.scaling.point, the cnnjax command's process settings); the oneDNN library
+  counts the time spent inside its convolution calls (cnnjax.kernels.onednn.call_totals);
+- PyTorch's eager step (benchmarks/torch_reference.py, channels_last, as cpu_step.py's faster layout);
+- PyTorch's convolutions alone: the same layers' forward and convolution_backward ATen calls on random data.
+Prints a Markdown table and writes JSON. Not part of the test suite.
+"""
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import machine
+from cpu_step import Worker, worker_env
+from step_workers import CASES
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_MODELS = ("cifar_resnet20", "vgg11_bn_half", "lenet5")
+
+
+def measure(name: str, args) -> dict:
+  """Interleaved rounds of the three workers of one case; medians of their per-step times in ms."""
+  case = CASES[name]
+  request = {"name": name, "warmup": args.warmup, "layout": "channels_last", "probe_steps": 1}
+  workers = {
+      "cnnjax_step": Worker("jax", request, worker_env("jax", multi_output_fusion=case.get("multi_output_fusion",
+                                                                                         False)), args.timeout),
+      "torch_step": Worker("torch", request, worker_env("torch"), args.timeout),
+      "torch_convs": Worker("torch_convs", request, worker_env("torch"), args.timeout),
+  }
+  seconds = {k: [] for k in workers}
+  for round_index in range(args.rounds):
+    order = list(workers)[round_index % 3:] + list(workers)[:round_index % 3]
+    for k in order:
+      seconds[k] += workers[k].run(args.steps)
+  counters = [c for c in workers["cnnjax_step"].counters if c]
+  steps = args.steps * len(counters)
+  row = {"model": name, "batch": case["batch"], "input_shape": list(case["input_shape"]),
+         "fast_paths": workers["cnnjax_step"].ready["fast_paths"], "steps_per_worker": args.steps * args.rounds}
+  row.update({f"{k}_ms": 1000 * statistics.median(v) for k, v in seconds.items()})
+  row["cnnjax_convs_ms"] = 1000 * sum(c["seconds"] for c in counters) / steps if counters else None
+  row["cnnjax_conv_calls_per_step"] = sum(c["calls"] for c in counters) / steps if counters else None
+  row["cnnjax_conv_thread_changes_per_step"] = sum(c["thread_changes"] for c in counters) / steps if counters else None
+  row["torch_conv_layers"] = workers["torch_convs"].ready["convolutions"]
+  row["torch_over_cnnjax"] = row["torch_step_ms"] / row["cnnjax_step_ms"]
+  row["budget_ms"] = row["torch_step_ms"] / args.target
+  if row["cnnjax_convs_ms"] is not None:
+    row["cnnjax_rest_ms"] = row["cnnjax_step_ms"] - row["cnnjax_convs_ms"]
+    row["budget_left_after_convs_ms"] = row["budget_ms"] - row["cnnjax_convs_ms"]
+  row["torch_rest_ms"] = row["torch_step_ms"] - row["torch_convs_ms"]
+  for worker in workers.values():
+    worker.close()
+  return row
+
+
+def markdown(results: dict) -> str:
+  target = results["target"]
+  cpu = results["machine"]
+  lines = [f"CPU: {cpu['model']}, {cpu['cores']} cores, {results['isa_limits']['label']}.",
+           f"Target: cnnjax's step >= {target:g}x faster than PyTorch's, i.e. at most PyTorch's step / {target:g} "
+           "(the budget). Medians, ms per step.", "",
+           "| model | batch | PyTorch step | its convolutions | its rest | budget | cnnjax step | its oneDNN "
+           "convolutions | its rest | budget left after cnnjax's convolutions | torch / cnnjax |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+  for r in results["models"]:
+    convs = "n/a" if r["cnnjax_convs_ms"] is None else f"{r['cnnjax_convs_ms']:,.1f}"
+    rest = "n/a" if r["cnnjax_convs_ms"] is None else f"{r['cnnjax_rest_ms']:,.1f}"
+    left = "n/a" if r["cnnjax_convs_ms"] is None else f"{r['budget_left_after_convs_ms']:,.1f}"
+    lines.append(f"| {r['model']} | {r['batch']} | {r['torch_step_ms']:,.1f} | {r['torch_convs_ms']:,.1f} | "
+                 f"{r['torch_rest_ms']:,.1f} | {r['budget_ms']:,.1f} | {r['cnnjax_step_ms']:,.1f} | {convs} | {rest} | "
+                 f"{left} | {r['torch_over_cnnjax']:.2f} |")
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, of {', '.join(CASES)}")
+  parser.add_argument("--steps", type=int, default=10, help="timed steps per worker per round")
+  parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
+  parser.add_argument("--target", type=float, default=1.3, help="the speed-up over PyTorch the budget is for")
+  parser.add_argument("--timeout", type=float, default=600)
+  parser.add_argument("--out", default="benchmarks/results/step_floor.json")
+  args = parser.parse_args(argv)
+  unknown = [m for m in args.models.split(",") if m not in CASES]
+  if unknown:
+    parser.error(f"--models {unknown} unknown; choose from {', '.join(CASES)}")
+  cpu = machine.cpu_description()
+  results = {"command": (machine.isa_limits()["command_prefix"] + "PYTHONPATH=. python benchmarks/step_floor.py "
+                         + " ".join(sys.argv[1:] if argv is None else argv)),
+             "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
+             "isa_limits": machine.isa_limits(),
+             "target": args.target, "steps": args.steps, "rounds": args.rounds,
+             "models": [measure(name, args) for name in args.models.split(",")]}
+  results["markdown"] = markdown(results)
+  machine.save_results(results, REPO / args.out, REPO)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

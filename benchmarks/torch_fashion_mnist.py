@@ -8,13 +8,16 @@ ResNet-20 twin of benchmarks/torch_reference.py: stride-1 stem, 1x28x28 in), sam
 SGD with Nesterov momentum 0.9, lr 0.1 by optax's warmup-then-cosine schedule as cnnjax.train.optim builds it
 (per step; a linear warmup over round(0.3 x steps per epoch) steps from 0, the first update at rate 0), L2 weight
 decay 5e-4 on the weights (ndim > 1) only, batch 128 reshuffled every epoch with the last partial batch dropped
-(cnnjax's drop_remainder), images scaled to [0, 1] and normalised by mean 0.2860 / std 0.3530, then a random
-left-right flip and a 2-pixel zero-pad random crop per example (on the normalised images, as cnnjax's in-step
-augmentation), and an evaluation on the test images in batches of 1000 after every epoch. Data: the real
+(cnnjax's drop_remainder), images scaled to [0, 1] and normalised by mean 0.2860 / std 0.3530, then a 2-pixel
+zero-pad random crop and a random left-right flip per example (on the normalised images, in cnnjax's in-step
+augmentation's order), and an evaluation on the test images in batches of 1000 after every epoch. Data: the real
 Fashion-MNIST IDX archives read with numpy (Debian's dataset-fashion-mnist, as cnnjax's setup uses), no
 network. Written the way an efficient PyTorch user would: whole dataset as one tensor, augmentation vectorised
 on the batch, eager mode on all cores, channels_last (faster for this model on this CPU:
 benchmarks/results/cpu_step.json).
+Left as each framework has it: the random streams (initialisation, order, augmentation), torch's unbiased
+running variance in batch norm (flax keeps the biased one), and cnnjax's checkpoints and logs, which this script
+does not write.
 Prints one JSON line per evaluation: {"epoch", "step", "test_accuracy", "seconds_since_start", ...}, flushed.
 Not part of the test suite (tests/perf/test_time_to_accuracy.py runs it tiny).
 """
@@ -98,16 +101,17 @@ def make_optimizer(model, steps_per_epoch: int, total_steps: int):
 
 
 def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-  """Random left-right flip, then zero-pad by 2 and crop 28x28 at a random offset, per example, on the batch."""
+  """Zero-pad by 2 and crop 28x28 at a random offset, then a random left-right flip, per example, on the batch
+  (cnnjax applies config.augment's crop and flip in the order of their names)."""
   n, c, h, w = x.shape
   pad = RECIPE["crop_padding"]
-  flip = torch.rand(n, generator=generator) < RECIPE["flip_probability"]
-  x = torch.where(flip[:, None, None, None], x.flip(3), x)
   padded = F.pad(x, (pad, pad, pad, pad))
   offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
   rows = (offsets[:, 0, None] + torch.arange(h))[:, None, :, None]
   cols = (offsets[:, 1, None] + torch.arange(w))[:, None, None, :]
-  return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+  x = padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+  flip = torch.rand(n, generator=generator) < RECIPE["flip_probability"]
+  return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
 def evaluate(model, images: torch.Tensor, labels: torch.Tensor, memory_format) -> float:

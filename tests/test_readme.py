@@ -44,5 +44,6 @@ def test_results_tables_are_generated_from_the_recorded_runs():
   text = README.read_text()
   for start, end, make in ((update.START, update.END, update.results_table),
                            (update.SEG_START, update.SEG_END, update.segmentation_table),
-                           (update.DET_START, update.DET_END, update.detection_table)):
+                           (update.DET_START, update.DET_END, update.detection_table),
+                           (update.TTA_START, update.TTA_END, update.time_to_accuracy_section)):
     assert update._replace(text, start, end, make()) == text, f"run scripts/update_readme.py ({start})"

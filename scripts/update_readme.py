@@ -211,7 +211,7 @@ def time_to_accuracy_section(path: Path = TTA_RESULTS) -> str:
   return (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} (jax "
           f"{versions.get('jax')}, torch {versions.get('torch')}, {cpu.get('model', 'CPU')}, {cpu.get('cores', '?')} "
           f"cores, load average {load} before).{note} Seconds from launching the process to the first evaluation at "
-          f"test accuracy >= {results['target']:.2%} ({results['epochs']:g} epochs planned, "
+          f"test accuracy >= {results['target']:.2%} (planned epochs: {results['epochs']:g}; "
           f"{results['train_examples']:,} training and {results['test_examples']:,} test images; {stop}); "
           "cnnjax starts with an empty compilation cache.\n\n" + results["markdown"])
 

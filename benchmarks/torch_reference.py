@@ -79,7 +79,8 @@ class BasicBlockA(nn.Module):
 
 
 class CifarResNet(nn.Module):
-  """He et al.'s CIFAR ResNet of depth 6n+2: [N, 3, 32, 32] -> [N, num_classes]."""
+  """He et al.'s CIFAR ResNet of depth 6n+2 with the paper's stride-1 stem: [N, C, H, W] -> [N, num_classes]
+  (CIFAR's 3x32x32, or Fashion-MNIST's 1x28x28 as configs/fashion_mnist_resnet20.py: stages at 28, 14, 7)."""
 
   def __init__(self, depth: int = 20, num_classes: int = 10, in_channels: int = 3, widths=(16, 32, 64)):
     super().__init__()
@@ -146,12 +147,15 @@ def build_model(name: str, num_classes: int, input_shape) -> nn.Module:
   return MODELS[name](num_classes, tuple(input_shape))
 
 
-def make_optimizer(model: nn.Module, learning_rate: float, momentum: float, weight_decay: float):
-  """SGD with momentum; weight decay on weights with ndim > 1 only, as cnnjax.train.optim.decay_mask."""
+def make_optimizer(model: nn.Module, learning_rate: float, momentum: float, weight_decay: float,
+                   nesterov: bool = False):
+  """SGD with momentum (Nesterov optional, as optax.trace); weight decay on weights with ndim > 1 only, as
+  cnnjax.train.optim.decay_mask. torch adds weight_decay x w to the gradient before the momentum: the gradient
+  of cnnjax's "l2" term weight_decay/2 sum w^2."""
   decay = [p for p in model.parameters() if p.ndim > 1]
   other = [p for p in model.parameters() if p.ndim <= 1]
   return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
-                         lr=learning_rate, momentum=momentum)
+                         lr=learning_rate, momentum=momentum, nesterov=nesterov)
 
 
 def train_step(model: nn.Module, optimizer, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

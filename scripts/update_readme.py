@@ -2,8 +2,10 @@
 and results/fine_tuning/*/results.json (the recorded runs; also the table of results/fine_tuning/README.md),
 its "CPU speed vs PyTorch" table from benchmarks/results/cpu_step.json (benchmarks/cpu_step.py), the compile
 cold-vs-warm table from benchmarks/results/compile_cache.json (benchmarks/compile_cache.py), the
-crash campaign's summary from results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the
-Weights parity table from results/weights/parity.json (experiments/weights/parity_table.py).
+time-to-accuracy table from benchmarks/results/time_to_accuracy.json (benchmarks/time_to_accuracy.py; a line
+saying how to record it while the file is missing), the crash campaign's summary from
+results/crash_campaign/campaign.md (scripts/crash_campaign.py), and the Weights parity table from
+results/weights/parity.json (experiments/weights/parity_table.py).
 
     .venv/bin/python scripts/update_readme.py
 
@@ -39,6 +41,9 @@ CPU_AVX2_COMMAND = f"{AVX2}{CPU_COMMAND} --out benchmarks/results/cpu_step_avx2.
 FLOOR_RESULTS = REPO / "benchmarks" / "results" / "step_floor.json"
 FLOOR_AVX2_RESULTS = REPO / "benchmarks" / "results" / "step_floor_avx2.json"
 FLOOR_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/step_floor.py"
+TTA_START, TTA_END = "<!-- time-to-accuracy:start -->", "<!-- time-to-accuracy:end -->"
+TTA_RESULTS = REPO / "benchmarks" / "results" / "time_to_accuracy.json"
+TTA_COMMAND = "PYTHONPATH=. .venv/bin/python benchmarks/time_to_accuracy.py --seeds 0,1,2"
 
 
 def _row(path: Path) -> str | None:
@@ -217,6 +222,24 @@ def compile_cache_section(path: Path = COMPILE_RESULTS) -> str:
           f"seconds include Python's imports and the first step.\n\n{results['markdown']}")
 
 
+def time_to_accuracy_section(path: Path = TTA_RESULTS) -> str:
+  """The cnnjax-vs-PyTorch time-to-accuracy table of benchmarks/time_to_accuracy.py's JSON, or how to produce it."""
+  if not path.exists():
+    return (f"No recording yet: run `{TTA_COMMAND}` on a quiet machine (about 30 minutes per seed for the two runs; it writes "
+            f"`{path.relative_to(REPO) if path.is_relative_to(REPO) else path}`), then `scripts/update_readme.py`.")
+  results = json.loads(path.read_text())
+  versions, cpu = results["versions"], results["machine"]
+  load = ", ".join(f"{a:.1f}" for a in results["load_average_before"])
+  note = f" {results['note'].rstrip('.')}." if results.get("note") else ""
+  stop = "each run finished its epochs" if results.get("run_to_end") else "each run stopped at the target"
+  return (f"Measured by `{results['command']}` at commit {str(results.get('git_commit'))[:12]} (jax "
+          f"{versions.get('jax')}, torch {versions.get('torch')}, {cpu.get('model', 'CPU')}, {cpu.get('cores', '?')} "
+          f"cores, load average {load} before).{note} Seconds from launching the process to the first evaluation at "
+          f"test accuracy >= {results['target']:.2%} (planned epochs: {results['epochs']:g}; "
+          f"{results['train_examples']:,} training and {results['test_examples']:,} test images; {stop}); "
+          "cnnjax starts with an empty compilation cache.\n\n" + results["markdown"])
+
+
 def weights_section(path: Path = WEIGHTS_RESULTS) -> str:
   """One row per converted pair: cnnjax model, reference, input and eval/train max relative difference."""
   if not path.exists():
@@ -257,6 +280,7 @@ def main() -> None:
   text = _replace(text, FLOOR_START, FLOOR_END, step_floor_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
   text = _replace(text, COMPILE_START, COMPILE_END, compile_cache_section())
+  text = _replace(text, TTA_START, TTA_END, time_to_accuracy_section())
   text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())
   if CRASH_RESULTS.exists():  # scripts/crash_campaign.py writes it
     summary = CRASH_RESULTS.read_text().split("\n\n")[:2]  # the heading line and the summary table

@@ -26,6 +26,15 @@ def default_config() -> ml_collections.ConfigDict:
   # Classification with auxiliary classifiers (googlenet with model_kwargs.aux_logits=True): each auxiliary
   # cross-entropy enters the training loss times this weight (0.3, Szegedy et al. 2015); 0 turns them off.
   c.aux_loss_weight = 0.3
+  # Classification training loss against smoothed targets (1 - a) one_hot + a / num_classes (Szegedy et al. 2016);
+  # 0 is plain cross-entropy. Evaluation loss and accuracy stay plain.
+  c.label_smoothing = 0.0
+  # > 0: an exponential moving average of the parameters and batch statistics, kept in the train state and
+  # checkpoints, updated after every step with decay min(ema_decay, (1 + n) / (10 + n)) at update n (a warm-up, as
+  # TensorFlow's ExponentialMovingAverage), and evaluated instead of the raw weights. 0: off.
+  c.ema_decay = 0.0
+  # Classification evaluation averages the logits of each image and its left-right mirror (airbench's flip TTA).
+  c.eval_flip_tta = False
 
   # config.task="detection" (cnnjax.train.detection): the detector's objective and decoding. method: "centernet"
   # (a dense single-stage detector) or "rcnn" (classified region proposals, config.dataset.proposals);

@@ -32,7 +32,8 @@ def test_one_step_run_on_mock_cifar10_writes_all_outputs(tmp_path, mock_cifar_co
   assert 0.0 <= final["test_accuracy"] <= 1.0 and np.isfinite(final["test_loss"])
   assert np.isfinite(final["train_loss"]) and final["examples_per_second"] > 0
   saved = json.loads((tmp_path / "results.json").read_text())
-  assert set(saved) == {"final", "config", "environment", "compile"}
+  assert set(saved) == {"final", "evaluation", "config", "environment", "compile"}
+  assert saved["evaluation"] == {"weights": "raw", "flip_tta": False}
   assert saved["compile"]["train_step_seconds"] > 0 and saved["compile"]["eval_step_seconds"] > 0
   assert saved["compile"]["cache"] == {"dir": None, "hits": 0, "misses": 0}  # in-process: no cache unless configured
   assert saved["config"]["dataset"]["name"] == "cifar10"

@@ -94,7 +94,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.optimizer.weight_decay_mode = "l2"  # "l2": wd/2 sum w^2 in the loss; "decoupled": outside momentum
 
   c.schedule = ml_collections.ConfigDict()
-  c.schedule.name = "cosine"        # constant | multistep | cosine
+  c.schedule.name = "cosine"        # constant | multistep | cosine | linear (to 0 at the end)
   c.schedule.warmup_epochs = 0.0
   c.schedule.boundaries_epochs = (30.0, 60.0, 80.0)
   c.schedule.decay_factor = 0.1

@@ -45,6 +45,7 @@ def test_label_smoothed_loss_is_the_formula_and_evaluation_stays_plain(smoothing
     assert float(loss) > plain.mean() + 0.01  # the smoothed targets cost more on these confident logits
 
 
+@functools.lru_cache(maxsize=None)  # each trajectory is trained (and its step compiled) once per session
 def _train(ema_decay, steps_count=3):
   """The states (raw variables and EMA) after each of `steps_count` real train steps of SmallBNCNN."""
   model = SmallBNCNN()
@@ -117,25 +118,30 @@ def test_flip_tta_logits_are_the_mean_of_image_and_mirror():
   assert np.abs(tta - plain).max() > 0.05
 
 
-def test_a_checkpoint_from_before_the_ema_resumes_without_it_and_is_refused_with_it(tmp_path):
-  """A step saved before TrainState had `ema` (a state without that field) resumes with the EMA off; a config
-  turning the EMA on is refused, naming config.ema_decay."""
+def test_a_checkpoint_from_before_the_ema_restores_without_it_and_is_refused_with_it(tmp_path):
+  """A step saved before TrainState had `ema` (a state without that field) restores, verified, as the runner's
+  state with the EMA off; the state of a config turning the EMA on is refused, naming config.ema_decay."""
   import orbax.checkpoint as ocp
   from cnnjax.parallel import mesh as mesh_lib
-  from cnnjax.train import checkpoint, run_config, runner, setup
+  from cnnjax.train import checkpoint, setup
   from tests.train.test_runner import synthetic_run_config
-  config = synthetic_run_config(num_train_steps=3)
-  state = setup.build_training(config, mesh_lib.make_data_mesh(), (28, 28, 1), 512, 3).init_state()
+  mesh = mesh_lib.make_data_mesh()
+  training = setup.build_training(synthetic_run_config(), mesh, (28, 28, 1), 512, 3)
+  state = training.init_state()
   old = {"step": state.step + 2, "params": state.params, "opt_state": state.opt_state, "batch_stats": {}}
   writer = checkpoint.Checkpointer(tmp_path)
   writer.manager.save(2, args=ocp.args.Composite(**{
       checkpoint.STATE_ITEM: ocp.args.StandardSave(old),
       checkpoint.DIGESTS_ITEM: ocp.args.JsonSave(checkpoint.array_digests(old))}))
   writer.close()
-  run_config.write(tmp_path, config, [], 2)
-  assert runner.train_and_evaluate(config, tmp_path)["final"]["steps"] == 3
-  rows = [json.loads(row) for row in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-  assert [r["step"] for r in rows if r["split"] == "train"] == [3]  # resumed at step 2, not afresh
+  reader = checkpoint.Checkpointer(tmp_path)
+  restored = reader.restore(training.abstract_state)
+  assert type(restored) is type(state) and int(restored.step) == 2 and restored.ema == {}
+  for a, b in zip(jax.tree.leaves((restored.params, restored.opt_state)), jax.tree.leaves((state.params,
+                                                                                          state.opt_state))):
+    np.testing.assert_array_equal(a, b)
+  with_ema = setup.build_training(synthetic_run_config(ema_decay=0.9), mesh, (28, 28, 1), 512, 3)
   with pytest.raises(checkpoint.CheckpointError, match=r"weight average \(config.ema_decay\)"):
-    runner.train_and_evaluate(synthetic_run_config(num_train_steps=4, ema_decay=0.9, allow_config_change=True),
-                              tmp_path)
+    reader.restore(with_ema.abstract_state)
+  reader.close()
+  assert (tmp_path / "checkpoints" / "2").is_dir()  # refused, not set aside

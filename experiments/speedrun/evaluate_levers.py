@@ -6,7 +6,8 @@ flip test-time augmentation.
 Why: neither the EMA nor the flip TTA feeds back into training (the raw weights of a run with the EMA on are
 bitwise those of the same run with it off), so their effect on one trained run is measured exactly by evaluating
 its last checkpoint four ways, at the cost of four evaluations instead of retrained runs. Prints a JSON object
-{"raw": {"plain": acc, "flip_tta": acc}, "ema": {...}} and writes it to WORKDIR/evaluate_levers.json.
+{"step": N, "raw": {"plain": acc, "flip_tta": acc}, "ema": {...}} (no "ema" for a run without one) and writes it
+to WORKDIR/evaluate_levers.json.
 """
 
 import argparse
@@ -25,8 +26,6 @@ from cnnjax.train import checkpoint, runner, setup, steps
 
 def evaluate_four_ways(workdir: Path) -> dict:
   config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-  if not config.ema_decay:
-    raise SystemExit(f"{workdir}: config.ema_decay is 0, so the run kept no EMA to evaluate")
   mesh = mesh_lib.make_data_mesh()
   train_data = pipeline.make_train_data(config.dataset, config.batch_size, config.seed, pipeline.Shard(0, 1))
   training = setup.build_training(config, mesh, train_data.input_shape, train_data.steps_per_epoch, 1)
@@ -34,7 +33,7 @@ def evaluate_four_ways(workdir: Path) -> dict:
   state = ckpt.restore(training.abstract_state)
   ckpt.close()
   found = {}
-  for weights in ("raw", "ema"):
+  for weights in ("raw", "ema") if config.ema_decay else ("raw",):  # a run without the EMA kept none
     for tta in (False, True):
       step = jax.jit(functools.partial(steps.eval_step, task=training.task, use_ema=weights == "ema", flip_tta=tta))
       metrics = runner.evaluate(step, state, config.dataset, config.dataset.eval_split, config.eval_batch_size, mesh,

@@ -7,8 +7,12 @@ Each run is a `cnnjax train` process (so its XLA settings apply before JAX start
 workdir; its config.json, results.json and metrics.jsonl are copied to OUT/<name>/seed<S>/ and its checkpoints
 are deleted. A seed whose results.json is already in OUT is not run again, so an interrupted study resumes.
 "Wall seconds" are those of the whole process: start-up, data loading, compilation, training and evaluation.
+Before its checkpoint goes, each full-recipe run is also evaluated four ways (raw or EMA weights, with or without
+flip TTA: experiments/speedrun/evaluate_levers.py, into OUT/full/seed<S>/evaluate_levers.json): neither lever
+feeds back into training, so that measures their effect exactly without retraining (--ablate ema,tta retrains).
 Writes OUT/summary.json and OUT/README.md: test accuracy (mean, std, min, max), mean wall seconds, how many
-seeds reached the target, and per lever the mean (and per-seed) difference against the full recipe.
+seeds reached the target, per lever the mean (and per-seed) difference against the full recipe, and the mean
+four-way evaluation.
 """
 
 import argparse
@@ -37,8 +41,10 @@ def parse_list(text: str) -> list[str]:
   return [part for part in text.split(",") if part]
 
 
-def run_one(config: str, overrides: tuple[str, ...], seed: int, out: Path, scratch: Path) -> dict:
-  """Trains one seed with `overrides` unless OUT already has it; returns its row (accuracy, seconds)."""
+def run_one(config: str, overrides: tuple[str, ...], seed: int, out: Path, scratch: Path,
+            four_ways: bool = False) -> dict:
+  """Trains one seed with `overrides` unless OUT already has it (then with `four_ways`, evaluates its checkpoint
+  four ways); returns its row (accuracy, seconds)."""
   out.mkdir(parents=True, exist_ok=True)
   timing = out / "wall.json"
   if not (out / "results.json").exists():
@@ -50,16 +56,22 @@ def run_one(config: str, overrides: tuple[str, ...], seed: int, out: Path, scrat
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=REPO)
     wall = time.perf_counter() - start
-    for name in KEPT_FILES:
+    if four_ways:
+      subprocess.run([sys.executable, str(Path(__file__).with_name("evaluate_levers.py")), "--workdir", str(workdir)],
+                     check=True, cwd=REPO)
+    for name in KEPT_FILES + (("evaluate_levers.json",) if four_ways else ()):
       shutil.copy(workdir / name, out / name)
     timing.write_text(json.dumps({"wall_seconds": wall, "command": ["cnnjax", *command[3:]]}, indent=2) + "\n")
     shutil.rmtree(workdir, ignore_errors=True)
   results = json.loads((out / "results.json").read_text())
   final = results["final"]
-  return {"seed": seed, "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
-          "wall_seconds": json.loads(timing.read_text())["wall_seconds"] if timing.exists() else None,
-          "examples_per_second": final.get("examples_per_second"), "epochs": final["epochs"],
-          "evaluation": results.get("evaluation")}
+  row = {"seed": seed, "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
+         "wall_seconds": json.loads(timing.read_text())["wall_seconds"] if timing.exists() else None,
+         "examples_per_second": final.get("examples_per_second"), "epochs": final["epochs"],
+         "evaluation": results.get("evaluation")}
+  if (out / "evaluate_levers.json").exists():
+    row["four_ways"] = json.loads((out / "evaluate_levers.json").read_text())
+  return row
 
 
 def describe(values: list[float]) -> dict:
@@ -78,6 +90,11 @@ def summarise(rows: dict[str, list[dict]], target: float = TARGET) -> dict:
                              "wall_seconds_mean": statistics.fmean(walls) if walls else None,
                              "reached_target": sum(r["test_accuracy"] >= target for r in seeds),
                              "seeds": seeds}
+  four_ways = [r["four_ways"] for r in rows.get("full", []) if "four_ways" in r]
+  if four_ways:  # mean accuracy of the full runs' checkpoints by weights (raw, ema) and flip TTA (plain, flip_tta)
+    weights = [w for w in ("raw", "ema") if all(w in f for f in four_ways)]
+    summary["four_ways"] = {w: {t: statistics.fmean(f[w][t] for f in four_ways) for t in ("plain", "flip_tta")}
+                            for w in weights} | {"n": len(four_ways)}
   full = {r["seed"]: r for r in rows.get("full", [])}
   for name, seeds in rows.items():
     if name == "full":
@@ -115,6 +132,12 @@ def report(summary: dict, config: str) -> str:
       wall = f"{d['wall_seconds_difference_mean']:+.0f}" if d["wall_seconds_difference_mean"] is not None else "-"
       per_seed = ", ".join(f"{x:+.4f}" for x in d["accuracy_differences"])
       lines.append(f"| {lever} | {d['accuracy_difference_mean']:+.4f} | {per_seed} | {wall} |")
+  if "four_ways" in summary:
+    f = summary["four_ways"]
+    lines += ["", f"The full recipe's checkpoints evaluated four ways (mean test accuracy over {f['n']} seeds; "
+              "the EMA and the flip TTA do not feed back into training, so this is their exact effect):", "",
+              "| weights | plain | flip TTA |", "|---|---:|---:|"]
+    lines += [f"| {w} | {f[w]['plain']:.4f} | {f[w]['flip_tta']:.4f} |" for w in ("raw", "ema") if w in f]
   return "\n".join(lines) + "\n"
 
 
@@ -127,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--scratch", default=None, help="where the workdirs (with checkpoints) live while running")
   parser.add_argument("--override", action="append", default=[],
                       help="a --config.KEY=VALUE for every run (repeatable), e.g. --override=--config.num_epochs=2")
+  parser.add_argument("--no_four_ways", action="store_true",
+                      help="skip the four-way evaluation (raw/EMA x plain/flip TTA) of the full runs' checkpoints")
   args = parser.parse_args(argv)
   seeds = [int(s) for s in parse_list(args.seeds)]
   levers = parse_list(args.ablate)
@@ -136,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
   runs = {"full": ()} | {f"no_{lever}": ABLATIONS[lever] for lever in levers}
   out = Path(args.out)
   scratch = Path(args.scratch or tempfile.mkdtemp(prefix="speedrun_"))
-  rows = {name: [run_one(args.config, (*args.override, *overrides), seed, out / name / f"seed{seed}", scratch)
+  rows = {name: [run_one(args.config, (*args.override, *overrides), seed, out / name / f"seed{seed}", scratch,
+                         four_ways=name == "full" and not args.no_four_ways)
                  for seed in seeds] for name, overrides in runs.items()}
   summary = {"config": args.config, "overrides": args.override, **summarise(rows)}
   (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

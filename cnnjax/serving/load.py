@@ -53,7 +53,8 @@ def from_weights(path: str) -> Served:
 
 
 def load_run(workdir: str, task: str, command: str):
-  """(model, variables, config dict) from the newest checkpoint of the `task` run in `workdir`;
+  """(model, variables, config dict) from the newest checkpoint of the `task` run in `workdir` (its EMA weights when
+  it kept them, as its evaluation did);
   `command` (e.g. "cnnjax segment --workdir") names the asker in errors."""
   from cnnjax.models import get_model
   from cnnjax.train.checkpoint import Checkpointer
@@ -80,6 +81,8 @@ def load_run(workdir: str, task: str, command: str):
   variables = {"params": state["params"]}
   if state.get("batch_stats"):
     variables["batch_stats"] = state["batch_stats"]
+  if state.get("ema"):  # config.ema_decay > 0: the run was evaluated with its moving average, so serve that
+    variables = dict(state["ema"])
   model = get_model(config["model"], num_classes=config["dataset"]["num_classes"], **config.get("model_kwargs", {}))
   return model, variables, config
 

@@ -7,6 +7,7 @@ which are removed on start.
 """
 
 import collections
+import dataclasses
 import datetime
 import gc
 import hashlib
@@ -106,6 +107,20 @@ def has_saved_steps(workdir: str | Path) -> bool:
   """Whether `workdir` holds a saved step to resume, without starting orbax (unfinished saves do not count)."""
   folder = checkpoint_directory(workdir)
   return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def _without_new_empty_fields(abstract_state, saved_fields: set[str] | None):
+  """(restore target, {field: empty value}): a state whose fields that hold no array (TrainState.ema with
+  config.ema_decay = 0) are absent from the checkpoint (saved before the field existed) is restored without them,
+  as a dict, and they are put back empty; otherwise (abstract_state, {})."""
+  if abstract_state is None or saved_fields is None or not dataclasses.is_dataclass(abstract_state):
+    return abstract_state, {}
+  fields = {f.name: getattr(abstract_state, f.name) for f in dataclasses.fields(abstract_state)
+            if f.metadata.get("pytree_node", True)}
+  added = {k: v for k, v in fields.items() if k not in saved_fields and not jax.tree.leaves(v)}
+  if not added:
+    return abstract_state, {}
+  return {k: v for k, v in fields.items() if k not in added}, added
 
 
 class Checkpointer:
@@ -227,13 +242,23 @@ class Checkpointer:
     if expected != found:
       missing, extra = list((expected - found).elements()), list((found - expected).elements())
       raise CheckpointError(
-          f"checkpoint step {step} in {self.directory} holds a different model or optimizer than the config "
+          f"checkpoint step {step} in {self.directory} holds a different model, optimizer or weight average "
+          "(config.ema_decay) than the config "
           f"(arrays the config needs but the checkpoint lacks: {missing[:3]}; arrays it has in excess: {extra[:3]}); "
           "use a new --workdir for a changed config")
 
+  def _saved_fields(self, step: int) -> set[str] | None:
+    """The top-level fields of the state saved at `step` ("params", "opt_state", ...); None if unreadable."""
+    try:
+      saved = self.manager.item_metadata(step)[STATE_ITEM]
+      return set(saved.keys())
+    except Exception:  # unreadable or not a mapping: the restore reports it
+      return None
+
   def _restore_verified(self, step: int, abstract_state):
     has_digests = (self.directory / str(step) / DIGESTS_ITEM).exists()
-    items = {STATE_ITEM: ocp.args.StandardRestore(abstract_state)}
+    target, added = _without_new_empty_fields(abstract_state, self._saved_fields(step))
+    items = {STATE_ITEM: ocp.args.StandardRestore(target)}
     if has_digests:
       items[DIGESTS_ITEM] = ocp.args.JsonRestore()
     try:
@@ -241,6 +266,8 @@ class Checkpointer:
     finally:
       gc.collect()  # the failed read's coroutines report now, while orbax's noise is filtered
     state = restored[STATE_ITEM]
+    if added:  # the empty fields a checkpoint from before them lacks come back empty
+      state = abstract_state.replace(**state, **added)
     if not has_digests:
       log.warning("checkpoint step %d in %s has no digests (written by an older cnnjax): not verified",
                   step, self.directory)

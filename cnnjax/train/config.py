@@ -26,6 +26,15 @@ def default_config() -> ml_collections.ConfigDict:
   # Classification with auxiliary classifiers (googlenet with model_kwargs.aux_logits=True): each auxiliary
   # cross-entropy enters the training loss times this weight (0.3, Szegedy et al. 2015); 0 turns them off.
   c.aux_loss_weight = 0.3
+  # Classification training loss against smoothed targets (1 - a) one_hot + a / num_classes (Szegedy et al. 2016);
+  # 0 is plain cross-entropy. Evaluation loss and accuracy stay plain.
+  c.label_smoothing = 0.0
+  # > 0: an exponential moving average of the parameters and batch statistics, kept in the train state and
+  # checkpoints, updated after every step with decay min(ema_decay, (1 + n) / (10 + n)) at update n (a warm-up, as
+  # TensorFlow's ExponentialMovingAverage), and evaluated instead of the raw weights. 0: off.
+  c.ema_decay = 0.0
+  # Classification evaluation averages the logits of each image and its left-right mirror (airbench's flip TTA).
+  c.eval_flip_tta = False
 
   # config.task="detection" (cnnjax.train.detection): the detector's objective and decoding. method: "centernet"
   # (a dense single-stage detector) or "rcnn" (classified region proposals, config.dataset.proposals);
@@ -85,7 +94,7 @@ def default_config() -> ml_collections.ConfigDict:
   c.optimizer.weight_decay_mode = "l2"  # "l2": wd/2 sum w^2 in the loss; "decoupled": outside momentum
 
   c.schedule = ml_collections.ConfigDict()
-  c.schedule.name = "cosine"        # constant | multistep | cosine
+  c.schedule.name = "cosine"        # constant | multistep | cosine | linear (to 0 at the end)
   c.schedule.warmup_epochs = 0.0
   c.schedule.boundaries_epochs = (30.0, 60.0, 80.0)
   c.schedule.decay_factor = 0.1

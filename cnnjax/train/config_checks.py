@@ -42,6 +42,7 @@ def check_values(config, defaults) -> None:
   check_duration(config)
   check_resume_step(config)
   check_optimizer(config)
+  check_averaging(config)
   check_schedule(config)
   check_dataset(config)
   check_task_and_policy(config)
@@ -83,6 +84,17 @@ def check_optimizer(config) -> None:
                      "forgets a gradient and diverges); e.g. --config.optimizer.momentum=0.9")
   if config.optimizer.weight_decay_mode not in WEIGHT_DECAY_MODES:
     raise unknown_name("config.optimizer.weight_decay_mode", config.optimizer.weight_decay_mode, WEIGHT_DECAY_MODES)
+
+
+def check_averaging(config) -> None:
+  """Label smoothing and the EMA decay in [0, 1); flip test-time augmentation only for classification."""
+  for field, example in (("label_smoothing", 0.1), ("ema_decay", 0.999)):
+    value = config[field]
+    if not (isinstance(value, (int, float)) and 0 <= value < 1):
+      raise InputError(f"config.{field}={value} must be in [0, 1) (0 turns it off); e.g. --config.{field}={example}")
+  if config.eval_flip_tta and config.task != "classification":
+    raise InputError(f"config.eval_flip_tta=True averages class logits over a mirrored image, which config.task="
+                     f"{config.task!r} does not predict; set it to False")
 
 
 def check_schedule(config) -> None:

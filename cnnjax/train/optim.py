@@ -11,7 +11,7 @@ import optax
 from cnnjax.errors import InputError
 
 WEIGHT_DECAY_MODES = ("l2", "decoupled")
-SCHEDULES = ("constant", "multistep", "cosine")
+SCHEDULES = ("constant", "multistep", "cosine", "linear")
 
 
 def decay_mask(params):
@@ -35,7 +35,8 @@ def base_learning_rate(opt_config, global_batch_size: int) -> float:
 
 
 def make_schedule(schedule_config, base_lr: float, steps_per_epoch: int, total_steps: int) -> optax.Schedule:
-  """Learning rate against step: constant, multistep or cosine, after an optional linear warmup."""
+  """Learning rate against step: constant, multistep, cosine or linear (to 0 at the last step), after an optional
+  linear warmup; warmup + linear is the triangular one-cycle schedule airbench trains with."""
   warmup = int(round(schedule_config.get("warmup_epochs", 0.0) * steps_per_epoch))
   name = schedule_config.name
   if name == "constant":
@@ -45,6 +46,8 @@ def make_schedule(schedule_config, base_lr: float, steps_per_epoch: int, total_s
     main = optax.piecewise_constant_schedule(base_lr, {b: schedule_config.decay_factor for b in boundaries if b > 0})
   elif name == "cosine":
     main = optax.cosine_decay_schedule(base_lr, max(1, total_steps - warmup))
+  elif name == "linear":
+    main = optax.linear_schedule(base_lr, 0.0, max(1, total_steps - warmup))
   else:
     raise InputError(f"config.schedule.name={name!r} is unknown; use one of {', '.join(SCHEDULES)}")
   if warmup <= 0:

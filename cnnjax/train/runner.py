@@ -131,6 +131,13 @@ def _divergence_advice(ckpt, writer) -> str:
           "--config.allow_config_change=true for the changed config.")
 
 
+def evaluation_settings(config) -> dict:
+  """What the evaluation ran: "weights" ("ema": the moving average, config.ema_decay > 0; "raw": the trained
+  parameters) and "flip_tta" (logits averaged with the mirrored image's), for results.json."""
+  return {"weights": "ema" if config.get("ema_decay", 0.0) else "raw",
+          "flip_tta": bool(config.get("eval_flip_tta", False))}
+
+
 def train_and_evaluate(config, workdir: str | Path, hooks: StepHooks | None = None) -> dict:
   """Trains `config`'s model on its dataset, evaluates it and writes results.json in `workdir`.
 
@@ -281,7 +288,8 @@ def _train_and_evaluate(config, workdir: Path, hooks: StepHooks, cache_events: c
       "examples_per_second": timed_steps * config.batch_size / timed_seconds if timed_seconds else None,
       "params": int(sum(np.size(p) for p in jax.tree.leaves(state.params))),
   })
-  results = {"final": final, "config": json.loads(config.to_json_best_effort()),
+  results = {"final": final, "evaluation": evaluation_settings(config),
+             "config": json.loads(config.to_json_best_effort()),
              "environment": run_environment,
              "compile": compile_timing.report({"train_step": train_fn, "eval_step": eval_fn}, cache_events)}
   if config.init_from:

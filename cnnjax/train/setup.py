@@ -66,14 +66,16 @@ def build_training(config, mesh, input_shape: tuple[int, ...], steps_per_epoch: 
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
 
   replicated = mesh_lib.replicated(mesh)
-  init_fn = functools.partial(create_train_state, model, tx, input_shape=(1, *input_shape))
+  ema_decay = config.get("ema_decay", 0.0)
+  init_fn = functools.partial(create_train_state, model, tx, input_shape=(1, *input_shape), ema=bool(ema_decay))
   abstract_state = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
                                 jax.eval_shape(init_fn, init_rng))
   train_step = data_parallel.compile_train_step(
       functools.partial(steps.train_step, task=task, l2_weight_decay=optim.l2_coefficient(config.optimizer),
-                        schedule=schedule, augment=augment_lib.make_augment(config.augment)),
+                        schedule=schedule, augment=augment_lib.make_augment(config.augment), ema_decay=ema_decay),
       mesh, config.batch_norm_stats)
-  eval_step = jax.jit(functools.partial(steps.eval_step, task=task), out_shardings=replicated)
+  eval_step = jax.jit(functools.partial(steps.eval_step, task=task, use_ema=bool(ema_decay),
+                                        flip_tta=bool(config.get("eval_flip_tta", False))), out_shardings=replicated)
   return Training(
       model=model, task=task, schedule=schedule, tx=tx,
       init_state=lambda: jax.jit(init_fn, out_shardings=replicated)(init_rng),

@@ -18,8 +18,13 @@ from cnnjax.layers.crop import center_crop
 from cnnjax.train import detection
 
 
-def _cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-  return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
+def _cross_entropy(logits: jax.Array, labels: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
+  """Mean cross-entropy against integer labels, or against targets (1 - a) one_hot + a / C with a = label_smoothing."""
+  logits = logits.astype(jnp.float32)
+  if not label_smoothing:
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+  targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), label_smoothing)
+  return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 class SummedMetrics:
@@ -47,25 +52,29 @@ class Classification(SummedMetrics):
   A model with auxiliary classifiers (GoogLeNet's aux_logits) returns (logits, aux1, aux2, ...) in train
   mode: each auxiliary cross-entropy enters the loss times `aux_loss_weight` (0.3 in Szegedy et al. 2015;
   0 trains the auxiliary heads not at all). Evaluation sees the main logits only.
+  `label_smoothing` a > 0 trains against (1 - a) one_hot + a / C (Szegedy et al. 2016, "Rethinking the Inception
+  architecture"); evaluation's loss and accuracy stay those of the plain labels.
   """
 
-  def __init__(self, aux_loss_weight: float = 0.3):
+  def __init__(self, aux_loss_weight: float = 0.3, label_smoothing: float = 0.0):
     self.aux_loss_weight = aux_loss_weight
+    self.label_smoothing = label_smoothing
 
   def loss(self, logits, labels: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Mean cross-entropy of a training batch (plus the weighted auxiliary ones) and its accuracy.
+    """Mean (label-smoothed) cross-entropy of a training batch (plus the weighted auxiliary ones) and its accuracy.
 
-    The logged "loss" is the main classifier's, comparable with models without auxiliary heads.
+    The logged "loss" is the main classifier's, comparable with models without auxiliary heads; with label
+    smoothing it is the smoothed loss that is minimised.
     """
     aux = ()
     if isinstance(logits, (tuple, list)):
       logits, *aux = logits
     logits = logits.astype(jnp.float32)
-    main = _cross_entropy(logits, labels)
+    main = _cross_entropy(logits, labels, self.label_smoothing)
     metrics = {"loss": main, "accuracy": jnp.mean(jnp.argmax(logits, -1) == labels)}
     if not aux:
       return main, metrics
-    aux_losses = [_cross_entropy(a, labels) for a in aux]
+    aux_losses = [_cross_entropy(a, labels, self.label_smoothing) for a in aux]
     metrics["aux_loss"] = sum(aux_losses) / len(aux_losses)
     return main + self.aux_loss_weight * sum(aux_losses), metrics
 
@@ -175,7 +184,8 @@ class Segmentation(SummedMetrics):
 
 # config.task -> the task built from the config's options.
 TASKS: dict[str, Callable[..., object]] = {
-    "classification": lambda config: Classification(aux_loss_weight=config.get("aux_loss_weight", 0.3)),
+    "classification": lambda config: Classification(aux_loss_weight=config.get("aux_loss_weight", 0.3),
+                                                    label_smoothing=config.get("label_smoothing", 0.0)),
     "segmentation": lambda config: Segmentation(),
     "detection": lambda config: _detection(config),
 }

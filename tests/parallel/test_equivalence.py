@@ -21,9 +21,12 @@ from tests.parallel import subprocesses, teacher_forcing
 GLOBAL_BATCH = 32
 INPUT_SHAPE = (8, 8, 3)
 # tests/parallel/bn_cnn.py's SmallBNCNN (teacher_forcing.TEST_MODELS), 5 steps at a constant rate
+# With label smoothing and an EMA of the weights (the speedrun's levers) on: both are computed in the step.
 CONFIG = {"model": "small_bn_cnn", "batch_size": GLOBAL_BATCH, "seed": 3, "schedule": {"name": "constant"},
           "optimizer": {"learning_rate": 0.1, "momentum": 0.9, "nesterov": False, "weight_decay": 5e-4,
-                        "weight_decay_mode": "l2", "scale_by_batch": False}}
+                        "weight_decay_mode": "l2", "scale_by_batch": False},
+          "label_smoothing": 0.1, "ema_decay": 0.9}
+EMA = ".ema"
 STEPS = {"steps": 5, "warmup_steps": 0}
 TERMS = (3, 9 * 8, 32 * 8 * 8)  # SmallBNCNN: conv1, conv2, head; conv2 reads 8 channels; batch 32 of 8x8
 TIMEOUT = 120
@@ -57,6 +60,25 @@ def test_one_device_and_eight_devices_take_the_same_steps(teacher_and_eight):
   teacher_forcing.assert_steps_agree(teacher, student, TERMS, CONFIG["optimizer"]["momentum"])
 
 
+def assert_ema_follows(teacher: dict, student: dict) -> None:
+  """Each step's EMA (parameters and batch statistics) is decay * the teacher's EMA before it + (1 - decay) * the
+  student's own new variables, to float32 rounding, with the decay's warm-up min(ema_decay, (1 + k) / (10 + k))."""
+  keys = [key for key in student if key.startswith(EMA)]
+  assert len(keys) == len([key for key in student if key.startswith((".params", ".batch_stats"))])
+  for k in range(len(teacher["loss"])):
+    decay = min(CONFIG["ema_decay"], (1 + k) / (10 + k))
+    for key in keys:
+      before, own = teacher[key][k].astype(np.float64), student[key.removeprefix(EMA).replace("['", ".", 1)
+                                                                  .replace("']", "", 1)][k].astype(np.float64)
+      bound = 4 * teacher_forcing.U * (np.abs(before) + np.abs(own)) + 1e-30
+      assert np.all(np.abs(student[key][k] - (decay * before + (1 - decay) * own)) <= bound), (k, key)
+
+
+def test_one_device_and_eight_devices_keep_the_same_weight_average(teacher_and_eight):
+  _, _, _, teacher, student = teacher_and_eight
+  assert_ema_follows(teacher, student)
+
+
 def test_two_processes_of_four_devices_take_the_same_steps(teacher_and_eight, tmp_path):
   teacher_file, _, _, teacher, _ = teacher_and_eight
   spec = _spec_file(tmp_path, "two_by_four", devices=8,
@@ -73,5 +95,6 @@ def test_two_processes_of_four_devices_take_the_same_steps(teacher_and_eight, tm
     for student in students:
       student.kill()  # a no-op once it has exited
   assert (two["processes"], two["devices"]) == (2, 8)
-  teacher_forcing.assert_steps_agree(teacher, dict(np.load(tmp_path / "two.npz")), TERMS,
-                                     CONFIG["optimizer"]["momentum"])
+  two_by_four = dict(np.load(tmp_path / "two.npz"))
+  teacher_forcing.assert_steps_agree(teacher, two_by_four, TERMS, CONFIG["optimizer"]["momentum"])
+  assert_ema_follows(teacher, two_by_four)

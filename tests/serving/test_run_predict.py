@@ -1,6 +1,6 @@
 """`cnnjax predict --workdir` and `cnnjax export --workdir` on a tiny LeNet-5 run of configs/fashion_mnist_lenet5.py
-(3 steps on tfds mock data): the run's own eval preprocessing, Fashion-MNIST's class names, and the
-probabilities the training pipeline's input gives."""
+(3 steps on tfds mock data, with an EMA of the weights): the run's own eval preprocessing, Fashion-MNIST's class
+names, the EMA weights its evaluation used, and the probabilities the training pipeline's input gives."""
 
 import contextlib
 import io
@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory):
   config = get_config()
   config.unlock()
   for key, value in {"num_train_steps": 3, "batch_size": 8, "eval_batch_size": 8, "eval_every_epochs": 0.0,
-                     "progress_bar": False, "log_every_steps": 1}.items():
+                     "progress_bar": False, "log_every_steps": 1, "ema_decay": 0.5}.items():
     config_lib.set_dotted(config, key, value)
   with tfds.testing.mock_data(num_examples=16):
     runner.train_and_evaluate(config.lock(), folder / "run")
@@ -52,6 +52,13 @@ def test_predict_uses_the_runs_eval_preprocessing_and_class_names(tiny_run):
   first, second = json.loads(out.getvalue())["images"]
   assert first == {**second, "image": str(photo)}
   model, variables, config = load_run(str(run), "classification", "test")
+  from cnnjax.train.checkpoint import Checkpointer
+  reader = Checkpointer(run)
+  state = reader.restore()
+  reader.close()
+  for served, average, raw in zip(*map(jax.tree.leaves, (variables, state["ema"], state["params"]))):
+    np.testing.assert_array_equal(served, average)  # the run was evaluated with its EMA (config.ema_decay): served too
+    assert not np.array_equal(served, raw)
   ds = ml_collections.ConfigDict({**config["dataset"], "image_size": 28})  # what the pipeline would make of it
   grey = np.asarray(Image.open(photo).convert("L"))[..., None]
   x = pipeline._normalise_fn(ds)(pipeline._decode_fn(ds)({"image": tf.constant(grey), "label": tf.constant(0)}))

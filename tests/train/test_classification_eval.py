@@ -61,8 +61,30 @@ def test_top5_needs_more_than_five_classes_and_empty_classes_have_no_accuracy():
   assert metrics["classes"]["per_class_accuracy"] == [1.0, None, 0.0, None, None]
 
 
-def test_confusion_is_summed_exactly_over_devices(run_with_devices):
-  out = run_with_devices("""
+class FlatClassifier(nn.Module):
+  """Dense on the flattened image: its mirror gets other logits. [N, H, W, C] -> [N, 7]."""
+
+  @nn.compact
+  def __call__(self, x, train: bool = False):
+    return nn.Dense(7)(x.reshape(x.shape[0], -1))
+
+
+_FLIP_TTA_EVAL = """
+    import functools, flax.linen as nn, optax
+    from cnnjax.train import steps
+    from cnnjax.train.state import create_train_state
+    images = np.random.default_rng(2).normal(size=(32, 4, 6, 1)).astype(np.float32)
+    from tests.train.test_classification_eval import FlatClassifier
+    state = create_train_state(FlatClassifier(), optax.sgd(0.1), jax.random.key(0), (1, 4, 6, 1), ema=True)
+    state = state.replace(ema={"params": jax.tree.map(lambda p: 2 * p, state.params)})
+    tta = jax.jit(functools.partial(steps.eval_step, task=tasks.Classification(), use_ema=True, flip_tta=True))
+    tta_sums = tta(state, {"image": shard(images), "label": shard(labels), "mask": shard(mask)})
+"""
+
+
+def test_confusion_and_flip_tta_eval_are_exact_over_devices(run_with_devices):
+  """The eval sums' confusion matrix, and the EMA + flip-TTA eval step on a batch sharded over 4 devices."""
+  code = """
     import json, jax, numpy as np
     from jax.sharding import NamedSharding, PartitionSpec as P
     from cnnjax.parallel import mesh as mesh_lib
@@ -73,12 +95,29 @@ def test_confusion_is_summed_exactly_over_devices(run_with_devices):
     mask = (np.arange(32) < 29).astype(np.float32)
     shard = lambda a: jax.device_put(a, NamedSharding(mesh, P("data")))
     sums = jax.jit(tasks.Classification().eval_sums)(shard(logits), shard(labels), shard(mask))
-    print(json.dumps(np.asarray(sums["confusion"]).tolist()))
-  """, 4)
-  confusion = np.asarray(json.loads(out.strip().splitlines()[-1]))
+  """ + _FLIP_TTA_EVAL + """
+    print(json.dumps([np.asarray(sums["confusion"]).tolist(), float(tta_sums["loss_sum"]), len(jax.devices())]))
+  """
+  confusion, tta_loss, devices = json.loads(run_with_devices(code, 4).strip().splitlines()[-1])
+  assert devices == 4
   rng = np.random.default_rng(1)
   logits, labels = rng.normal(size=(32, 7)).astype(np.float32), rng.integers(0, 7, 32).astype(np.int32)
-  np.testing.assert_array_equal(confusion, _numpy_metrics(logits, labels, (np.arange(32) < 29) * 1.0)["confusion"])
+  mask = (np.arange(32) < 29) * 1.0
+  np.testing.assert_array_equal(confusion, _numpy_metrics(logits, labels, mask)["confusion"])
+  # by hand in float64 from the same initialisation: EMA weights (twice the raw ones), image and mirror averaged
+  images = np.random.default_rng(2).normal(size=(32, 4, 6, 1)).astype(np.float32).astype(np.float64)
+  params = create_train_state(FlatClassifier(), optax.sgd(0.1), jax.random.key(0), (1, 4, 6, 1)).params["Dense_0"]
+  kernel, bias = (2 * np.asarray(params[k], np.float64) for k in ("kernel", "bias"))
+  logits_of = lambda x: x.reshape(len(x), -1) @ kernel + bias  # noqa: E731
+  assert tta_loss == pytest.approx(_loss_sum((logits_of(images) + logits_of(images[:, :, ::-1])) / 2, labels, mask),
+                                   rel=1e-5)
+  assert abs(tta_loss - _loss_sum(logits_of(images), labels, mask)) > 1e-3 * tta_loss  # the mirror matters here
+
+
+def _loss_sum(logits, labels, mask):
+  shifted = logits - logits.max(-1, keepdims=True)
+  log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+  return float(-(np.take_along_axis(log_p, labels[:, None], -1)[:, 0] * mask).sum())
 
 
 class _AuxNet(nn.Module):

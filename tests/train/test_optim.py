@@ -102,6 +102,8 @@ def test_schedules():
   warm = _schedule("cosine", warmup_epochs=1.0)
   assert [float(warm(s)) for s in (0, 5, 10)] == pytest.approx([0.0, 0.5, 1.0])
   assert float(_schedule("constant")(33)) == 1.0
+  triangle = _schedule("linear", warmup_epochs=1.0)  # warmup to step 10, then down to 0 at step 50
+  assert [float(triangle(s)) for s in (0, 5, 10, 30, 50)] == pytest.approx([0.0, 0.5, 1.0, 0.5, 0.0])
   with pytest.raises(ValueError, match="config.schedule.name"):
     _schedule("exponential")
 

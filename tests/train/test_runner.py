@@ -16,10 +16,14 @@ from cnnjax.errors import InputError
 from cnnjax.train import runner
 
 
-def _final_params(workdir):
+def _final_state(workdir):
   directory = workdir / "checkpoints"
   step = max(int(p.name) for p in directory.iterdir() if p.name.isdigit())
-  restored = ocp.StandardCheckpointer().restore(directory / str(step) / "default")
+  return step, ocp.StandardCheckpointer().restore(directory / str(step) / "default")
+
+
+def _final_params(workdir):
+  step, restored = _final_state(workdir)
   return step, restored["params"]
 
 
@@ -32,7 +36,8 @@ def test_one_step_run_on_mock_cifar10_writes_all_outputs(tmp_path, mock_cifar_co
   assert 0.0 <= final["test_accuracy"] <= 1.0 and np.isfinite(final["test_loss"])
   assert np.isfinite(final["train_loss"]) and final["examples_per_second"] > 0
   saved = json.loads((tmp_path / "results.json").read_text())
-  assert set(saved) == {"final", "config", "environment", "compile"}
+  assert set(saved) == {"final", "evaluation", "config", "environment", "compile"}
+  assert saved["evaluation"] == {"weights": "raw", "flip_tta": False}
   assert saved["compile"]["train_step_seconds"] > 0 and saved["compile"]["eval_step_seconds"] > 0
   assert saved["compile"]["cache"] == {"dir": None, "hits": 0, "misses": 0}  # in-process: no cache unless configured
   assert saved["config"]["dataset"]["name"] == "cifar10"
@@ -47,12 +52,14 @@ def test_one_step_run_on_mock_cifar10_writes_all_outputs(tmp_path, mock_cifar_co
 
 
 def test_interrupted_and_resumed_training_is_bitwise_equal(tmp_path, mock_cifar_config):
-  config = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4)  # 5 steps/epoch: crosses epochs
+  """With the speedrun levers on: the EMA of the weights is part of the state and resumes exactly too."""
+  levers = {"ema_decay": 0.9, "label_smoothing": 0.1, "eval_flip_tta": True}
+  config = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4, **levers)  # 5 steps/epoch: crosses epochs
   with tfds.testing.mock_data(num_examples=40):
     runner.train_and_evaluate(config, tmp_path / "straight")
 
     interrupted = tmp_path / "interrupted"
-    config_stop = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4)
+    config_stop = mock_cifar_config(num_train_steps=14, checkpoint_every_steps=4, **levers)
 
     def send_sigterm_after_step_6():
       metrics = interrupted / "metrics.jsonl"
@@ -72,14 +79,21 @@ def test_interrupted_and_resumed_training_is_bitwise_equal(tmp_path, mock_cifar_
     assert 6 <= stopped_at < 14
     runner.train_and_evaluate(config_stop, interrupted)
 
-  step_a, params_a = _final_params(tmp_path / "straight")
-  step_b, params_b = _final_params(interrupted)
+  step_a, state_a = _final_state(tmp_path / "straight")
+  step_b, state_b = _final_state(interrupted)
   assert step_a == step_b == 14
-  for a, b in zip(jax.tree.leaves(params_a), jax.tree.leaves(params_b)):
+  assert set(state_a["ema"]) == {"params"}  # LeNet-5 has no batch statistics
+  leaves_a, leaves_b = jax.tree.leaves(state_a), jax.tree.leaves(state_b)
+  assert len(leaves_a) == len(leaves_b)
+  assert len(jax.tree.leaves(state_a["ema"])) == len(jax.tree.leaves(state_a["params"]))
+  for a, b in zip(leaves_a, leaves_b):
     np.testing.assert_array_equal(a, b)
-  res_a = json.loads((tmp_path / "straight" / "results.json").read_text())["final"]
-  res_b = json.loads((interrupted / "results.json").read_text())["final"]
+  for a, b in zip(jax.tree.leaves(state_a["params"]), jax.tree.leaves(state_a["ema"]["params"])):
+    assert not np.array_equal(a, b)  # the average lags the weights
+  saved_a = json.loads((tmp_path / "straight" / "results.json").read_text())
+  res_a, res_b = saved_a["final"], json.loads((interrupted / "results.json").read_text())["final"]
   assert res_a["test_loss"] == res_b["test_loss"] and res_a["train_loss"] == res_b["train_loss"]
+  assert saved_a["evaluation"] == {"weights": "ema", "flip_tta": True}
 
 
 def test_unknown_config_key_is_rejected_by_the_runner(tmp_path, mock_cifar_config):

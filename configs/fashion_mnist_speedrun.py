@@ -1,4 +1,4 @@
-"""Fashion-MNIST speedrun: the least wall-clock time to 94% test accuracy on the 2-core CPU (issue #20).
+"""Fashion-MNIST speedrun: the least wall-clock time to 94% test accuracy on the 2-core CPU.
 
     cnnjax train --config configs/fashion_mnist_speedrun.py --workdir runs/fashion_mnist_speedrun
     PYTHONPATH=. python experiments/speedrun/run_seeds.py --seeds 0,1,2,3,4 --ablate label_smoothing
@@ -10,11 +10,9 @@ the end), label smoothing 0.1, an EMA of the weights and batch statistics (decay
 min(0.999, (1 + n) / (10 + n)), so it averages about the last tenth of the run) which is what gets evaluated,
 and flip test-time augmentation (the logits of each test image and its mirror averaged). Evaluation and the
 checkpoint only at the end: a per-epoch evaluation costs wall time. 14 epochs is an estimate, not yet a
-measurement: the exploratory runs (seed 0, the shared CPU; wall time of the whole process) gave
-  4 epochs: 92.55% (15 min; without label smoothing 92.32%, 11 min);
-  stem2 preset (stride-2 stem, ~3.6x fewer multiply-adds), 12 epochs: 93.08% (11 min);
-and, from their checkpoints (experiments/speedrun/evaluate_levers.py), flip TTA +0.26 to +0.48 points, the EMA
--0.05 to +0.15 (the rate reaches 0 at the end, so the EMA has little left to smooth).
+measurement: the exploratory runs (seed 0, shared CPU; results/speedrun/exploratory) reached 92.55% in 4 epochs
+and 93.08% with the stride-2 stem in 12, and their checkpoints put flip TTA at +0.26 to +0.48 points and the EMA
+at -0.05 to +0.15 (the rate reaches 0 at the end, so the EMA has little left to smooth).
 Presets (`--config configs/fashion_mnist_speedrun.py:stem2`): stem2, the cheaper net at 12 epochs.
 """
 

@@ -1,7 +1,7 @@
 """Time to accuracy: `cnnjax train` against an equivalent PyTorch script, Fashion-MNIST ResNet-20, from a cold start.
 
     PYTHONPATH=. python benchmarks/time_to_accuracy.py [--seeds 0,1,2] [--target 0.93] [--epochs 15]
-        [--run_to_end] [--out benchmarks/results/time_to_accuracy.json] [--note "..."]
+        [--run_to_end] [--out benchmarks/results/time_to_accuracy.json] [--note "..."] [--add]
     smoke: ... --train_examples 1024 --test_examples 1000 --epochs 1 --target 0 --seeds 0
 
 Why: a step-time table (benchmarks/cpu_step.py) leaves out what a user waits for: imports, data loading,
@@ -257,7 +257,32 @@ def parse_args(argv: list[str] | None):
   parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds allowed per run")
   parser.add_argument("--note", default="", help="recorded with the results, e.g. what else shared the CPU")
   parser.add_argument("--out", default="benchmarks/results/time_to_accuracy.json")
+  parser.add_argument("--add", action="store_true",
+                      help="add these seeds' runs to those already in --out (same target, epochs, sizes and layout) "
+                           "instead of replacing it: seeds recorded in separate sittings summarised together")
   return parser.parse_args(argv)
+
+
+SAME_SETTINGS = ("target", "epochs", "train_examples", "test_examples", "run_to_end", "torch_layout")
+
+
+def _add_to(previous: dict, results: dict) -> dict:
+  """`results` with `previous`'s runs first and one summary over all; each sitting's command, commit, note and load
+  stay in "sittings". Refuses a different setting or a seed already recorded."""
+  changed = [k for k in SAME_SETTINGS if previous.get(k) != results[k]]
+  if changed:
+    raise SystemExit(f"--add: {', '.join(changed)} differ from the recorded runs'; record to another --out")
+  again = {r["seed"] for r in previous["runs"]} & {r["seed"] for r in results["runs"]}
+  if again:
+    raise SystemExit(f"--add: seeds {sorted(again)} are already recorded")
+  sitting_keys = ("command", "git_commit", "note", "load_average_before", "load_average_after", "wall_seconds")
+  sittings = previous.get("sittings") or [{k: previous.get(k) for k in sitting_keys}]
+  runs = previous["runs"] + results["runs"]
+  seeds = ",".join(dict.fromkeys(str(r["seed"]) for r in runs))
+  return {**results, "command": re.sub(r"--seeds \S+", f"--seeds {seeds}", results["command"]),
+          "sittings": sittings + [{k: results.get(k) for k in sitting_keys}],
+          "note": "; ".join(dict.fromkeys(s["note"] for s in sittings + [results] if s.get("note"))),
+          "runs": runs, "summary": summarise(runs)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,9 +300,12 @@ def main(argv: list[str] | None = None) -> int:
       "load_average_before": load_before, "runs": runs, "summary": summarise(runs),
       "load_average_after": os.getloadavg(), "wall_seconds": time.time() - started,
   }
-  results["markdown"] = markdown(results)
   out = Path(args.out)
-  machine.save_results(results, out if out.is_absolute() else REPO / out, REPO)
+  out = out if out.is_absolute() else REPO / out
+  if args.add and out.exists():
+    results = _add_to(json.loads(out.read_text()), results)
+  results["markdown"] = markdown(results)
+  machine.save_results(results, out, REPO)
   return 0
 
 

@@ -174,3 +174,29 @@ def _update_readme():
   spec.loader.exec_module(module)
   return module
 
+
+
+def test_seeds_recorded_in_two_sittings_are_summarised_together():
+  import time_to_accuracy
+
+  def run(framework, seed, seconds):
+    return {"framework": framework, "seed": seed, "reached": True, "seconds_to_target": seconds, "epoch": 13,
+            "compile_seconds": None, "best_test_accuracy": 0.935}
+
+  def sitting(seed, cnnjax, torch_seconds, note):
+    runs = [run("cnnjax", seed, cnnjax), run("torch", seed, torch_seconds)]
+    return {"command": f"PYTHONPATH=. python benchmarks/time_to_accuracy.py --seeds {seed} --target 0.93",
+            "target": 0.93, "epochs": 15.0, "train_examples": 60000, "test_examples": 10000, "run_to_end": False,
+            "torch_layout": "channels_last", "git_commit": f"commit{seed}", "note": note, "runs": runs,
+            "summary": time_to_accuracy.summarise(runs)}
+
+  both = time_to_accuracy._add_to(sitting(0, 100.0, 150.0, "first"), sitting(1, 120.0, 120.0, "second"))
+  assert [r["seed"] for r in both["runs"]] == [0, 0, 1, 1]
+  assert both["summary"]["cnnjax"]["median_seconds_to_target"] == 110.0
+  assert both["summary"]["torch_over_cnnjax_per_seed"] == {"0": 1.5, "1": 1.0}
+  assert "--seeds 0,1 " in both["command"] and [s["git_commit"] for s in both["sittings"]] == ["commit0", "commit1"]
+  assert both["note"] == "first; second"
+  with pytest.raises(SystemExit, match="already recorded"):
+    time_to_accuracy._add_to(both, sitting(1, 1.0, 1.0, ""))
+  with pytest.raises(SystemExit, match="target differ"):
+    time_to_accuracy._add_to(both, {**sitting(2, 1.0, 1.0, ""), "target": 0.9})

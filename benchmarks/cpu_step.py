@@ -180,13 +180,28 @@ def markdown(results: dict) -> str:
   return "\n".join(lines)
 
 
+def add_case_arguments(parser: argparse.ArgumentParser, models, steps: int, rounds: int) -> None:
+  """--models (of step_workers.CASES), --steps, --rounds, --warmup and --timeout, shared by the step benchmarks."""
+  parser.add_argument("--models", default=",".join(models), help=f"comma-separated, of {', '.join(CASES)}")
+  parser.add_argument("--steps", type=int, default=steps, help="timed steps per worker per round")
+  parser.add_argument("--rounds", type=int, default=rounds, help="interleaved rounds per worker process")
+  parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
+  parser.add_argument("--timeout", type=float, default=600, help="seconds a worker may take to answer")
+
+
+def chosen_models(parser: argparse.ArgumentParser, args) -> list[str]:
+  """--models as a list; an unknown name is a usage error."""
+  models = args.models.split(",")
+  unknown = [m for m in models if m not in CASES]
+  if unknown:
+    parser.error(f"--models {unknown} unknown; choose from {', '.join(CASES)}")
+  return models
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
-  parser.add_argument("--steps", type=int, default=20, help="timed steps per framework per round")
-  parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per worker process")
+  add_case_arguments(parser, CASES, steps=20, rounds=3)
   parser.add_argument("--processes", type=int, default=3, help="fresh cnnjax + PyTorch worker pairs per model")
-  parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
   parser.add_argument("--probe-steps", type=int, default=5, help="steps PyTorch times per layout to choose one")
   parser.add_argument("--pipeline-batches", type=int, default=300, help="0 skips the input-pipeline measurement")
   parser.add_argument("--torch-layout", choices=("auto", "nchw", "channels_last"), default="auto",
@@ -195,19 +210,16 @@ def main(argv: list[str] | None = None) -> int:
                       help="give PyTorch cnnjax's allocator settings too (glibc huge pages, the scratch cache)")
   parser.add_argument("--xla-flags", help="cnnjax's XLA_FLAGS instead of the cnnjax command's (cnnjax.fast.process); "
                       "pass as --xla-flags='...' ('' for none); for comparing flag sets, the default is what users get")
-  parser.add_argument("--timeout", type=float, default=600)
   parser.add_argument("--out", default="benchmarks/results/cpu_step.json")
   args = parser.parse_args(argv)
-  unknown = [m for m in args.models.split(",") if m not in CASES]
-  if unknown:
-    parser.error(f"--models {unknown} unknown; choose from {', '.join(CASES)}")
+  models = chosen_models(parser, args)
 
   cpu = machine.cpu_description()
   print(cpu["peak_derivation"], flush=True)
   started = time.time()
   load_before = os.getloadavg()
   rows = []
-  for name in args.models.split(","):
+  for name in models:
     rows.append(compare(name, args, cpu))
     print(f"{name}: cnnjax {rows[-1]['cnnjax']['median_ms']:.1f} ms, torch {rows[-1]['torch']['median_ms']:.1f} ms",
           flush=True)

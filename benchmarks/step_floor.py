@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import machine
-from cpu_step import Worker, worker_env
+from cpu_step import Worker, add_case_arguments, chosen_models, worker_env
 from step_workers import CASES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -90,25 +90,19 @@ def markdown(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help=f"comma-separated, of {', '.join(CASES)}")
-  parser.add_argument("--steps", type=int, default=10, help="timed steps per worker per round")
-  parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds")
-  parser.add_argument("--warmup", type=int, default=2, help="untimed steps after the first (compiling) one")
+  add_case_arguments(parser, DEFAULT_MODELS, steps=10, rounds=4)
   parser.add_argument("--target", type=float, default=None,
                       help="one speed-up over PyTorch for every model's budget (default: each model's, TARGETS)")
-  parser.add_argument("--timeout", type=float, default=600)
   parser.add_argument("--out", default="benchmarks/results/step_floor.json")
   args = parser.parse_args(argv)
-  unknown = [m for m in args.models.split(",") if m not in CASES]
-  if unknown:
-    parser.error(f"--models {unknown} unknown; choose from {', '.join(CASES)}")
+  models = chosen_models(parser, args)
   cpu = machine.cpu_description()
   results = {"command": (machine.isa_limits()["command_prefix"] + "PYTHONPATH=. python benchmarks/step_floor.py "
                          + " ".join(sys.argv[1:] if argv is None else argv)),
              "machine": cpu, "versions": machine.versions(), "git_commit": machine.git_commit(),
              "isa_limits": machine.isa_limits(),
              "target": args.target or "per model", "steps": args.steps, "rounds": args.rounds,
-             "models": [measure(name, args) for name in args.models.split(",")]}
+             "models": [measure(name, args) for name in models]}
   results["markdown"] = markdown(results)
   machine.save_results(results, REPO / args.out, REPO)
   return 0

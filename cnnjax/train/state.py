@@ -17,9 +17,10 @@ class TrainState(train_state.TrainState):
   ema: Any = None
 
 
-def model_variables(state: TrainState) -> dict:
-  """The variables the model is applied with: {"params"} and, when it has them, {"batch_stats"}."""
-  variables = {"params": state.params}
+def model_variables(state: TrainState, params: Any = None) -> dict:
+  """The variables the model is applied with: {"params"} (the state's, or `params` when given: those being
+  differentiated) and, when it has them, {"batch_stats"}."""
+  variables = {"params": state.params if params is None else params}
   if state.batch_stats:
     variables["batch_stats"] = state.batch_stats
   return variables

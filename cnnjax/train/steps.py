@@ -17,13 +17,6 @@ from cnnjax.train.state import TrainState, model_variables
 Augment = Callable[[jax.Array, jax.Array], jax.Array]
 
 
-def _variables(state: TrainState, params) -> dict:
-  variables = {"params": params}
-  if state.batch_stats:
-    variables["batch_stats"] = state.batch_stats
-  return variables
-
-
 def ema_decay_at(ema_decay: float, count: jax.Array) -> jax.Array:
   """The decay of EMA update number `count` (0, 1, ...): min(ema_decay, (1 + count) / (10 + count)).
 
@@ -70,7 +63,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, *, task, l2_weigh
   inputs = task.model_inputs(batch, True)
 
   def loss_fn(params):
-    outputs, updates = state.apply_fn(_variables(state, params), *inputs, train=True,
+    outputs, updates = state.apply_fn(model_variables(state, params), *inputs, train=True,
                                       rngs={"dropout": dropout_rng}, mutable=["batch_stats", "intermediates"])
     updates = dict(updates)
     aux = auxiliary_logits(updates.pop("intermediates", {}))

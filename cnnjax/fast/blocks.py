@@ -11,7 +11,8 @@ same variables and compute the same function, so checkpoints move freely between
   SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
   + one matmul, where XLA's CPU convolution is slow).
 - norm_act: `BatchNormReLU` for models whose activation is ReLU and whose norm is the default one
-  (one custom-VJP layer; its backward pass keeps two arrays instead of three).
+  (one custom-VJP layer; its backward pass keeps two arrays instead of three; on the CPU its passes
+  run on every core through cnnjax.kernels.batch_norm, in any dtype, as it computes in float32).
 
 The runner asks through `config.fast_paths` ("auto" or "off") and records `describe()` in results.json.
 Process settings (XLA flags, the allocator) are separate: cnnjax.fast.process, for entry points.
@@ -27,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.fast import onednn_conv, small_map_conv
+from cnnjax.fast import batch_norm_relu, onednn_conv, small_map_conv
 from cnnjax.fast.batch_norm_relu import BatchNormReLU
 from cnnjax.layers import BatchNorm
 
@@ -46,6 +47,7 @@ class FastPaths:
   small_map_conv: bool  # route the SMALL_MAP_CONV_MODELS' convolutions through small_map_conv first
   norm_act: Any  # BatchNormReLU or None (the model composes norm and activation)
   onednn: str  # onednn_conv.onednn_status() when chosen: "on" or "off: <why>"
+  batch_norm_kernels: str = "off: fast_paths=off"  # BatchNormReLU's CPU kernels: "on" or "off: <why>"
 
   def blocks_for(self, model_name: str) -> dict[str, Any]:
     """Field name -> block for the registered model `model_name` (the per-model choices applied)."""
@@ -75,7 +77,7 @@ class FastPaths:
 
   def describe(self, model: nn.Module | None = None) -> dict[str, str]:
     """What was chosen, for results.json; with `model`, what that model's fields hold."""
-    description = {"mode": self.mode, "onednn_convolutions": self.onednn}
+    description = {"mode": self.mode, "onednn_convolutions": self.onednn, "batch_norm_kernels": self.batch_norm_kernels}
     if model is not None:
       for field in ("conv", "norm", "norm_act"):
         if hasattr(model, field):
@@ -121,4 +123,5 @@ def choose(mode: str = "auto", backend: str | None = None, dtype: Any = jnp.floa
   elif jnp.dtype(dtype) != jnp.float32:
     status = f"off: dtype {jnp.dtype(dtype).name}"
   conv_fn = onednn_conv.conv_general_dilated if status == "on" else None
-  return FastPaths(mode, conv_fn, backend == "cpu", BatchNormReLU, status)
+  kernels = batch_norm_relu.kernels_status() if backend == "cpu" else f"off: backend {backend}"
+  return FastPaths(mode, conv_fn, backend == "cpu", BatchNormReLU, status, kernels)

@@ -27,12 +27,13 @@ def _factors(rule: str) -> tuple[str, ...]:
 
 
 def batch_sharded(impl: Callable, static_argnums: Sequence[int], rule: str, batched: Sequence[bool],
-                  sum_over_batch: bool = False) -> Callable:
+                  sum_over_batch: bool = False, results: int = 1) -> Callable:
   """`impl(*operands, *static)` (static arguments last) split over the batch; same signature as impl.
 
   rule: Shardy's einsum-like rule naming the batch factor "n" (e.g. "n h w c, i j c o -> n p q o");
   every other factor is replicated. batched[i]: whether operand i has the batch first. sum_over_batch:
   the result has no batch dimension and is the sum over it (each device's result is psum'd).
+  results: how many batched results impl returns (a tuple when more than one).
   impl must derive its result's shape from its operands' (per-device) shapes.
   """
   wrapped = custom_partitioning(impl, static_argnums=tuple(static_argnums))
@@ -48,7 +49,8 @@ def batch_sharded(impl: Callable, static_argnums: Sequence[int], rule: str, batc
       result = impl(*operands, *static)
       return lax.psum(result, axes) if sum_over_batch and axes else result
 
-    return mesh, lower, whole if sum_over_batch else batch, arg_shardings
+    result_sharding = whole if sum_over_batch else batch
+    return mesh, lower, (result_sharding,) * results if results > 1 else result_sharding, arg_shardings
 
   replicated = tuple(f for f in _factors(rule) if f != BATCH)
   wrapped.def_partition(partition=partition, sharding_rule=rule, need_replication_factors=replicated,
@@ -74,5 +76,5 @@ def varying_result(shape, dtype, like) -> jax.ShapeDtypeStruct:
   like_type = jax.typeof(like)
   if not like_type.manual_axis_type.varying:
     return jax.ShapeDtypeStruct(tuple(shape), dtype)
-  return jax.ShapeDtypeStruct(tuple(shape), dtype, sharding=like_type.sharding,
-                              manual_axis_type=like_type.manual_axis_type)
+  sharding = NamedSharding(like_type.sharding.mesh, P())  # within shard_map only the manual axes matter
+  return jax.ShapeDtypeStruct(tuple(shape), dtype, sharding=sharding, manual_axis_type=like_type.manual_axis_type)

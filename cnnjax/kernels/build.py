@@ -1,15 +1,17 @@
 """Compiles the native CPU libraries into a per-user cache, on first use or by `python -m cnnjax.kernels.build`.
 
-Why a cache outside the package: a wheel ships the sources only (onednn_conv.cc, scratch_cache.c) and
+Why a cache outside the package: a wheel ships the sources only (onednn_conv.cc, batch_norm.cc, scratch_cache.c) and
 site-packages may be read-only, so every install, a source checkout included, builds into
 $CNNJAX_CACHE_DIR, else $XDG_CACHE_HOME/cnnjax, else ~/.cache/cnnjax. A library's file name holds a
 hash of its source, the machine and (for oneDNN) jaxlib's version, so checkouts and versions sharing one
 cache never load each other's build. The oneDNN convolution links Debian's libdnnl (`apt-get install
-libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the scratch cache (see
+libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the batch-norm kernels need g++ and those
+headers; the scratch cache (see
 cnnjax.fast.process) needs only a C compiler. Where something is missing its consumer prints one line
 saying why and what is used instead: XLA's convolutions and glibc's malloc compute the same values.
 """
 
+import ctypes
 import dataclasses
 import functools
 import hashlib
@@ -24,6 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SOURCE = HERE / "onednn_conv.cc"
+BATCH_NORM_SOURCE = HERE / "batch_norm.cc"
 SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
 ONEDNN_HEADER = "oneapi/dnnl/dnnl.hpp"
 CACHE_ENV = "CNNJAX_CACHE_DIR"
@@ -42,6 +45,13 @@ def compile_command(output: Path) -> list[str]:
   import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
   return ["g++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", str(SOURCE),
           "-o", str(output), "-ldnnl"]
+
+
+def batch_norm_command(output: Path) -> list[str]:
+  """The g++ command that builds `output` from batch_norm.cc (OpenMP; no oneDNN)."""
+  import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
+  return ["g++", "-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", f"-I{jax.ffi.include_dir()}",
+          str(BATCH_NORM_SOURCE), "-o", str(output)]
 
 
 def scratch_cache_command(output: Path) -> list[str]:
@@ -69,6 +79,9 @@ TARGETS = {
     "onednn": Target("oneDNN convolutions", SOURCE, "libcnnjax_onednn", compile_command, "g++",
                      "apt-get install g++ libdnnl-dev", ("jaxlib",), "XLA's convolutions are used (same values, "
                      "slower gradients)", "CNNJAX_ONEDNN"),
+    "batch_norm": Target("batch-norm kernels", BATCH_NORM_SOURCE, "libcnnjax_batch_norm", batch_norm_command, "g++",
+                         "apt-get install g++", ("jaxlib",), "XLA's fusions compute batch norm (same values, slower "
+                         "steps)", "CNNJAX_BATCH_NORM_KERNELS"),
     "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, "libcnnjax_scratch_cache", scratch_cache_command,
                             "gcc", "apt-get install gcc", (), "glibc's malloc alone is used (same values, slower "
                             "steps)", "CNNJAX_SCRATCH_CACHE"),
@@ -137,6 +150,28 @@ def ensure(target: str) -> tuple[Path | None, str | None]:
   path = library_path(target)
   reason = None if path.exists() else _build_once(target, path)
   return (None, reason) if reason else (path, None)
+
+
+def load_ffi(target: str, handlers: dict[str, str]) -> tuple[ctypes.CDLL | None, str | None]:
+  """Builds `target` on first use, loads it and registers its XLA FFI `handlers` ({FFI name: symbol}) for the CPU.
+
+  (library, None) on success; else (None, why not), the reason also printed on stderr (notice, one line).
+  Callers cache the answer: once per process.
+  """
+  path, reason = ensure(target)
+  library = None
+  if path is not None:
+    try:
+      library = ctypes.cdll.LoadLibrary(str(path))
+    except OSError as error:
+      reason = f"{path} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
+  if reason:
+    print(notice(target, reason), file=sys.stderr)
+    return None, reason
+  import jax  # pylint: disable=import-outside-toplevel  (the build alone needs no JAX runtime)
+  for name, symbol in handlers.items():
+    jax.ffi.register_ffi_target(name, jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
+  return library, None
 
 
 def notice(target: str, reason: str) -> str:

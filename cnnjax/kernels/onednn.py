@@ -16,7 +16,6 @@ work (custom_partitioning has no batching rule).
 import ctypes
 import functools
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -37,18 +36,7 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
 
   (library, None) on success; else (None, why not), the reason also printed on stderr (one line).
   """
-  path, reason = build.ensure("onednn")
-  if path is not None:
-    try:
-      library = ctypes.cdll.LoadLibrary(str(path))
-    except OSError as error:
-      reason = f"{path} does not load ({error}): rebuild with python -m cnnjax.kernels.build --force"
-  if reason:
-    print(build.notice("onednn", reason), file=sys.stderr)
-    return None, reason
-  for kind, symbol in SYMBOLS.items():
-    jax.ffi.register_ffi_target(TARGETS[kind], jax.ffi.pycapsule(getattr(library, symbol)), platform="cpu")
-  return library, None
+  return build.load_ffi("onednn", {TARGETS[kind]: symbol for kind, symbol in SYMBOLS.items()})
 
 
 def call_totals() -> dict[str, float]:

@@ -95,7 +95,8 @@ def test_module_equals_flax_batch_norm_then_relu(with_residual):
 
   (loss_ref, updates_ref), grads_ref = objective(reference)(params, x, residual)
   (loss_fused, updates_fused), grads_fused = objective(fused)(params, x, residual)
-  np.testing.assert_allclose(loss_fused, loss_ref, rtol=1e-6)
+  # a sum of 360 products of order 1: the statistics' rounding (the CPU kernels sum in double) moves it ~1e-5
+  np.testing.assert_allclose(loss_fused, loss_ref, rtol=0, atol=2e-5)
   for ours, ref in zip(jax.tree.leaves((updates_fused, grads_fused)), jax.tree.leaves((updates_ref, grads_ref))):
     assert_close(ours, ref, tol=2e-5)
 

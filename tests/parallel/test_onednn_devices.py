@@ -13,7 +13,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from cnnjax.kernels import onednn
+from cnnjax.kernels import batch_norm, onednn
 from tests.parallel import subprocesses, teacher_forcing
 
 GLOBAL_BATCH = 16
@@ -25,6 +25,7 @@ STEPS = {"steps": 5, "warmup_steps": 0}
 # ResNet-8: 7 convolutions + the head; the widest input has 64 channels (9 x 64 terms); batch 16 of 8x8 maps
 TERMS = (8, 9 * 64, GLOBAL_BATCH * 8 * 8)
 ONEDNN_CALLS = ("cnnjax_CnnjaxConvForward", "cnnjax_CnnjaxConvInputGrad", "cnnjax_CnnjaxConvFilterGrad")
+BATCH_NORM_CALLS = tuple(batch_norm.TARGETS.values())
 TIMEOUT = 180
 
 
@@ -50,9 +51,11 @@ def test_one_and_two_devices_take_the_same_steps_through_onednn(tmp_path):
   for result in (one, two):
     assert result["fast_paths"]["onednn_convolutions"] == "on"
     assert result["fast_paths"]["conv"] == "Conv(onednn_conv)" and result["fast_paths"]["norm_act"] == "BatchNormReLU"
-  calls = {target: two["custom_calls"].get(target, 0) for target in ONEDNN_CALLS}
-  assert calls == {target: one["custom_calls"][target] for target in ONEDNN_CALLS}
+  calls = {target: two["custom_calls"].get(target, 0) for target in ONEDNN_CALLS + BATCH_NORM_CALLS}
+  assert calls == {target: one["custom_calls"].get(target, 0) for target in ONEDNN_CALLS + BATCH_NORM_CALLS}
   assert calls["cnnjax_CnnjaxConvForward"] == 7 and two["all_gathers"] == 0
+  if one["fast_paths"]["batch_norm_kernels"] == "on":  # BatchNormReLU's passes: statistics summed over devices
+    assert calls["cnnjax_CnnjaxBatchNormSums"] == 7 and calls["cnnjax_CnnjaxBatchNormInputGradResidual"] == 3
   teacher_states, student_states = dict(np.load(tmp_path / "one.npz")), dict(np.load(tmp_path / "two.npz"))
   assert teacher_states["loss"][-1] < teacher_states["loss"][0]  # it trains
   teacher_forcing.assert_steps_agree(teacher_states, student_states, TERMS, CONFIG["optimizer"]["momentum"])

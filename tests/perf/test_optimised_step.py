@@ -109,7 +109,8 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   assert optimised["fast_paths"]["mode"] == "auto" and optimised["fast_paths"]["onednn_convolutions"] == onednn_state()
   assert optimised["fast_paths"]["norm_act"] == "BatchNormReLU"
   assert plain["fast_paths"] == {"mode": "off", "onednn_convolutions": "off: fast_paths=off", "conv": "Conv",
-                                 "norm": "BatchNorm", "norm_act": "norm + activation"}
+                                 "batch_norm_kernels": "off: fast_paths=off", "norm": "BatchNorm",
+                                 "norm_act": "norm + activation"}
 
   teacher, student = dict(np.load(tmp_path / "optimised.npz")), dict(np.load(tmp_path / "plain.npz"))
   losses = teacher["loss"]

@@ -10,6 +10,7 @@ same variables and compute the same function, so checkpoints move freely between
   faster gradients; split by batch over several devices) and, for models listed in
   SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
   + one matmul, where XLA's CPU convolution is slow).
+- max_pool: `cnnjax.fast.max_pool.max_pool` on the CPU (tiling windows through a multi-threaded kernel).
 - norm_act: `BatchNormReLU` for models whose activation is ReLU and whose norm is the default one
   (one custom-VJP layer; its backward pass keeps two arrays instead of three; on the CPU its passes
   run on every core through cnnjax.kernels.batch_norm, in any dtype, as it computes in float32).
@@ -28,7 +29,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.fast import batch_norm_relu, onednn_conv, small_map_conv
+from cnnjax.fast import batch_norm_relu, max_pool, onednn_conv, small_map_conv
 from cnnjax.fast.batch_norm_relu import BatchNormReLU
 from cnnjax.layers import BatchNorm
 
@@ -48,6 +49,8 @@ class FastPaths:
   norm_act: Any  # BatchNormReLU or None (the model composes norm and activation)
   onednn: str  # onednn_conv.onednn_status() when chosen: "on" or "off: <why>"
   batch_norm_kernels: str = "off: fast_paths=off"  # BatchNormReLU's CPU kernels: "on" or "off: <why>"
+  max_pool: Callable | None = None  # for models' max_pool field: fast max_pool.max_pool, or None (plain)
+  max_pool_kernels: str = "off: fast_paths=off"  # its CPU kernel: "on" or "off: <why>"
 
   def blocks_for(self, model_name: str) -> dict[str, Any]:
     """Field name -> block for the registered model `model_name` (the per-model choices applied)."""
@@ -59,6 +62,8 @@ class FastPaths:
       blocks["conv"] = functools.partial(nn.Conv, conv_general_dilated=conv_fn)
     if self.norm_act is not None:
       blocks["norm_act"] = self.norm_act
+    if self.max_pool is not None:
+      blocks["max_pool"] = self.max_pool
     return blocks
 
   def apply(self, model: nn.Module, model_name: str) -> nn.Module:
@@ -77,9 +82,10 @@ class FastPaths:
 
   def describe(self, model: nn.Module | None = None) -> dict[str, str]:
     """What was chosen, for results.json; with `model`, what that model's fields hold."""
-    description = {"mode": self.mode, "onednn_convolutions": self.onednn, "batch_norm_kernels": self.batch_norm_kernels}
+    description = {"mode": self.mode, "onednn_convolutions": self.onednn, "batch_norm_kernels": self.batch_norm_kernels,
+                   "max_pool_kernels": self.max_pool_kernels}
     if model is not None:
-      for field in ("conv", "norm", "norm_act"):
+      for field in ("conv", "norm", "norm_act", "max_pool"):
         if hasattr(model, field):
           description[field] = _block_name(getattr(model, field))
       for field in ("backbone", "classifier"):  # the network inside a detector
@@ -95,6 +101,8 @@ def _fusable(model: nn.Module) -> bool:
 
 
 def _block_name(block) -> str:
+  if block is max_pool.max_pool:
+    return "max_pool(kernels.max_pool)"
   if block is None:
     return "norm + activation"
   if isinstance(block, functools.partial):
@@ -123,5 +131,9 @@ def choose(mode: str = "auto", backend: str | None = None, dtype: Any = jnp.floa
   elif jnp.dtype(dtype) != jnp.float32:
     status = f"off: dtype {jnp.dtype(dtype).name}"
   conv_fn = onednn_conv.conv_general_dilated if status == "on" else None
-  kernels = batch_norm_relu.kernels_status() if backend == "cpu" else f"off: backend {backend}"
-  return FastPaths(mode, conv_fn, backend == "cpu", BatchNormReLU, status, kernels)
+  if backend != "cpu":
+    return FastPaths(mode, conv_fn, False, BatchNormReLU, status, f"off: backend {backend}", None,
+                     f"off: backend {backend}")
+  pool_status = max_pool.kernels_status()
+  return FastPaths(mode, conv_fn, True, BatchNormReLU, status, batch_norm_relu.kernels_status(),
+                   max_pool.max_pool if pool_status == "on" else None, pool_status)

@@ -1,14 +1,14 @@
 """Compiles the native CPU libraries into a per-user cache, on first use or by `python -m cnnjax.kernels.build`.
 
-Why a cache outside the package: a wheel ships the sources only (onednn_conv.cc, batch_norm.cc, scratch_cache.c) and
-site-packages may be read-only, so every install, a source checkout included, builds into
-$CNNJAX_CACHE_DIR, else $XDG_CACHE_HOME/cnnjax, else ~/.cache/cnnjax. A library's file name holds a
-hash of its source, the machine and (for oneDNN) jaxlib's version, so checkouts and versions sharing one
-cache never load each other's build. The oneDNN convolution links Debian's libdnnl (`apt-get install
-libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the batch-norm kernels need g++ and those
-headers; the scratch cache (see
-cnnjax.fast.process) needs only a C compiler. Where something is missing its consumer prints one line
-saying why and what is used instead: XLA's convolutions and glibc's malloc compute the same values.
+Why a cache outside the package: a wheel ships the sources only (onednn_conv.cc, batch_norm.cc,
+max_pool.cc, scratch_cache.c) and site-packages may be read-only, so every install, a source checkout
+included, builds into $CNNJAX_CACHE_DIR, else $XDG_CACHE_HOME/cnnjax, else ~/.cache/cnnjax. A library's
+file name holds a hash of its source, the machine and (for the FFI libraries) jaxlib's version, so
+checkouts and versions sharing one cache never load each other's build. The oneDNN convolution links
+Debian's libdnnl (`apt-get install libdnnl-dev g++`) and JAX's FFI headers, which ship with jaxlib; the
+batch-norm and max-pool kernels need g++ and those headers; the scratch cache (see cnnjax.fast.process)
+needs only a C compiler. Where something is missing its consumer prints one line saying why and what is
+used instead: XLA's own operations and glibc's malloc compute the same values.
 """
 
 import ctypes
@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SOURCE = HERE / "onednn_conv.cc"
 BATCH_NORM_SOURCE = HERE / "batch_norm.cc"
+MAX_POOL_SOURCE = HERE / "max_pool.cc"
 SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
 ONEDNN_HEADER = "oneapi/dnnl/dnnl.hpp"
 CACHE_ENV = "CNNJAX_CACHE_DIR"
@@ -47,11 +48,13 @@ def compile_command(output: Path) -> list[str]:
           "-o", str(output), "-ldnnl"]
 
 
-def batch_norm_command(output: Path) -> list[str]:
-  """The g++ command that builds `output` from batch_norm.cc (OpenMP; no oneDNN)."""
-  import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
-  return ["g++", "-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", f"-I{jax.ffi.include_dir()}",
-          str(BATCH_NORM_SOURCE), "-o", str(output)]
+def openmp_command(source: Path) -> Callable[[Path], list[str]]:
+  """The g++ command that builds an FFI library from `source` with OpenMP and no other library."""
+  def command(output: Path) -> list[str]:
+    import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
+    return ["g++", "-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", f"-I{jax.ffi.include_dir()}",
+            str(source), "-o", str(output)]
+  return command
 
 
 def scratch_cache_command(output: Path) -> list[str]:
@@ -79,9 +82,12 @@ TARGETS = {
     "onednn": Target("oneDNN convolutions", SOURCE, "libcnnjax_onednn", compile_command, "g++",
                      "apt-get install g++ libdnnl-dev", ("jaxlib",), "XLA's convolutions are used (same values, "
                      "slower gradients)", "CNNJAX_ONEDNN"),
-    "batch_norm": Target("batch-norm kernels", BATCH_NORM_SOURCE, "libcnnjax_batch_norm", batch_norm_command, "g++",
-                         "apt-get install g++", ("jaxlib",), "XLA's fusions compute batch norm (same values, slower "
-                         "steps)", "CNNJAX_BATCH_NORM_KERNELS"),
+    "batch_norm": Target("batch-norm kernels", BATCH_NORM_SOURCE, "libcnnjax_batch_norm",
+                         openmp_command(BATCH_NORM_SOURCE), "g++", "apt-get install g++", ("jaxlib",),
+                         "XLA's fusions compute batch norm (same values, slower steps)", "CNNJAX_BATCH_NORM_KERNELS"),
+    "max_pool": Target("max-pool kernels", MAX_POOL_SOURCE, "libcnnjax_max_pool", openmp_command(MAX_POOL_SOURCE),
+                       "g++", "apt-get install g++", ("jaxlib",), "XLA computes max pooling (same values, slower "
+                       "steps)", "CNNJAX_MAX_POOL_KERNELS"),
     "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, "libcnnjax_scratch_cache", scratch_cache_command,
                             "gcc", "apt-get install gcc", (), "glibc's malloc alone is used (same values, slower "
                             "steps)", "CNNJAX_SCRATCH_CACHE"),

@@ -49,6 +49,17 @@ def _tiles(x, window, stride, pads) -> bool:
           and x.shape[1] % window[0] == 0 and x.shape[2] % window[1] == 0)
 
 
+def tiling_window(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
+                  ceil_mode: bool = False) -> tuple[jax.Array, tuple[int, int]] | None:
+  """(x cropped to the rows and columns the windows reach, window) when these pooling arguments make
+  non-overlapping windows that tile it (stride = window, no padding), else None.
+
+  That case is a reshape then a reduction (and what cnnjax.fast.max_pool hands to a CPU kernel).
+  """
+  x, window, stride, _, pads = _geometry(x, window, stride, padding, ceil_mode)
+  return (x, window) if _tiles(x, window, stride, pads) else None
+
+
 def max_pool(x: jax.Array, window: IntOrPair, stride: IntOrPair | None = None, padding: IntOrPair = 0,
              ceil_mode: bool = False) -> jax.Array:
   """Max pooling, as torch.nn.functional.max_pool2d (padding counts as -inf).

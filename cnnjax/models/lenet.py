@@ -1,7 +1,7 @@
 """LeNet-1 and LeNet-5 (LeCun et al. 1989, 1998) with modern ReLU + max pooling defaults."""
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -16,7 +16,8 @@ class LeNet(nn.Module):
   """Convolution/pooling stages followed by fully connected layers.
 
   [N, H, W, C] -> [N, num_classes]. With `conv1_padding=None` the first convolution pads
-  a 28x28 input by 2 so that it sees the 32x32 field of the original LeNet-5.
+  a 28x28 input by 2 so that it sees the 32x32 field of the original LeNet-5. Blocks are fields with
+  plain defaults: `conv` (nn.Conv) and `max_pool` (cnnjax.layers.max_pool, used when pool="max").
   """
 
   conv_features: Sequence[int] = (6, 16)
@@ -28,6 +29,7 @@ class LeNet(nn.Module):
   pool: str = "max"
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv
+  max_pool: Callable = max_pool
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -35,7 +37,7 @@ class LeNet(nn.Module):
     act = activation(self.activation, "lenet")
     if self.pool not in POOLS:
       raise ValueError(f"lenet pool {self.pool!r} is unknown; use one of {sorted(POOLS)}")
-    pool = POOLS[self.pool]
+    pool = self.max_pool if self.pool == "max" else POOLS[self.pool]
     x = x.astype(self.dtype)
     for i, features in enumerate(self.conv_features):
       padding = 0

@@ -7,12 +7,13 @@ Segmentation". `unet` is the paper's network (unpadded convolutions, skips centr
 output matches its input (height and width divisible by 2**depth). `features` is the width of the
 first level (64 in the paper; smaller values act as a width multiplier), `batch_norm=True` adds `norm`
 (cnnjax.layers.BatchNorm by default) after every 3x3 convolution (not in the paper; it speeds up training
-from scratch). `conv` and `norm` are the injectable blocks, with plain flax defaults.
+from scratch). `conv`, `norm` and `max_pool` are the injectable blocks, with plain defaults.
 
 Shapes: [N, H, W, C_in] -> [N, H', W', num_classes], H' = H (padded) or unet_output_size(H) (unpadded).
 """
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -72,6 +73,7 @@ class UNet(nn.Module):
   dtype: Any = jnp.float32
   conv: ModuleDef = nn.Conv
   norm: ModuleDef = BatchNorm
+  max_pool: Callable = max_pool
 
   @nn.compact
   def __call__(self, x, train: bool = False):
@@ -84,7 +86,7 @@ class UNet(nn.Module):
     for level in range(self.depth):
       x = block(self.features * 2 ** level, name=f"down{level + 1}")(x, train)
       skips.append(x)
-      x = max_pool(x, 2, 2)
+      x = self.max_pool(x, 2, 2)
     x = block(self.features * 2 ** self.depth, name="bottleneck")(x, train)
     for level in reversed(range(self.depth)):
       width = self.features * 2 ** level

@@ -21,7 +21,7 @@ its variables converted by cnnjax.weights.convolutionalize.classifier_to_convolu
 """
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -44,8 +44,9 @@ dense_init = nn.initializers.normal(0.01)
 class VGG(nn.Module):
   """Five conv stages + three fully connected layers; `batch_norm` adds BN after every conv.
 
-  Blocks are fields with plain defaults: `conv` (nn.Conv), `norm` (cnnjax.layers.BatchNorm) and
-  `norm_act`, relu(norm(x)) as one layer when given (None: norm, then ReLU).
+  Blocks are fields with plain defaults: `conv` (nn.Conv), `norm` (cnnjax.layers.BatchNorm),
+  `norm_act`, relu(norm(x)) as one layer when given (None: norm, then ReLU), and `max_pool`
+  (cnnjax.layers.max_pool).
   """
 
   stages: Sequence[Sequence[int]]
@@ -59,6 +60,7 @@ class VGG(nn.Module):
   conv: ModuleDef = nn.Conv
   norm: ModuleDef = BatchNorm
   norm_act: ModuleDef | None = None
+  max_pool: Callable = max_pool
 
   @nn.compact
   def __call__(self, x, train: bool = False, return_features: bool = False):
@@ -78,7 +80,7 @@ class VGG(nn.Module):
       if x.shape[1] < 2 or x.shape[2] < 2:
         raise ValueError(f"VGG input is too small: stage {i} sees {x.shape[1]}x{x.shape[2]}, which a 2x2 pool "
                          "cannot halve; use inputs of at least 32x32")
-      x = max_pool(x, 2, 2)
+      x = self.max_pool(x, 2, 2)
       features[f"pool{i}"] = x
     if return_features:
       return features

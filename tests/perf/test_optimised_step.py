@@ -4,7 +4,8 @@ The `cnnjax` command (cnnjax.fast.process) sets XLA CPU flags (YNNPACK fusions, 
 and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU device
 convolutions run through oneDNN (cnnjax.kernels.onednn), and VGG computes convolutions on maps of
 at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv). ResNet and VGG-BN run each batch norm +
-ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu). Here the runner's real train step
+ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu, through cnnjax.kernels.batch_norm), and VGG
+max-pools through cnnjax.kernels.max_pool. Here the runner's real train step
 (cnnjax.scaling.point, through tests/parallel/teacher_forcing.py) runs in two fresh processes: one
 optimised (config.fast_paths="auto" and every process setting), one plain (config.fast_paths="off":
 the models' flax blocks, lax convolutions, BatchNorm then ReLU; no XLA flags beyond the machine's,
@@ -108,9 +109,13 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   assert scratch_cache not in plain["runtime_env"]["LD_PRELOAD"]
   assert optimised["fast_paths"]["mode"] == "auto" and optimised["fast_paths"]["onednn_convolutions"] == onednn_state()
   assert optimised["fast_paths"]["norm_act"] == "BatchNormReLU"
-  assert plain["fast_paths"] == {"mode": "off", "onednn_convolutions": "off: fast_paths=off", "conv": "Conv",
-                                 "batch_norm_kernels": "off: fast_paths=off", "norm": "BatchNorm",
-                                 "norm_act": "norm + activation"}
+  plain_blocks = {"conv": "Conv", "norm": "BatchNorm", "norm_act": "norm + activation"}
+  if case.startswith("vgg"):
+    plain_blocks["max_pool"] = "max_pool"
+    assert optimised["fast_paths"]["max_pool"] == "max_pool(kernels.max_pool)"
+  assert plain["fast_paths"] == {"mode": "off", "onednn_convolutions": "off: fast_paths=off",
+                                 "batch_norm_kernels": "off: fast_paths=off",
+                                 "max_pool_kernels": "off: fast_paths=off", **plain_blocks}
 
   teacher, student = dict(np.load(tmp_path / "optimised.npz")), dict(np.load(tmp_path / "plain.npz"))
   losses = teacher["loss"]

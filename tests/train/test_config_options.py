@@ -11,7 +11,7 @@ def test_lenet5_options_are_its_fields_with_the_factorys_defaults():
   assert config_options.model_options("lenet5") == {
       "conv_features": (6, 16), "hidden_sizes": (120, 84), "kernel_size": 5, "conv1_padding": None,
       "activation": "relu", "pool": "max", "dtype": "float32"}
-  assert config_options.model_building_blocks("lenet5") == ("conv",)
+  assert config_options.model_building_blocks("lenet5") == ("conv", "max_pool")
   assert config_options.model_dtype_options("lenet5") == ("dtype",)
   assert config_options.model_option_type("lenet5", "conv1_padding") is int  # `int | None = None`
   assert config_options.model_option_type("lenet5", "hidden_sizes") is tuple

@@ -78,7 +78,7 @@ def _walk(jaxpr, prefix: str, tally: dict[str, int], scale: int = 1) -> None:
       tally[where] = tally.get(where, 0) + scale * _conv_macs(eqn)
     elif name == "dot_general":
       tally[where] = tally.get(where, 0) + scale * _dot_macs(eqn)
-    elif name == "ffi_call" and eqn.params["target_name"] == onednn.FORWARD_TARGET:
+    elif name == "ffi_call" and eqn.params["target_name"] in onednn.FORWARD_TARGETS:
       tally[where] = tally.get(where, 0) + scale * _onednn_conv_macs(eqn)
     elif name == "cond":
       branches = []

@@ -7,7 +7,8 @@ holds the plain default (a block the caller chose is kept). The replacements hav
 same variables and compute the same function, so checkpoints move freely between the two:
 
 - conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on CPU devices, float32 NHWC;
-  faster gradients; split by batch over several devices) and, for models listed in
+  faster gradients; split by batch over several devices; as cnnjax.fast.conv.Conv, which adds a bias
+  inside the oneDNN call) and, for models listed in
   SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
   + one matmul, where XLA's CPU convolution is slow).
 - max_pool: `cnnjax.fast.max_pool.max_pool` on the CPU (tiling windows through a multi-threaded kernel).
@@ -29,7 +30,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from cnnjax.fast import batch_norm_relu, max_pool, onednn_conv, small_map_conv
+from cnnjax.fast import batch_norm_relu, conv, max_pool, onednn_conv, small_map_conv
 from cnnjax.fast.batch_norm_relu import BatchNormReLU
 from cnnjax.layers import BatchNorm
 
@@ -59,7 +60,7 @@ class FastPaths:
     if self.small_map_conv and any(fnmatch.fnmatch(model_name, p) for p in SMALL_MAP_CONV_MODELS):
       conv_fn = small_map_conv.conv_general_dilated  # falls back to onednn_conv, then lax
     if conv_fn is not None:
-      blocks["conv"] = functools.partial(nn.Conv, conv_general_dilated=conv_fn)
+      blocks["conv"] = functools.partial(conv.Conv, conv_general_dilated=conv_fn)
     if self.norm_act is not None:
       blocks["norm_act"] = self.norm_act
     if self.max_pool is not None:

@@ -31,28 +31,36 @@ def _explicit_pads(padding, lhs_shape, rhs_shape) -> Sequence[tuple[int, int]] |
   return pads if all(lo >= 0 and hi >= 0 for lo, hi in pads) else None
 
 
+def takes(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None,
+          feature_group_count=1, batch_group_count=1) -> bool:
+  """Whether `conv_general_dilated` computes these arguments as slices + matmul (else it falls back)."""
+  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not onednn_conv.all_ones(window_strides)
+      or not onednn_conv.all_ones(lhs_dilation) or not onednn_conv.all_ones(rhs_dilation)
+      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != onednn_conv.NHWC):
+    return False
+  pads = _explicit_pads(padding, lhs.shape, rhs.shape)
+  if pads is None:
+    return False
+  out_h, out_w = _output_size(lhs.shape, rhs.shape, pads)
+  return 1 <= out_h and 1 <= out_w and out_h * out_w <= MAX_POSITIONS
+
+
+def _output_size(lhs_shape, rhs_shape, pads) -> tuple[int, int]:
+  return lhs_shape[1] + sum(pads[0]) - rhs_shape[0] + 1, lhs_shape[2] + sum(pads[1]) - rhs_shape[1] + 1
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                          dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
                          preferred_element_type=None) -> jax.Array:
   """lax.conv_general_dilated; as slices + matmul when the output is at most MAX_POSITIONS per image."""
-
-  def fallback():
+  if not takes(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
+               feature_group_count, batch_group_count):
     return onednn_conv.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
-                                         dimension_numbers, feature_group_count, batch_group_count, precision,
-                                         preferred_element_type)
-
-  if (lhs.ndim != 4 or feature_group_count != 1 or batch_group_count != 1 or not onednn_conv.all_ones(window_strides)
-      or not onednn_conv.all_ones(lhs_dilation) or not onednn_conv.all_ones(rhs_dilation)
-      or lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers) != onednn_conv.NHWC):
-    return fallback()
+                                            dimension_numbers, feature_group_count, batch_group_count, precision,
+                                            preferred_element_type)
   pads = _explicit_pads(padding, lhs.shape, rhs.shape)
-  if pads is None:
-    return fallback()
   kh, kw, c_in, c_out = rhs.shape
-  out_h = lhs.shape[1] + sum(pads[0]) - kh + 1
-  out_w = lhs.shape[2] + sum(pads[1]) - kw + 1
-  if out_h < 1 or out_w < 1 or out_h * out_w > MAX_POSITIONS:
-    return fallback()
+  out_h, out_w = _output_size(lhs.shape, rhs.shape, pads)
   padded = jnp.pad(lhs, ((0, 0), pads[0], pads[1], (0, 0)))
   columns = jnp.concatenate([padded[:, i:i + out_h, j:j + out_w, :] for i in range(kh) for j in range(kw)], axis=-1)
   return jnp.matmul(columns, rhs.reshape(kh * kw * c_in, c_out), precision=precision,

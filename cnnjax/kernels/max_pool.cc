@@ -54,6 +54,46 @@ CNNJAX_CLONES void PoolRows(const float* __restrict x, float* __restrict y, cons
   }
 }
 
+// PoolRows and PoolGradRows for 2x2 windows (LeNet's, VGG's, U-Net's), unrolled so that the channel loop
+// vectorises even for a few channels.
+CNNJAX_CLONES void PoolRows2x2(const float* __restrict x, float* __restrict y, const Windows& s, int64_t begin,
+                               int64_t end) {
+  const int64_t c = s.c, ow = s.ow(), down = s.w * c;
+  for (int64_t row = begin; row < end; ++row) {
+    const float* top = x + row * 2 * down;
+    float* out = y + row * ow * c;
+    for (int64_t j = 0; j < ow; ++j) {
+      const float *a = top + 2 * j * c, *b = a + c, *d = a + down, *e = d + c;
+      float* o = out + j * c;
+      for (int64_t ch = 0; ch < c; ++ch) o[ch] = std::max(std::max(a[ch], b[ch]), std::max(d[ch], e[ch]));
+    }
+  }
+}
+
+CNNJAX_CLONES void PoolGradRows2x2(const float* __restrict x, const float* __restrict y, const float* __restrict g,
+                                   float* __restrict gx, const Windows& s, int64_t begin, int64_t end) {
+  const int64_t c = s.c, ow = s.ow(), down = s.w * c;
+  for (int64_t row = begin; row < end; ++row) {
+    const int64_t offset = row * 2 * down;
+    for (int64_t j = 0; j < ow; ++j) {
+      const int64_t at = offset + 2 * j * c;
+      const float *a = x + at, *b = a + c, *d = a + down, *e = d + c;
+      float *ga = gx + at, *gb = ga + c, *gd = ga + down, *ge = gd + c;
+      const float* m = y + (row * ow + j) * c;
+      const float* gj = g + (row * ow + j) * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        const float ia = a[ch] == m[ch], ib = b[ch] == m[ch], id = d[ch] == m[ch], ie = e[ch] == m[ch];
+        const float count = ia + ib + id + ie;
+        const float share = count > 0.0f ? gj[ch] / count : 0.0f;
+        ga[ch] = ia * share;
+        gb[ch] = ib * share;
+        gd[ch] = id * share;
+        ge[ch] = ie * share;
+      }
+    }
+  }
+}
+
 // gx = g / (number of maxima in the window) where x equals its window's maximum y, else 0.
 CNNJAX_CLONES void PoolGradRows(const float* __restrict x, const float* __restrict y, const float* __restrict g,
                                 float* __restrict gx, const Windows& s, int64_t begin, int64_t end) {
@@ -111,15 +151,27 @@ using F32Out = ffi::ResultBuffer<ffi::F32>;
 // x [N, H, W, C] -> y [N, H / kh, W / kw, C]; the window is the ratio of the shapes.
 ffi::Error Pool(F32 x, F32Out y) {
   Windows s = WindowsOf(x.dimensions(), y->dimensions());
-  ForOutputRows(s, [&](int64_t b, int64_t e) { PoolRows(x.typed_data(), y->typed_data(), s, b, e); });
+  const bool two_by_two = s.kh == 2 && s.kw == 2;
+  ForOutputRows(s, [&](int64_t b, int64_t e) {
+    if (two_by_two) {
+      PoolRows2x2(x.typed_data(), y->typed_data(), s, b, e);
+    } else {
+      PoolRows(x.typed_data(), y->typed_data(), s, b, e);
+    }
+  });
   return ffi::Error::Success();
 }
 
 // x, y = Pool(x), g (y's cotangent) -> gx (x's).
 ffi::Error PoolGrad(F32 x, F32 y, F32 g, F32Out gx) {
   Windows s = WindowsOf(x.dimensions(), y.dimensions());
+  const bool two_by_two = s.kh == 2 && s.kw == 2;
   ForOutputRows(s, [&](int64_t b, int64_t e) {
-    PoolGradRows(x.typed_data(), y.typed_data(), g.typed_data(), gx->typed_data(), s, b, e);
+    if (two_by_two) {
+      PoolGradRows2x2(x.typed_data(), y.typed_data(), g.typed_data(), gx->typed_data(), s, b, e);
+    } else {
+      PoolGradRows(x.typed_data(), y.typed_data(), g.typed_data(), gx->typed_data(), s, b, e);
+    }
   });
   return ffi::Error::Success();
 }

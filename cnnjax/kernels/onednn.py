@@ -24,9 +24,10 @@ import numpy as np
 from cnnjax.kernels import batch_sharded, build
 
 SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
-           "filter_grad": "CnnjaxConvFilterGrad"}  # handler symbols in the library
+           "filter_grad": "CnnjaxConvFilterGrad", "forward_bias": "CnnjaxConvForwardBias",
+           "filter_grad_bias": "CnnjaxConvFilterGradBias"}  # handler symbols in the library
 TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI target names
-FORWARD_TARGET = TARGETS["forward"]
+FORWARD_TARGETS = (TARGETS["forward"], TARGETS["forward_bias"])  # the calls that compute a convolution's output
 DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's convolutions
 
 
@@ -64,11 +65,12 @@ def _attributes(strides, padding) -> dict:
                pad_right=right).items()}
 
 
-def _call(target: str, shape, a, b, strides, padding):
-  """The FFI call; its result varies over the manual mesh axes `a` varies over (inside jax.shard_map)."""
-  out = batch_sharded.varying_result(shape, jnp.float32, a)
-  return jax.ffi.ffi_call(TARGETS[target], out, vmap_method="sequential")(
-      a, b, **_attributes(strides, padding))
+def _call(target: str, shapes, operands, strides, padding):
+  """The FFI call with results of `shapes` (a tuple when more than one); they vary over the manual mesh axes
+  the first operand varies over (inside jax.shard_map)."""
+  results = [batch_sharded.varying_result(shape, jnp.float32, operands[0]) for shape in shapes]
+  call = jax.ffi.ffi_call(TARGETS[target], results if len(results) > 1 else results[0], vmap_method="sequential")
+  return call(*operands, **_attributes(strides, padding))
 
 
 def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int, int]:
@@ -80,15 +82,24 @@ def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int
 
 
 def _forward(x, kernel, strides, padding):
-  return _call("forward", output_shape(x.shape, kernel.shape, strides, padding), x, kernel, strides, padding)
+  return _call("forward", [output_shape(x.shape, kernel.shape, strides, padding)], (x, kernel), strides, padding)
+
+
+def _forward_bias(x, kernel, bias, strides, padding):
+  return _call("forward_bias", [output_shape(x.shape, kernel.shape, strides, padding)], (x, kernel, bias), strides,
+               padding)
 
 
 def _input_grad(cotangent, kernel, example_shape, strides, padding):
-  return _call("input_grad", (cotangent.shape[0], *example_shape), cotangent, kernel, strides, padding)
+  return _call("input_grad", [(cotangent.shape[0], *example_shape)], (cotangent, kernel), strides, padding)
 
 
 def _filter_grad(x, cotangent, kernel_shape, strides, padding):
-  return _call("filter_grad", kernel_shape, x, cotangent, strides, padding)
+  return _call("filter_grad", [kernel_shape], (x, cotangent), strides, padding)
+
+
+def _filter_grad_bias(x, cotangent, kernel_shape, strides, padding):
+  return tuple(_call("filter_grad_bias", [kernel_shape, kernel_shape[-1:]], (x, cotangent), strides, padding))
 
 
 # The same calls with a sharding rule: the batch "n" split over devices, all else replicated.
@@ -98,8 +109,13 @@ SHARDED = {
                                               (True, False)),
     "filter_grad": batch_sharded.batch_sharded(_filter_grad, (2, 3, 4), "n h w c, n p q o -> i j c o",
                                                (True, True), sum_over_batch=True),
+    "forward_bias": batch_sharded.batch_sharded(_forward_bias, (3, 4), "n h w c, i j c o, o -> n p q o",
+                                                (True, False, False)),
+    "filter_grad_bias": batch_sharded.batch_sharded(_filter_grad_bias, (2, 3, 4), "n h w c, n p q o -> i j c o, o",
+                                                    (True, True), sum_over_batch=True, results=2),
 }
-PLAIN = {"forward": _forward, "input_grad": _input_grad, "filter_grad": _filter_grad}
+PLAIN = {"forward": _forward, "input_grad": _input_grad, "filter_grad": _filter_grad, "forward_bias": _forward_bias,
+         "filter_grad_bias": _filter_grad_bias}
 
 
 def _calls() -> dict:
@@ -108,9 +124,14 @@ def _calls() -> dict:
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-           padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
-  """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 -> [N, H', W', C_out] (see output_shape)."""
-  return _conv2d(*batch_sharded.vary_alike(x, kernel), strides, padding)
+           padding: tuple[tuple[int, int], tuple[int, int]], bias: jax.Array | None = None) -> jax.Array:
+  """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 (+ bias [C_out]) -> [N, H', W', C_out] (output_shape).
+
+  With a bias oneDNN adds it in the convolution and computes its gradient with the filter gradient.
+  """
+  if bias is None:
+    return _conv2d(*batch_sharded.vary_alike(x, kernel), strides, padding)
+  return _conv2d_bias(*batch_sharded.vary_alike(x, kernel, bias), strides, padding)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -140,3 +161,22 @@ def _conv2d_bwd(strides, padding, residuals, cotangent):
 
 
 _conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
+def _conv2d_bias(x, kernel, bias, strides, padding):
+  return _calls()["forward_bias"](x, kernel, bias, strides, padding)
+
+
+def _conv2d_bias_fwd(x, kernel, bias, strides, padding):
+  return _conv2d_bias(x, kernel, bias, strides, padding), (x, kernel)
+
+
+def _conv2d_bias_bwd(strides, padding, residuals, cotangent):
+  x, kernel = residuals
+  cotangent = cotangent.astype(jnp.float32)
+  kernel_grad, bias_grad = _calls()["filter_grad_bias"](x, cotangent, tuple(kernel.shape), strides, padding)
+  return input_grad(cotangent, kernel, x.shape, strides, padding), kernel_grad, bias_grad
+
+
+_conv2d_bias.defvjp(_conv2d_bias_fwd, _conv2d_bias_bwd)

@@ -1,4 +1,5 @@
-// 2-D convolution forward, input gradient and filter gradient through oneDNN, as XLA FFI handlers.
+// 2-D convolution forward, input gradient and filter gradient through oneDNN, as XLA FFI handlers; the
+// forward can add a bias and the filter gradient then returns the bias gradient too.
 //
 // Why: XLA's CPU convolutions (Eigen) compute filter gradients slower than oneDNN, the library
 // PyTorch's CPU convolutions use (benchmarks/conv_kernels.py times each part side by side;
@@ -31,12 +32,16 @@ struct Geometry {
   int64_t oh, ow;          // output spatial size
   int64_t sh, sw;          // strides
   int64_t pt, pl, pb, pr;  // padding: top, left, bottom, right
+  bool bias = false;       // forward: adds a bias [O]; filter gradient: also returns the bias gradient
 
   std::string key(char kind) const {
     std::string k(1, kind);
-    for (int64_t v : {n, h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, pb, pr}) k += "," + std::to_string(v);
+    for (int64_t v : {n, h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, pb, pr, int64_t(bias)}) {
+      k += "," + std::to_string(v);
+    }
     return k;
   }
+  memory::desc bias_md() const { return bias ? memory::desc({o}, dt::f32, tag::a) : memory::desc(); }
   memory::desc src(tag t = tag::nhwc) const { return {{n, c, h, w}, dt::f32, t}; }
   memory::desc dst(tag t = tag::nhwc) const { return {{n, o, oh, ow}, dt::f32, t}; }
   memory::desc wei(tag t = tag::hwio) const { return {{o, c, kh, kw}, dt::f32, t}; }
@@ -72,10 +77,10 @@ void* ThreadScratchpad(size_t bytes) {
 dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
 #if DNNL_VERSION_MAJOR >= 3
   return {Engine(), prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any),
-          g.dst(), g.strides(), g.pad_l(), g.pad_r(), UserScratchpad()};
+          g.bias_md(), g.dst(), g.strides(), g.pad_l(), g.pad_r(), UserScratchpad()};
 #else
-  return {{prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(),
-           g.strides(), g.pad_l(), g.pad_r()},
+  return {{prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(),
+           g.dst(), g.strides(), g.pad_l(), g.pad_r()},
           UserScratchpad(), Engine()};
 #endif
 }
@@ -93,6 +98,19 @@ typename Primitive::primitive_desc BackwardDesc(const Geometry& g,
       typename Primitive::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(),
                                g.pad_l(), g.pad_r()),
       UserScratchpad(), Engine(), fwd);
+#endif
+}
+
+// The filter-gradient convolution that also returns the bias gradient (g.bias).
+dnnl::convolution_backward_weights::primitive_desc FilterGradWithBiasDesc(
+    const Geometry& g, const dnnl::convolution_forward::primitive_desc& fwd) {
+#if DNNL_VERSION_MAJOR >= 3
+  return {Engine(), algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(), g.dst(),
+          g.strides(), g.pad_l(), g.pad_r(), fwd, UserScratchpad()};
+#else
+  return {{algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(), g.dst(), g.strides(), g.pad_l(),
+           g.pad_r()},
+          UserScratchpad(), Engine(), fwd};
 #endif
 }
 
@@ -119,7 +137,7 @@ Plan MakePlan(const Geometry& g, char kind) {
     plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.weights_desc();
   } else {
-    auto pd = BackwardDesc<dnnl::convolution_backward_weights>(g, fwd);
+    auto pd = g.bias ? FilterGradWithBiasDesc(g, fwd) : BackwardDesc<dnnl::convolution_backward_weights>(g, fwd);
     plan.conv = dnnl::convolution_backward_weights(pd);
     plan.conv_scratchpad = pd.scratchpad_desc();
     plan.wei_md = pd.diff_weights_desc();
@@ -162,10 +180,11 @@ std::mutex one_at_a_time;  // guards the convolutions and `totals`
 Totals totals;
 
 // Runs one convolution. `x` NHWC input (or its gradient), `k` HWIO kernel (or its gradient),
-// `y` NHWC output (or its gradient); which are read and which written depends on `kind`.
+// `y` NHWC output (or its gradient), `b` the bias (or its gradient) when g.bias; which are read and which
+// written depends on `kind`.
 // One convolution at a time: each already uses every core through OpenMP, and XLA, which may start
 // independent convolutions on two of its threads at once, gains nothing from overlapping them.
-ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y) {
+ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float* b = nullptr) {
   try {
     const Plan& plan = GetPlan(g, kind);
     std::lock_guard<std::mutex> lock(one_at_a_time);
@@ -177,14 +196,17 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y) {
       Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_user}, {DNNL_ARG_TO, k_mem}});
     }
     if (kind == 'f') {
-      Execute(plan.conv, plan.conv_scratchpad, stream,
-              {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}});
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}};
+      if (g.bias) args.insert({DNNL_ARG_BIAS, memory(g.bias_md(), Engine(), b)});
+      Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
     } else if (kind == 'd') {
       Execute(plan.conv, plan.conv_scratchpad, stream,
               {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
     } else {
-      Execute(plan.conv, plan.conv_scratchpad, stream,
-              {{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem},
+                                           {DNNL_ARG_DIFF_DST, y_mem}};
+      if (g.bias) args.insert({DNNL_ARG_DIFF_BIAS, memory(g.bias_md(), Engine(), b)});
+      Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
       if (plan.reorder) {
         Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_mem}, {DNNL_ARG_TO, k_user}});
       }
@@ -227,18 +249,26 @@ ffi::Error FilterGrad(F32 x, F32 dy, F32Out dk, int64_t sh, int64_t sw, int64_t 
   return Run('w', g, x.typed_data(), dk->typed_data(), dy.typed_data());
 }
 
-auto Bind() {
-  return ffi::Ffi::Bind()
-      .Arg<F32>()
-      .Arg<F32>()
-      .Ret<F32>()
-      .Attr<int64_t>("stride_h")
-      .Attr<int64_t>("stride_w")
-      .Attr<int64_t>("pad_top")
-      .Attr<int64_t>("pad_left")
-      .Attr<int64_t>("pad_bottom")
-      .Attr<int64_t>("pad_right");
+ffi::Error ForwardBias(F32 x, F32 k, F32 b, F32Out y, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
+                       int64_t pr) {
+  auto g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr);
+  g.bias = true;
+  return Run('f', g, x.typed_data(), k.typed_data(), y->typed_data(), b.typed_data());
 }
+
+ffi::Error FilterGradBias(F32 x, F32 dy, F32Out dk, F32Out db, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
+                          int64_t pb, int64_t pr) {
+  auto g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr);
+  g.bias = true;
+  return Run('w', g, x.typed_data(), dk->typed_data(), dy.typed_data(), db->typed_data());
+}
+
+// The six integer attributes of every handler, after its buffers.
+#define CNNJAX_GEOMETRY_ATTRIBUTES                                                                   \
+  .Attr<int64_t>("stride_h").Attr<int64_t>("stride_w").Attr<int64_t>("pad_top").Attr<int64_t>("pad_left") \
+      .Attr<int64_t>("pad_bottom").Attr<int64_t>("pad_right")
+
+auto Bind() { return ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Ret<F32>() CNNJAX_GEOMETRY_ATTRIBUTES; }
 
 }  // namespace
 
@@ -253,3 +283,7 @@ extern "C" void CnnjaxConvTotals(int64_t* out) {
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvForward, Forward, Bind());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvInputGrad, InputGrad, Bind());
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvFilterGrad, FilterGrad, Bind());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvForwardBias, ForwardBias,
+                              ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Arg<F32>().Ret<F32>() CNNJAX_GEOMETRY_ATTRIBUTES);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvFilterGradBias, FilterGradBias,
+                              ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Ret<F32>().Ret<F32>() CNNJAX_GEOMETRY_ATTRIBUTES);

@@ -75,4 +75,5 @@ def test_the_fast_paths_give_it_to_lenet(monkeypatch):
   assert blocks.choose("off").apply(lenet.lenet5(), "lenet5").max_pool is max_pool
   monkeypatch.setenv(kernels.DISABLE_ENV, "0")
   off = blocks.choose("auto", "cpu")
-  assert off.max_pool_kernels == f"off: {kernels.DISABLE_ENV}=0" and off.apply(lenet.lenet5(), "lenet5").max_pool is max_pool
+  assert off.max_pool_kernels == f"off: {kernels.DISABLE_ENV}=0"
+  assert off.apply(lenet.lenet5(), "lenet5").max_pool is max_pool

@@ -150,8 +150,11 @@ def _blocks_text(measured: dict) -> str:
   fast = measured.get("fast_paths")
   if fast is None:
     return f"oneDNN {measured.get('onednn_convolutions', 'off')}"
-  chosen = [f"{field} {fast[field]}" for field in ("conv", "norm_act") if field in fast]
-  return f"{' + '.join(chosen)} (oneDNN {fast.get('onednn_convolutions', 'off')})"
+  chosen = [f"{field} {fast[field]}" for field in ("conv", "norm_act", "max_pool") if field in fast]
+  kernels = [f"{name} {fast[key]}" for name, key in (("oneDNN", "onednn_convolutions"),
+                                                      ("batch-norm kernels", "batch_norm_kernels"),
+                                                      ("max-pool kernels", "max_pool_kernels")) if key in fast]
+  return f"{' + '.join(chosen)} ({', '.join(kernels) or 'oneDNN off'})"
 
 
 def cpu_speed_section(path: Path = CPU_RESULTS, command: str = CPU_COMMAND) -> str:

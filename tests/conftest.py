@@ -57,13 +57,17 @@ def mock_cifar_config():
   return make
 
 
+def require_kernels(what: str, reason: str | None) -> None:
+  """Skips the calling test when a native library is unavailable for `reason`; under CI that fails."""
+  import os
+  if reason and os.environ.get("CI"):
+    pytest.fail(f"{what} unavailable under CI: {reason}")
+  if reason:
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def onednn_library():
   """Skips a module whose tests need the oneDNN convolutions when they are unavailable; under CI that fails."""
-  import os
   from cnnjax.kernels import onednn
-  reason = onednn.unavailable_reason()
-  if reason and os.environ.get("CI"):
-    pytest.fail(f"oneDNN convolutions unavailable under CI: {reason}")
-  if reason:
-    pytest.skip(reason)
+  require_kernels("oneDNN convolutions", onednn.unavailable_reason())

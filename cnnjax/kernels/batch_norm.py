@@ -15,9 +15,6 @@ those of the global batch. The library is built on first use like the others (cn
 `unavailable_reason()` says why it is not in use, if it is not.
 """
 
-import ctypes
-import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -31,19 +28,9 @@ TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI 
 DISABLE_ENV = build.TARGETS["batch_norm"].opt_out  # CNNJAX_BATCH_NORM_KERNELS=0 keeps XLA's fusions
 
 
-@functools.cache
-def _library() -> tuple[ctypes.CDLL | None, str | None]:
-  """Builds the library on first use, loads it and registers its FFI targets, once per process."""
-  return build.load_ffi("batch_norm", {TARGETS[kind]: symbol for kind, symbol in SYMBOLS.items()})
-
-
 def unavailable_reason() -> str | None:
   """Why the batch-norm kernels are off in this process (None when they are on)."""
-  if jax.default_backend() != "cpu":
-    return f"backend {jax.default_backend()}"
-  if os.environ.get(DISABLE_ENV, "1") == "0":
-    return f"{DISABLE_ENV}=0"
-  return _library()[1]
+  return build.cpu_ffi_unavailable_reason("batch_norm", {TARGETS[kind]: symbol for kind, symbol in SYMBOLS.items()})
 
 
 def _call(kind: str, shapes, like, *operands):

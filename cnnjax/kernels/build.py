@@ -180,6 +180,22 @@ def load_ffi(target: str, handlers: dict[str, str]) -> tuple[ctypes.CDLL | None,
   return library, None
 
 
+@functools.cache
+def _loaded(target: str, handlers: tuple[tuple[str, str], ...]) -> tuple[ctypes.CDLL | None, str | None]:
+  return load_ffi(target, dict(handlers))
+
+
+def cpu_ffi_unavailable_reason(target: str, handlers: dict[str, str]) -> str | None:
+  """Why `target`'s FFI `handlers` are not in use in this process, or None: on the CPU backend, not opted
+  out (`opt_out`=0), built and loaded (once per process; a failure is said once on stderr)."""
+  import jax  # pylint: disable=import-outside-toplevel  (the build alone needs no JAX runtime)
+  if jax.default_backend() != "cpu":
+    return f"backend {jax.default_backend()}"
+  if os.environ.get(TARGETS[target].opt_out, "1") == "0":
+    return f"{TARGETS[target].opt_out}=0"
+  return _loaded(target, tuple(sorted(handlers.items())))[1]
+
+
 def notice(target: str, reason: str) -> str:
   """The one line a consumer prints on stderr when `target`'s library is not in use for `reason`."""
   spec = TARGETS[target]

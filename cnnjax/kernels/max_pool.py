@@ -8,9 +8,7 @@ their window's gradient equally, as there. cnnjax.fast.max_pool decides when to 
 devices the calls carry a sharding rule (cnnjax.kernels.batch_sharded): each device pools its own examples.
 """
 
-import ctypes
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -22,19 +20,9 @@ TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI 
 DISABLE_ENV = build.TARGETS["max_pool"].opt_out  # CNNJAX_MAX_POOL_KERNELS=0 keeps XLA's pooling
 
 
-@functools.cache
-def _library() -> tuple[ctypes.CDLL | None, str | None]:
-  """Builds the library on first use, loads it and registers its FFI targets, once per process."""
-  return build.load_ffi("max_pool", {TARGETS[kind]: symbol for kind, symbol in SYMBOLS.items()})
-
-
 def unavailable_reason() -> str | None:
   """Why the max-pool kernels are off in this process (None when they are on)."""
-  if jax.default_backend() != "cpu":
-    return f"backend {jax.default_backend()}"
-  if os.environ.get(DISABLE_ENV, "1") == "0":
-    return f"{DISABLE_ENV}=0"
-  return _library()[1]
+  return build.cpu_ffi_unavailable_reason("max_pool", {TARGETS[kind]: symbol for kind, symbol in SYMBOLS.items()})
 
 
 def _pool(x, window):

@@ -5,7 +5,6 @@ formulation (itself checked against torch and flax in tests/fast/test_batch_norm
 and on several, with and without the residual, including the cotangents of the returned statistics.
 """
 
-import os
 import re
 
 import jax
@@ -15,15 +14,12 @@ import pytest
 
 from cnnjax.fast import batch_norm_relu as fused
 from cnnjax.kernels import batch_norm
+from tests.conftest import require_kernels
 
 
 @pytest.fixture(scope="module", autouse=True)
 def library():
-  reason = batch_norm.unavailable_reason()
-  if reason:
-    if os.environ.get("CI"):
-      pytest.fail(f"batch-norm kernels unavailable under CI: {reason}")
-    pytest.skip(reason)
+  require_kernels("batch-norm kernels", batch_norm.unavailable_reason())
 
 
 def _value_and_grads(x, scale, bias, residual, cotangents):

@@ -5,7 +5,6 @@ gradients (ties sharing their window's gradient, as JAX's max does) must equal t
 itself checked against torch in tests/layers/test_pooling.py, on one thread and on several.
 """
 
-import os
 import re
 
 import jax
@@ -17,15 +16,12 @@ from cnnjax.fast import blocks, max_pool as fast
 from cnnjax.kernels import max_pool as kernels
 from cnnjax.layers import max_pool
 from cnnjax.models import lenet
+from tests.conftest import require_kernels
 
 
 @pytest.fixture(scope="module", autouse=True)
 def library():
-  reason = kernels.unavailable_reason()
-  if reason:
-    if os.environ.get("CI"):
-      pytest.fail(f"max-pool kernels unavailable under CI: {reason}")
-    pytest.skip(reason)
+  require_kernels("max-pool kernels", kernels.unavailable_reason())
 
 
 def _value_and_grad(pool, x, cotangent, *args):

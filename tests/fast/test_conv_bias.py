@@ -4,7 +4,10 @@ Why: the fast paths give this module to every model's `conv` field on the CPU; i
 the checkpoint and to float32 rounding, and hand every configuration oneDNN does not take to nn.Conv.
 """
 
+import os
 import re
+import subprocess
+import sys
 
 import flax.linen as nn
 import jax
@@ -94,3 +97,35 @@ def test_small_map_convolutions_stay_slices_and_a_matmul():
   assert not _targets(small, variables, x)
   x = jnp.ones((2, 8, 8, 4))
   assert _targets(small, small.init(jax.random.key(0), x), x) >= BIAS_CALLS
+
+
+SHARDED_CHECK = """
+import jax, jax.numpy as jnp, numpy as np, flax.linen as nn
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from cnnjax.fast import conv, onednn_conv
+fast = conv.Conv(6, (3, 3), padding=1, conv_general_dilated=onednn_conv.conv_general_dilated)
+plain = nn.Conv(6, (3, 3), padding=1)
+x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 6, 6, 3)), jnp.float32)
+variables = plain.init(jax.random.key(0), x)
+variables = {"params": {**variables["params"], "bias": jnp.arange(6, dtype=jnp.float32)}}
+def loss(module):
+  return jax.jit(jax.value_and_grad(lambda v, x: jnp.sum(jnp.square(module.apply(v, x)))))
+mesh = Mesh(np.array(jax.devices()), ("data",))
+sharded_x = jax.device_put(x, NamedSharding(mesh, P("data")))
+value, grads = loss(fast)(variables, sharded_x)
+value_ref, grads_ref = loss(plain)(variables, x)
+hlo = loss(fast).lower(variables, sharded_x).compile().as_text()
+assert "CnnjaxConvFilterGradBias" in hlo and "all-gather" not in hlo, "the bias path must run sharded"
+np.testing.assert_allclose(value, value_ref, rtol=1e-5)
+for ours, ref in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_ref)):
+  np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+print("ok", jax.device_count())
+"""
+
+
+def test_two_devices_split_the_batch_and_sum_the_bias_gradient():
+  """The sharded bias calls: each device convolves its examples; kernel and bias gradients are summed over both."""
+  env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")}
+  result = subprocess.run([sys.executable, "-c", SHARDED_CHECK], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+  assert result.returncode == 0 and result.stdout.split() == ["ok", "2"], result.stderr[-3000:]

@@ -31,7 +31,8 @@ SHAPES = [
 PARTS = ("forward", "input_grad", "filter_grad")
 
 
-def _time(fn, args, repeats: int) -> float:
+def median_ms(fn, args, repeats: int) -> float:
+  """Median milliseconds of `repeats` calls of fn(*args), after one warm-up call."""
   import jax  # pylint: disable=import-outside-toplevel
   jax.block_until_ready(fn(*args))
   times = []
@@ -73,7 +74,7 @@ def measure(repeats: int) -> list[dict]:
            "padding": pad, "gflop": 2 * float(np.prod(dy.shape)) * k * k * c_in / 1e9}
     for part in PARTS:  # interleaved per part, so load from elsewhere falls on both
       for impl in ("lax", "onednn"):
-        row[f"{impl}_{part}_ms"] = _time(variants[impl][part], inputs[part], repeats)
+        row[f"{impl}_{part}_ms"] = median_ms(variants[impl][part], inputs[part], repeats)
     rows.append(row)
     print(f"{name}: lax {sum(row[f'lax_{p}_ms'] for p in PARTS):.2f} ms, "
           f"oneDNN {sum(row[f'onednn_{p}_ms'] for p in PARTS):.2f} ms", flush=True)

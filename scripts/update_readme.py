@@ -23,6 +23,7 @@ CPU_AVX2_START, CPU_AVX2_END = "<!-- cpu-speed-avx2:start -->", "<!-- cpu-speed-
 FLOOR_START, FLOOR_END = "<!-- step-floor:start -->", "<!-- step-floor:end -->"
 SEG_START, SEG_END = "<!-- segmentation:start -->", "<!-- segmentation:end -->"
 CONV_START, CONV_END = "<!-- conv-kernels:start -->", "<!-- conv-kernels:end -->"
+ALGORITHMS_START, ALGORITHMS_END = "<!-- conv-algorithms:start -->", "<!-- conv-algorithms:end -->"
 FT_START, FT_END = "<!-- fine-tuning:start -->", "<!-- fine-tuning:end -->"
 CRASH_START, CRASH_END = "<!-- crash-campaign:start -->", "<!-- crash-campaign:end -->"
 WEIGHTS_START, WEIGHTS_END = "<!-- weights:start -->", "<!-- weights:end -->"
@@ -31,6 +32,7 @@ DETECTION = REPO / "results" / "detection"  # recorded detector runs; speed.json
 WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
+ALGORITHMS_RESULTS = REPO / "benchmarks" / "results" / "conv_algorithms.json"
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 COMPILE_START, COMPILE_END = "<!-- compile-cache:start -->", "<!-- compile-cache:end -->"
 COMPILE_RESULTS = REPO / "benchmarks" / "results" / "compile_cache.json"
@@ -153,7 +155,8 @@ def _blocks_text(measured: dict) -> str:
   chosen = [f"{field} {fast[field]}" for field in ("conv", "norm_act", "max_pool") if field in fast]
   kernels = [f"{name} {fast[key]}" for name, key in (("oneDNN", "onednn_convolutions"),
                                                       ("batch-norm kernels", "batch_norm_kernels"),
-                                                      ("max-pool kernels", "max_pool_kernels")) if key in fast]
+                                                      ("max-pool kernels", "max_pool_kernels"),
+                                                      ("Winograd", "winograd_convolutions")) if key in fast]
   return f"{' + '.join(chosen)} ({', '.join(kernels) or 'oneDNN off'})"
 
 
@@ -207,6 +210,18 @@ def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
   versions = results["versions"]
   return (f"Measured by `{results['command'].strip()}` at commit {str(results.get('git_commit'))[:12]} (jax "
           f"{versions.get('jax')}; `XLA_FLAGS=\"{results['XLA_FLAGS']}\"`), median of {results['repeats']} calls:"
+          f"\n\n{results['markdown']}")
+
+
+def conv_algorithms_section(path: Path = ALGORITHMS_RESULTS) -> str:
+  """The direct-vs-Winograd table of benchmarks/conv_algorithms.py's JSON, or how to produce it."""
+  if not path.exists():
+    return "No measurement recorded yet: run `PYTHONPATH=. .venv/bin/python benchmarks/conv_algorithms.py`."
+  results = json.loads(path.read_text())
+  limits = " ".join(f"{k}={v}" for k, v in results["isa_limits"].items() if v)
+  return (f"Measured by `{(limits + ' ') if limits else ''}{results['command'].strip()}` at commit "
+          f"{str(results.get('git_commit'))[:12]} (Winograd {results['winograd_status']}), median over "
+          f"{results['rounds']} interleaved rounds of the median of {results['repeats']} calls:"
           f"\n\n{results['markdown']}")
 
 
@@ -282,6 +297,7 @@ def main() -> None:
   text = _replace(text, CPU_AVX2_START, CPU_AVX2_END, cpu_speed_section(CPU_AVX2_RESULTS, CPU_AVX2_COMMAND))
   text = _replace(text, FLOOR_START, FLOOR_END, step_floor_section())
   text = _replace(text, CONV_START, CONV_END, conv_kernels_section())
+  text = _replace(text, ALGORITHMS_START, ALGORITHMS_END, conv_algorithms_section())
   text = _replace(text, COMPILE_START, COMPILE_END, compile_cache_section())
   text = _replace(text, TTA_START, TTA_END, time_to_accuracy_section())
   text = _replace(text, WEIGHTS_START, WEIGHTS_END, weights_section())

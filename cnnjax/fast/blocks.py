@@ -8,7 +8,8 @@ same variables and compute the same function, so checkpoints move freely between
 
 - conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on CPU devices, float32 NHWC;
   faster gradients; split by batch over several devices; as cnnjax.fast.conv.Conv, which adds a bias
-  inside the oneDNN call) and, for models listed in
+  inside the oneDNN call; Winograd where it pays and the CPU has it, cnnjax.kernels.onednn) and, for
+  models listed in
   SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
   + one matmul, where XLA's CPU convolution is slow).
 - max_pool: `cnnjax.fast.max_pool.max_pool` on the CPU (tiling windows through a multi-threaded kernel).
@@ -32,6 +33,7 @@ import jax.numpy as jnp
 
 from cnnjax.fast import batch_norm_relu, conv, max_pool, onednn_conv, small_map_conv
 from cnnjax.fast.batch_norm_relu import BatchNormReLU
+from cnnjax.kernels import onednn
 from cnnjax.layers import BatchNorm
 
 MODES = ("auto", "off")
@@ -52,6 +54,7 @@ class FastPaths:
   batch_norm_kernels: str = "off: fast_paths=off"  # BatchNormReLU's CPU kernels: "on" or "off: <why>"
   max_pool: Callable | None = None  # for models' max_pool field: fast max_pool.max_pool, or None (plain)
   max_pool_kernels: str = "off: fast_paths=off"  # its CPU kernel: "on" or "off: <why>"
+  winograd: str = "off: fast_paths=off"  # oneDNN's Winograd for the convolutions where it pays: "on" or "off: <why>"
 
   def blocks_for(self, model_name: str) -> dict[str, Any]:
     """Field name -> block for the registered model `model_name` (the per-model choices applied)."""
@@ -84,7 +87,7 @@ class FastPaths:
   def describe(self, model: nn.Module | None = None) -> dict[str, str]:
     """What was chosen, for results.json; with `model`, what that model's fields hold."""
     description = {"mode": self.mode, "onednn_convolutions": self.onednn, "batch_norm_kernels": self.batch_norm_kernels,
-                   "max_pool_kernels": self.max_pool_kernels}
+                   "max_pool_kernels": self.max_pool_kernels, "winograd_convolutions": self.winograd}
     if model is not None:
       for field in ("conv", "norm", "norm_act", "max_pool"):
         if hasattr(model, field):
@@ -132,9 +135,10 @@ def choose(mode: str = "auto", backend: str | None = None, dtype: Any = jnp.floa
   elif jnp.dtype(dtype) != jnp.float32:
     status = f"off: dtype {jnp.dtype(dtype).name}"
   conv_fn = onednn_conv.conv_general_dilated if status == "on" else None
+  winograd = onednn.winograd_status() if status == "on" else "off: oneDNN convolutions are off"
   if backend != "cpu":
     return FastPaths(mode, conv_fn, False, BatchNormReLU, status, f"off: backend {backend}", None,
-                     f"off: backend {backend}")
+                     f"off: backend {backend}", winograd)
   pool_status = max_pool.kernels_status()
   return FastPaths(mode, conv_fn, True, BatchNormReLU, status, batch_norm_relu.kernels_status(),
-                   max_pool.max_pool if pool_status == "on" else None, pool_status)
+                   max_pool.max_pool if pool_status == "on" else None, pool_status, winograd)

@@ -7,6 +7,10 @@ side), and that gap was most of a training step's time.
 with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
+Where this CPU's oneDNN has it (oneDNN 2.x: AVX-512 only), 3x3 stride-1 convolutions of 32 or more channels
+on maps of at least 4x4 use the Winograd algorithm, about half as much work (benchmarks/conv_algorithms.py),
+with rounding errors near 1e-5 of the values' scale instead of 1e-6; `CNNJAX_WINOGRAD=0` keeps every
+convolution direct, and `winograd_status()` says which.
 With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
 `jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
 summed over the devices; one device gets the plain calls. Under jax.vmap only the plain calls
@@ -29,6 +33,8 @@ SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
 TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI target names
 FORWARD_TARGETS = (TARGETS["forward"], TARGETS["forward_bias"])  # the calls that compute a convolution's output
 DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's convolutions
+WINOGRAD_ENV = "CNNJAX_WINOGRAD"  # =0 keeps oneDNN's convolutions direct
+WINOGRAD_ALWAYS = 2  # `winograd` for benchmarks: Winograd wherever oneDNN has it, not only where it pays
 
 
 @functools.cache
@@ -41,14 +47,16 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
 
 
 def call_totals() -> dict[str, float]:
-  """What this process's oneDNN convolutions cost so far: seconds inside oneDNN, calls, and calls made from
-  another XLA thread than the call before (benchmarks/step_floor.py reads it around a step)."""
+  """What this process's oneDNN convolutions cost so far: seconds inside oneDNN, calls, calls made from
+  another XLA thread than the call before, and calls that ran Winograd (benchmarks/step_floor.py reads it around
+  a step)."""
   library, reason = _library()
   if library is None:
     raise RuntimeError(f"oneDNN convolutions are off: {reason}")
-  totals = (ctypes.c_int64 * 3)()
+  totals = (ctypes.c_int64 * 4)()
   library.CnnjaxConvTotals(totals)
-  return {"seconds": totals[0] / 1e9, "calls": totals[1], "thread_changes": totals[2]}
+  return {"seconds": totals[0] / 1e9, "calls": totals[1], "thread_changes": totals[2],
+          "winograd_calls": totals[3]}
 
 
 def unavailable_reason() -> str | None:
@@ -58,19 +66,46 @@ def unavailable_reason() -> str | None:
   return _library()[1]
 
 
-def _attributes(strides, padding) -> dict:
+def winograd_requested() -> bool:
+  """Whether convolutions ask for Winograd where it pays (unless CNNJAX_WINOGRAD=0); the library decides per
+  shape and falls back to direct where this CPU's oneDNN has none."""
+  return os.environ.get(WINOGRAD_ENV, "1") != "0"
+
+
+def _winograd_mode(winograd: bool | int | None) -> int:
+  """The library's `winograd` attribute: 0 direct, 1 where it pays, 2 (WINOGRAD_ALWAYS) wherever oneDNN has it."""
+  if winograd is None:
+    return int(winograd_requested())
+  if winograd not in (False, True, WINOGRAD_ALWAYS):
+    raise ValueError(f"winograd={winograd!r}: use True, False, None or onednn.WINOGRAD_ALWAYS")
+  return int(winograd)
+
+
+def winograd_status() -> str:
+  """"on" when this process's eligible convolutions run Winograd, else "off: <why>"."""
+  if not winograd_requested():
+    return f"off: {WINOGRAD_ENV}=0"
+  reason = unavailable_reason()
+  if reason:
+    return f"off: oneDNN convolutions are off ({reason})"
+  if not _library()[0].CnnjaxConvHasWinograd():
+    return "off: this CPU's oneDNN has no Winograd convolution (oneDNN 2.x has it with AVX-512 only)"
+  return "on"
+
+
+def _attributes(strides, padding, winograd) -> dict:
   (top, bottom), (left, right) = padding
   return {name: np.int64(value) for name, value in
           dict(stride_h=strides[0], stride_w=strides[1], pad_top=top, pad_left=left, pad_bottom=bottom,
-               pad_right=right).items()}
+               pad_right=right, winograd=winograd).items()}
 
 
-def _call(target: str, shapes, operands, strides, padding):
+def _call(target: str, shapes, operands, strides, padding, winograd):
   """The FFI call with results of `shapes` (a tuple when more than one); they vary over the manual mesh axes
   the first operand varies over (inside jax.shard_map)."""
   results = [batch_sharded.varying_result(shape, jnp.float32, operands[0]) for shape in shapes]
   call = jax.ffi.ffi_call(TARGETS[target], results if len(results) > 1 else results[0], vmap_method="sequential")
-  return call(*operands, **_attributes(strides, padding))
+  return call(*operands, **_attributes(strides, padding, winograd))
 
 
 def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int, int]:
@@ -81,38 +116,42 @@ def output_shape(x_shape, kernel_shape, strides, padding) -> tuple[int, int, int
   return (n, (h + top + bottom - kh) // strides[0] + 1, (w + left + right - kw) // strides[1] + 1, c_out)
 
 
-def _forward(x, kernel, strides, padding):
-  return _call("forward", [output_shape(x.shape, kernel.shape, strides, padding)], (x, kernel), strides, padding)
+def _forward(x, kernel, strides, padding, winograd):
+  return _call("forward", [output_shape(x.shape, kernel.shape, strides, padding)], (x, kernel), strides, padding,
+               winograd)
 
 
-def _forward_bias(x, kernel, bias, strides, padding):
+def _forward_bias(x, kernel, bias, strides, padding, winograd):
   return _call("forward_bias", [output_shape(x.shape, kernel.shape, strides, padding)], (x, kernel, bias), strides,
-               padding)
+               padding, winograd)
 
 
-def _input_grad(cotangent, kernel, example_shape, strides, padding):
-  return _call("input_grad", [(cotangent.shape[0], *example_shape)], (cotangent, kernel), strides, padding)
+def _input_grad(cotangent, kernel, example_shape, strides, padding, winograd):
+  return _call("input_grad", [(cotangent.shape[0], *example_shape)], (cotangent, kernel), strides, padding,
+               winograd)
 
 
-def _filter_grad(x, cotangent, kernel_shape, strides, padding):
-  return _call("filter_grad", [kernel_shape], (x, cotangent), strides, padding)
+def _filter_grad(x, cotangent, kernel_shape, strides, padding, winograd):
+  return _call("filter_grad", [kernel_shape], (x, cotangent), strides, padding, winograd)
 
 
-def _filter_grad_bias(x, cotangent, kernel_shape, strides, padding):
-  return tuple(_call("filter_grad_bias", [kernel_shape, kernel_shape[-1:]], (x, cotangent), strides, padding))
+def _filter_grad_bias(x, cotangent, kernel_shape, strides, padding, winograd):
+  return tuple(_call("filter_grad_bias", [kernel_shape, kernel_shape[-1:]], (x, cotangent), strides, padding,
+                     winograd))
 
 
 # The same calls with a sharding rule: the batch "n" split over devices, all else replicated.
 SHARDED = {
-    "forward": batch_sharded.batch_sharded(_forward, (2, 3), "n h w c, i j c o -> n p q o", (True, False)),
-    "input_grad": batch_sharded.batch_sharded(_input_grad, (2, 3, 4), "n p q o, i j c o -> n h w c",
+    "forward": batch_sharded.batch_sharded(_forward, (2, 3, 4), "n h w c, i j c o -> n p q o", (True, False)),
+    "input_grad": batch_sharded.batch_sharded(_input_grad, (2, 3, 4, 5), "n p q o, i j c o -> n h w c",
                                               (True, False)),
-    "filter_grad": batch_sharded.batch_sharded(_filter_grad, (2, 3, 4), "n h w c, n p q o -> i j c o",
+    "filter_grad": batch_sharded.batch_sharded(_filter_grad, (2, 3, 4, 5), "n h w c, n p q o -> i j c o",
                                                (True, True), sum_over_batch=True),
-    "forward_bias": batch_sharded.batch_sharded(_forward_bias, (3, 4), "n h w c, i j c o, o -> n p q o",
+    "forward_bias": batch_sharded.batch_sharded(_forward_bias, (3, 4, 5), "n h w c, i j c o, o -> n p q o",
                                                 (True, False, False)),
-    "filter_grad_bias": batch_sharded.batch_sharded(_filter_grad_bias, (2, 3, 4), "n h w c, n p q o -> i j c o, o",
-                                                    (True, True), sum_over_batch=True, results=2),
+    "filter_grad_bias": batch_sharded.batch_sharded(_filter_grad_bias, (2, 3, 4, 5),
+                                                    "n h w c, n p q o -> i j c o, o", (True, True),
+                                                    sum_over_batch=True, results=2),
 }
 PLAIN = {"forward": _forward, "input_grad": _input_grad, "filter_grad": _filter_grad, "forward_bias": _forward_bias,
          "filter_grad_bias": _filter_grad_bias}
@@ -124,59 +163,68 @@ def _calls() -> dict:
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-           padding: tuple[tuple[int, int], tuple[int, int]], bias: jax.Array | None = None) -> jax.Array:
+           padding: tuple[tuple[int, int], tuple[int, int]], bias: jax.Array | None = None,
+           winograd: bool | int | None = None) -> jax.Array:
   """[N, H, W, C_in] float32 x [kh, kw, C_in, C_out] float32 (+ bias [C_out]) -> [N, H', W', C_out] (output_shape).
 
   With a bias oneDNN adds it in the convolution and computes its gradient with the filter gradient.
+  winograd: True for Winograd where it pays (None: unless CNNJAX_WINOGRAD=0), False for direct, WINOGRAD_ALWAYS
+  wherever oneDNN has it; the gradients use the same.
   """
+  winograd = _winograd_mode(winograd)
   if bias is None:
-    return _conv2d(*batch_sharded.vary_alike(x, kernel), strides, padding)
-  return _conv2d_bias(*batch_sharded.vary_alike(x, kernel, bias), strides, padding)
+    return _conv2d(*batch_sharded.vary_alike(x, kernel), strides, padding, winograd)
+  return _conv2d_bias(*batch_sharded.vary_alike(x, kernel, bias), strides, padding, winograd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv2d(x, kernel, strides, padding):
-  return _calls()["forward"](x, kernel, strides, padding)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv2d(x, kernel, strides, padding, winograd):
+  return _calls()["forward"](x, kernel, strides, padding, winograd)
 
 
-def _conv2d_fwd(x, kernel, strides, padding):
-  return _conv2d(x, kernel, strides, padding), (x, kernel)
+def _conv2d_fwd(x, kernel, strides, padding, winograd):
+  return _conv2d(x, kernel, strides, padding, winograd), (x, kernel)
 
 
-def input_grad(cotangent: jax.Array, kernel: jax.Array, x_shape, strides, padding) -> jax.Array:
+def input_grad(cotangent: jax.Array, kernel: jax.Array, x_shape, strides, padding,
+               winograd: bool | int | None = None) -> jax.Array:
   """Gradient of conv2d with respect to its input: [N, H', W', C_out] -> [N, H, W, C_in] (x_shape)."""
-  return _calls()["input_grad"](cotangent, kernel, tuple(x_shape[1:]), strides, padding)
+  winograd = _winograd_mode(winograd)
+  return _calls()["input_grad"](cotangent, kernel, tuple(x_shape[1:]), strides, padding, winograd)
 
 
-def filter_grad(x: jax.Array, cotangent: jax.Array, kernel_shape, strides, padding) -> jax.Array:
+def filter_grad(x: jax.Array, cotangent: jax.Array, kernel_shape, strides, padding,
+                winograd: bool | int | None = None) -> jax.Array:
   """Gradient of conv2d with respect to its kernel: -> [kh, kw, C_in, C_out] (kernel_shape)."""
-  return _calls()["filter_grad"](x, cotangent, tuple(kernel_shape), strides, padding)
+  winograd = _winograd_mode(winograd)
+  return _calls()["filter_grad"](x, cotangent, tuple(kernel_shape), strides, padding, winograd)
 
 
-def _conv2d_bwd(strides, padding, residuals, cotangent):
+def _conv2d_bwd(strides, padding, winograd, residuals, cotangent):
   x, kernel = residuals
   cotangent = cotangent.astype(jnp.float32)
-  return (input_grad(cotangent, kernel, x.shape, strides, padding),
-          filter_grad(x, cotangent, kernel.shape, strides, padding))
+  return (input_grad(cotangent, kernel, x.shape, strides, padding, winograd),
+          filter_grad(x, cotangent, kernel.shape, strides, padding, winograd))
 
 
 _conv2d.defvjp(_conv2d_fwd, _conv2d_bwd)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def _conv2d_bias(x, kernel, bias, strides, padding):
-  return _calls()["forward_bias"](x, kernel, bias, strides, padding)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
+def _conv2d_bias(x, kernel, bias, strides, padding, winograd):
+  return _calls()["forward_bias"](x, kernel, bias, strides, padding, winograd)
 
 
-def _conv2d_bias_fwd(x, kernel, bias, strides, padding):
-  return _conv2d_bias(x, kernel, bias, strides, padding), (x, kernel)
+def _conv2d_bias_fwd(x, kernel, bias, strides, padding, winograd):
+  return _conv2d_bias(x, kernel, bias, strides, padding, winograd), (x, kernel)
 
 
-def _conv2d_bias_bwd(strides, padding, residuals, cotangent):
+def _conv2d_bias_bwd(strides, padding, winograd, residuals, cotangent):
   x, kernel = residuals
   cotangent = cotangent.astype(jnp.float32)
-  kernel_grad, bias_grad = _calls()["filter_grad_bias"](x, cotangent, tuple(kernel.shape), strides, padding)
-  return input_grad(cotangent, kernel, x.shape, strides, padding), kernel_grad, bias_grad
+  kernel_grad, bias_grad = _calls()["filter_grad_bias"](x, cotangent, tuple(kernel.shape), strides, padding,
+                                                        winograd)
+  return input_grad(cotangent, kernel, x.shape, strides, padding, winograd), kernel_grad, bias_grad
 
 
 _conv2d_bias.defvjp(_conv2d_bias_fwd, _conv2d_bias_bwd)

@@ -1,5 +1,10 @@
 // 2-D convolution forward, input gradient and filter gradient through oneDNN, as XLA FFI handlers; the
 // forward can add a bias and the filter gradient then returns the bias gradient too.
+// The `winograd` attribute: 0 direct; 1 oneDNN's Winograd algorithm (F(4x4, 3x3): about a quarter of the
+// multiplications) for 3x3 stride-1 convolutions of 32 or more channels each way on maps of at least 4x4,
+// where it pays; 2 Winograd wherever oneDNN has it (for benchmarks/conv_algorithms.py, which times both per
+// shape: the thresholds come from it). Either falls back to direct where this CPU's oneDNN has no Winograd
+// (oneDNN 2.x has it with AVX-512 only). Winograd's activations are reordered to its blocked layout and back.
 //
 // Why: XLA's CPU convolutions (Eigen) compute filter gradients slower than oneDNN, the library
 // PyTorch's CPU convolutions use (benchmarks/conv_kernels.py times each part side by side;
@@ -10,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -33,15 +39,21 @@ struct Geometry {
   int64_t sh, sw;          // strides
   int64_t pt, pl, pb, pr;  // padding: top, left, bottom, right
   bool bias = false;       // forward: adds a bias [O]; filter gradient: also returns the bias gradient
+  bool winograd = false;   // Winograd if this CPU's oneDNN has it, else direct
 
   std::string key(char kind) const {
     std::string k(1, kind);
-    for (int64_t v : {n, h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, pb, pr, int64_t(bias)}) {
+    for (int64_t v : {n, h, w, c, kh, kw, o, oh, ow, sh, sw, pt, pl, pb, pr, int64_t(bias), int64_t(winograd)}) {
       k += "," + std::to_string(v);
     }
     return k;
   }
   memory::desc bias_md() const { return bias ? memory::desc({o}, dt::f32, tag::a) : memory::desc(); }
+  // Where Winograd beats direct (benchmarks/conv_algorithms.py: it loses with 16 channels or 2x2 maps).
+  bool WinogradPays() const {
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 && c >= 32 &&
+           o >= 32 && c % 16 == 0 && o % 16 == 0 && oh >= 4 && ow >= 4;
+  }
   memory::desc src(tag t = tag::nhwc) const { return {{n, c, h, w}, dt::f32, t}; }
   memory::desc dst(tag t = tag::nhwc) const { return {{n, o, oh, ow}, dt::f32, t}; }
   memory::desc wei(tag t = tag::hwio) const { return {{o, c, kh, kw}, dt::f32, t}; }
@@ -64,23 +76,32 @@ dnnl::primitive_attr UserScratchpad() {
   return attr;
 }
 
-void* ThreadScratchpad(size_t bytes) {
-  thread_local std::unique_ptr<char[]> buffer;
-  thread_local size_t capacity = 0;
-  if (bytes > capacity) {
-    buffer.reset(new char[bytes]);
-    capacity = bytes;
+// One of this thread's buffers, grown as needed: for scratchpads, or for x or y in the primitive's layout.
+enum Slot { kScratchpad, kX, kY, kSlots };
+void* ThreadBuffer(Slot slot, size_t bytes) {
+  thread_local std::unique_ptr<char[]> buffers[kSlots];
+  thread_local size_t capacities[kSlots] = {};
+  if (bytes > capacities[slot]) {
+    buffers[slot].reset(new char[bytes]);
+    capacities[slot] = bytes;
   }
-  return buffer.get();
+  return buffers[slot].get();
 }
+
+algorithm Algorithm(const Geometry& g) {
+  return g.winograd ? algorithm::convolution_winograd : algorithm::convolution_direct;
+}
+
+// The activations' layout: JAX's NHWC, or for Winograd the one oneDNN chooses (blocked).
+tag Activations(const Geometry& g) { return g.winograd ? tag::any : tag::nhwc; }
 
 dnnl::convolution_forward::primitive_desc ForwardDesc(const Geometry& g) {
 #if DNNL_VERSION_MAJOR >= 3
-  return {Engine(), prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any),
-          g.bias_md(), g.dst(), g.strides(), g.pad_l(), g.pad_r(), UserScratchpad()};
+  return {Engine(), prop_kind::forward_training, Algorithm(g), g.src(Activations(g)), g.wei(tag::any),
+          g.bias_md(), g.dst(Activations(g)), g.strides(), g.pad_l(), g.pad_r(), UserScratchpad()};
 #else
-  return {{prop_kind::forward_training, algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(),
-           g.dst(), g.strides(), g.pad_l(), g.pad_r()},
+  return {{prop_kind::forward_training, Algorithm(g), g.src(Activations(g)), g.wei(tag::any), g.bias_md(),
+           g.dst(Activations(g)), g.strides(), g.pad_l(), g.pad_r()},
           UserScratchpad(), Engine()};
 #endif
 }
@@ -91,12 +112,13 @@ template <typename Primitive>
 typename Primitive::primitive_desc BackwardDesc(const Geometry& g,
                                                 const dnnl::convolution_forward::primitive_desc& fwd) {
 #if DNNL_VERSION_MAJOR >= 3
-  return typename Primitive::primitive_desc(Engine(), algorithm::convolution_direct, g.src(), g.wei(tag::any),
-                                            g.dst(), g.strides(), g.pad_l(), g.pad_r(), fwd, UserScratchpad());
+  return typename Primitive::primitive_desc(Engine(), Algorithm(g), g.src(Activations(g)), g.wei(tag::any),
+                                            g.dst(Activations(g)), g.strides(), g.pad_l(), g.pad_r(), fwd,
+                                            UserScratchpad());
 #else
   return typename Primitive::primitive_desc(
-      typename Primitive::desc(algorithm::convolution_direct, g.src(), g.wei(tag::any), g.dst(), g.strides(),
-                               g.pad_l(), g.pad_r()),
+      typename Primitive::desc(Algorithm(g), g.src(Activations(g)), g.wei(tag::any), g.dst(Activations(g)),
+                               g.strides(), g.pad_l(), g.pad_r()),
       UserScratchpad(), Engine(), fwd);
 #endif
 }
@@ -105,74 +127,101 @@ typename Primitive::primitive_desc BackwardDesc(const Geometry& g,
 dnnl::convolution_backward_weights::primitive_desc FilterGradWithBiasDesc(
     const Geometry& g, const dnnl::convolution_forward::primitive_desc& fwd) {
 #if DNNL_VERSION_MAJOR >= 3
-  return {Engine(), algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(), g.dst(),
+  return {Engine(), Algorithm(g), g.src(Activations(g)), g.wei(tag::any), g.bias_md(), g.dst(Activations(g)),
           g.strides(), g.pad_l(), g.pad_r(), fwd, UserScratchpad()};
 #else
-  return {{algorithm::convolution_direct, g.src(), g.wei(tag::any), g.bias_md(), g.dst(), g.strides(), g.pad_l(),
-           g.pad_r()},
+  return {{Algorithm(g), g.src(Activations(g)), g.wei(tag::any), g.bias_md(), g.dst(Activations(g)), g.strides(),
+           g.pad_l(), g.pad_r()},
           UserScratchpad(), Engine(), fwd};
 #endif
 }
 
-// One cached convolution: its primitive, and reorders between JAX's HWIO kernel and oneDNN's own.
+// A reorder between JAX's layout and the primitive's.
+struct Reorder {
+  dnnl::reorder primitive;
+  memory::desc scratchpad;
+};
+
+std::optional<Reorder> MakeReorder(const memory::desc& jax, const memory::desc& primitive, bool read) {
+  if (jax == primitive) return std::nullopt;
+  dnnl::reorder::primitive_desc pd(Engine(), read ? jax : primitive, Engine(), read ? primitive : jax,
+                                   UserScratchpad());
+  return Reorder{dnnl::reorder(pd), pd.scratchpad_desc()};
+}
+
+// One cached convolution: its primitive, and reorders of what it reads from JAX's layouts (NHWC, HWIO) into
+// its own and of what it writes back, where they differ. The forward reads x and the kernel and writes y; the
+// input gradient reads y and the kernel and writes x; the filter gradient reads x and y and writes the kernel.
 struct Plan {
   dnnl::primitive conv;
   memory::desc conv_scratchpad;
-  memory::desc wei_md;  // the kernel layout the primitive wants
-  bool reorder;         // wei_md differs from HWIO
-  dnnl::reorder to_hwio_or_from;
-  memory::desc reorder_scratchpad;
+  memory::desc x_md, wei_md, y_md;  // the layouts the primitive wants
+  std::optional<Reorder> x, wei, y;
+  bool winograd;  // the algorithm it runs
 };
 
 Plan MakePlan(const Geometry& g, char kind) {
   auto fwd = ForwardDesc(g);
   Plan plan;
+  plan.winograd = g.winograd;
   if (kind == 'f') {
     plan.conv = dnnl::convolution_forward(fwd);
     plan.conv_scratchpad = fwd.scratchpad_desc();
-    plan.wei_md = fwd.weights_desc();
+    plan.x_md = fwd.src_desc(), plan.wei_md = fwd.weights_desc(), plan.y_md = fwd.dst_desc();
   } else if (kind == 'd') {
     auto pd = BackwardDesc<dnnl::convolution_backward_data>(g, fwd);
     plan.conv = dnnl::convolution_backward_data(pd);
     plan.conv_scratchpad = pd.scratchpad_desc();
-    plan.wei_md = pd.weights_desc();
+    plan.x_md = pd.diff_src_desc(), plan.wei_md = pd.weights_desc(), plan.y_md = pd.diff_dst_desc();
   } else {
     auto pd = g.bias ? FilterGradWithBiasDesc(g, fwd) : BackwardDesc<dnnl::convolution_backward_weights>(g, fwd);
     plan.conv = dnnl::convolution_backward_weights(pd);
     plan.conv_scratchpad = pd.scratchpad_desc();
-    plan.wei_md = pd.diff_weights_desc();
+    plan.x_md = pd.src_desc(), plan.wei_md = pd.diff_weights_desc(), plan.y_md = pd.diff_dst_desc();
   }
-  plan.reorder = plan.wei_md != g.wei();
-  if (plan.reorder) {
-    memory::desc from = kind == 'w' ? plan.wei_md : g.wei();
-    memory::desc to = kind == 'w' ? g.wei() : plan.wei_md;
-    dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpad());
-    plan.to_hwio_or_from = dnnl::reorder(pd);
-    plan.reorder_scratchpad = pd.scratchpad_desc();
-  }
+  plan.x = MakeReorder(g.src(), plan.x_md, kind != 'd');
+  plan.wei = MakeReorder(g.wei(), plan.wei_md, kind != 'w');
+  plan.y = MakeReorder(g.dst(), plan.y_md, kind != 'f');
   return plan;
 }
 
-const Plan& GetPlan(const Geometry& g, char kind) {
+// The plan of `g`; one asking for Winograd where this CPU's oneDNN has none is direct.
+const Plan& GetPlan(Geometry g, char kind) {
   static std::mutex mutex;
   static std::unordered_map<std::string, std::unique_ptr<Plan>> cache;
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = cache[g.key(kind)];
-  if (!slot) slot = std::make_unique<Plan>(MakePlan(g, kind));
+  if (!slot) {
+    try {
+      slot = std::make_unique<Plan>(MakePlan(g, kind));
+    } catch (const dnnl::error&) {
+      if (!g.winograd) throw;
+      g.winograd = false;
+      slot = std::make_unique<Plan>(MakePlan(g, kind));
+    }
+  }
   return *slot;
 }
 
 // Runs a reorder or convolution with this thread's scratchpad.
 void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, dnnl::stream& stream,
              std::unordered_map<int, memory> args) {
-  args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine(), ThreadScratchpad(scratchpad.get_size()))});
+  args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine(), ThreadBuffer(kScratchpad, scratchpad.get_size()))});
   primitive.execute(stream, args);
 }
 
-// What the calls so far cost, for benchmarks (CnnjaxConvTotals): time inside oneDNN, calls, and calls made from
-// another thread than the call before (each calling thread drives its own OpenMP team of workers).
+// Copies `jax` into `own` (read) or `own` into `jax` with `reorder`, if any.
+void Copy(const std::optional<Reorder>& reorder, bool read, memory& jax, memory& own, dnnl::stream& stream) {
+  if (!reorder) return;
+  Execute(reorder->primitive, reorder->scratchpad, stream,
+          {{DNNL_ARG_FROM, read ? jax : own}, {DNNL_ARG_TO, read ? own : jax}});
+}
+
+// What the calls so far cost, for benchmarks (CnnjaxConvTotals): time inside oneDNN, calls, calls made from
+// another thread than the call before (each calling thread drives its own OpenMP team of workers), and calls
+// that ran Winograd.
 struct Totals {
-  int64_t nanoseconds = 0, calls = 0, thread_changes = 0;
+  int64_t nanoseconds = 0, calls = 0, thread_changes = 0, winograd_calls = 0;
   std::thread::id last_thread;
 };
 
@@ -190,26 +239,31 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
     std::lock_guard<std::mutex> lock(one_at_a_time);
     auto start = std::chrono::steady_clock::now();
     dnnl::stream stream(Engine());
-    memory x_mem(g.src(), Engine(), x), y_mem(g.dst(), Engine(), y), k_user(g.wei(), Engine(), k);
-    memory k_mem = plan.reorder ? memory(plan.wei_md, Engine()) : k_user;
-    if (plan.reorder && kind != 'w') {
-      Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_user}, {DNNL_ARG_TO, k_mem}});
-    }
+    memory x_jax(g.src(), Engine(), x), y_jax(g.dst(), Engine(), y), k_jax(g.wei(), Engine(), k);
+    memory x_mem = plan.x ? memory(plan.x_md, Engine(), ThreadBuffer(kX, plan.x_md.get_size())) : x_jax;
+    memory y_mem = plan.y ? memory(plan.y_md, Engine(), ThreadBuffer(kY, plan.y_md.get_size())) : y_jax;
+    memory k_mem = plan.wei ? memory(plan.wei_md, Engine()) : k_jax;
     if (kind == 'f') {
+      Copy(plan.x, true, x_jax, x_mem, stream);
+      Copy(plan.wei, true, k_jax, k_mem, stream);
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}};
       if (g.bias) args.insert({DNNL_ARG_BIAS, memory(g.bias_md(), Engine(), b)});
       Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
+      Copy(plan.y, false, y_jax, y_mem, stream);
     } else if (kind == 'd') {
+      Copy(plan.y, true, y_jax, y_mem, stream);
+      Copy(plan.wei, true, k_jax, k_mem, stream);
       Execute(plan.conv, plan.conv_scratchpad, stream,
               {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
+      Copy(plan.x, false, x_jax, x_mem, stream);
     } else {
+      Copy(plan.x, true, x_jax, x_mem, stream);
+      Copy(plan.y, true, y_jax, y_mem, stream);
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem},
                                            {DNNL_ARG_DIFF_DST, y_mem}};
       if (g.bias) args.insert({DNNL_ARG_DIFF_BIAS, memory(g.bias_md(), Engine(), b)});
       Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
-      if (plan.reorder) {
-        Execute(plan.to_hwio_or_from, plan.reorder_scratchpad, stream, {{DNNL_ARG_FROM, k_mem}, {DNNL_ARG_TO, k_user}});
-      }
+      Copy(plan.wei, false, k_jax, k_mem, stream);
     }
     stream.wait();
     totals.nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -217,6 +271,7 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
     totals.thread_changes += totals.calls > 0 && totals.last_thread != std::this_thread::get_id();
     totals.last_thread = std::this_thread::get_id();
     totals.calls += 1;
+    totals.winograd_calls += plan.winograd;
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN convolution: ") + e.what());
   }
@@ -224,60 +279,74 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
 }
 
 Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> k, ffi::Span<const int64_t> y,
-                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr) {
-  return {x[0], x[1], x[2], x[3], k[0], k[1], k[3], y[1], y[2], sh, sw, pt, pl, pb, pr};
+                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t winograd) {
+  Geometry g{x[0], x[1], x[2], x[3], k[0], k[1], k[3], y[1], y[2], sh, sw, pt, pl, pb, pr};
+  g.winograd = winograd == 2 || (winograd == 1 && g.WinogradPays());
+  return g;
 }
 
 using F32 = ffi::Buffer<ffi::F32>;
 using F32Out = ffi::ResultBuffer<ffi::F32>;
 
 ffi::Error Forward(F32 x, F32 k, F32Out y, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
-                   int64_t pr) {
-  auto g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr);
+                   int64_t pr, int64_t winograd) {
+  auto g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr, winograd);
   return Run('f', g, x.typed_data(), k.typed_data(), y->typed_data());
 }
 
 ffi::Error InputGrad(F32 dy, F32 k, F32Out dx, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
-                     int64_t pr) {
-  auto g = MakeGeometry(dx->dimensions(), k.dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr);
+                     int64_t pr, int64_t winograd) {
+  auto g = MakeGeometry(dx->dimensions(), k.dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr, winograd);
   return Run('d', g, dx->typed_data(), k.typed_data(), dy.typed_data());
 }
 
 ffi::Error FilterGrad(F32 x, F32 dy, F32Out dk, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
-                      int64_t pr) {
-  auto g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr);
+                      int64_t pr, int64_t winograd) {
+  auto g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr, winograd);
   return Run('w', g, x.typed_data(), dk->typed_data(), dy.typed_data());
 }
 
 ffi::Error ForwardBias(F32 x, F32 k, F32 b, F32Out y, int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb,
-                       int64_t pr) {
-  auto g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr);
+                       int64_t pr, int64_t winograd) {
+  auto g = MakeGeometry(x.dimensions(), k.dimensions(), y->dimensions(), sh, sw, pt, pl, pb, pr, winograd);
   g.bias = true;
   return Run('f', g, x.typed_data(), k.typed_data(), y->typed_data(), b.typed_data());
 }
 
 ffi::Error FilterGradBias(F32 x, F32 dy, F32Out dk, F32Out db, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
-                          int64_t pb, int64_t pr) {
-  auto g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr);
+                          int64_t pb, int64_t pr, int64_t winograd) {
+  auto g = MakeGeometry(x.dimensions(), dk->dimensions(), dy.dimensions(), sh, sw, pt, pl, pb, pr, winograd);
   g.bias = true;
   return Run('w', g, x.typed_data(), dk->typed_data(), dy.typed_data(), db->typed_data());
 }
 
-// The six integer attributes of every handler, after its buffers.
+// The seven integer attributes of every handler, after its buffers.
 #define CNNJAX_GEOMETRY_ATTRIBUTES                                                                   \
   .Attr<int64_t>("stride_h").Attr<int64_t>("stride_w").Attr<int64_t>("pad_top").Attr<int64_t>("pad_left") \
-      .Attr<int64_t>("pad_bottom").Attr<int64_t>("pad_right")
+      .Attr<int64_t>("pad_bottom").Attr<int64_t>("pad_right").Attr<int64_t>("winograd")
 
 auto Bind() { return ffi::Ffi::Bind().Arg<F32>().Arg<F32>().Ret<F32>() CNNJAX_GEOMETRY_ATTRIBUTES; }
 
 }  // namespace
 
-// Writes {nanoseconds inside oneDNN, calls, thread changes} since the library was loaded.
+// Writes {nanoseconds inside oneDNN, calls, thread changes, Winograd calls} since the library was loaded.
 extern "C" void CnnjaxConvTotals(int64_t* out) {
   std::lock_guard<std::mutex> lock(one_at_a_time);
   out[0] = totals.nanoseconds;
   out[1] = totals.calls;
   out[2] = totals.thread_changes;
+  out[3] = totals.winograd_calls;
+}
+
+// 1 when this CPU's oneDNN has a Winograd convolution (for a shape where it pays), else 0.
+extern "C" int CnnjaxConvHasWinograd() {
+  Geometry g{1, 8, 8, 32, 3, 3, 32, 8, 8, 1, 1, 1, 1, 1, 1, false, true};
+  try {
+    ForwardDesc(g);
+    return 1;
+  } catch (const dnnl::error&) {
+    return 0;
+  }
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvForward, Forward, Bind());

@@ -2,8 +2,8 @@
 
 The `cnnjax` command (cnnjax.fast.process) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
 and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU device
-convolutions run through oneDNN (cnnjax.kernels.onednn), and VGG computes convolutions on maps of
-at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv). ResNet and VGG-BN run each batch norm +
+convolutions run through oneDNN (cnnjax.kernels.onednn; Winograd where it pays and the CPU has it),
+and VGG computes convolutions on maps of at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv). ResNet and VGG-BN run each batch norm +
 ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu, through cnnjax.kernels.batch_norm), and VGG
 max-pools through cnnjax.kernels.max_pool. Here the runner's real train step
 (cnnjax.scaling.point, through tests/parallel/teacher_forcing.py) runs in two fresh processes: one
@@ -113,9 +113,12 @@ def test_optimised_step_matches_the_plain_step_from_each_state(tmp_path, case):
   if case.startswith("vgg"):
     plain_blocks["max_pool"] = "max_pool"
     assert optimised["fast_paths"]["max_pool"] == "max_pool(kernels.max_pool)"
+  assert optimised["fast_paths"]["winograd_convolutions"] == (onednn.winograd_status() if onednn_state() == "on"
+                                                              else "off: oneDNN convolutions are off")
   assert plain["fast_paths"] == {"mode": "off", "onednn_convolutions": "off: fast_paths=off",
                                  "batch_norm_kernels": "off: fast_paths=off",
-                                 "max_pool_kernels": "off: fast_paths=off", **plain_blocks}
+                                 "max_pool_kernels": "off: fast_paths=off",
+                                 "winograd_convolutions": "off: fast_paths=off", **plain_blocks}
 
   teacher, student = dict(np.load(tmp_path / "optimised.npz")), dict(np.load(tmp_path / "plain.npz"))
   losses = teacher["loss"]

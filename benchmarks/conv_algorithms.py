@@ -1,0 +1,131 @@
+"""oneDNN's direct and Winograd convolutions side by side, per shape of ResNet-20 and VGG-11-BN half.
+
+    PYTHONPATH=. python benchmarks/conv_algorithms.py [--repeats 10] [--rounds 3]
+        [--out benchmarks/results/conv_algorithms.json]
+
+Each shape's forward, input gradient and filter gradient through cnnjax.kernels.onednn, with the direct
+algorithm and with Winograd wherever oneDNN has it (`winograd=onednn.WINOGRAD_ALWAYS`, including the
+reorders of the activations to its blocked layout and back), interleaved round by round so load from
+elsewhere falls on both; the median of --repeats calls per round, the rounds' median reported. The column
+"cnnjax picks" says whether the default (`winograd=True`: where it pays) runs Winograd for the shape: the
+library's thresholds (32 channels each way, maps of 4x4 or more) come from this table. Where this CPU's
+oneDNN has no Winograd (AVX2-only CPUs), both columns time the direct algorithm.
+Prints a Markdown table and writes JSON. Not a test.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+# (name, batch, size, C_in, C_out): 3x3, stride 1, padding 1
+SHAPES = [
+    ("resnet20 stage 1 16->16 @32", 128, 32, 16, 16),
+    ("resnet20 stage 2 32->32 @16", 128, 16, 32, 32),
+    ("resnet20 stage 3 64->64 @8", 128, 8, 64, 64),
+    ("vgg11 half conv2 32->64 @16", 128, 16, 32, 64),
+    ("vgg11 half conv3 64->128 @8", 128, 8, 64, 128),
+    ("vgg11 half conv4 128->128 @8", 128, 8, 128, 128),
+    ("vgg11 half conv5 128->256 @4", 128, 4, 128, 256),
+    ("vgg11 half conv6 256->256 @4", 128, 4, 256, 256),
+    ("vgg11 half conv7 256->256 @2", 128, 2, 256, 256),
+]
+PARTS = ("forward", "input_grad", "filter_grad")
+ALGORITHMS = ("direct", "winograd")
+
+
+def measure(repeats: int, rounds: int) -> list[dict]:
+  """One row per shape: ms of each part per algorithm, whether Winograd ran and whether cnnjax picks it."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp
+  import numpy as np
+
+  from conv_kernels import median_ms  # pylint: disable=import-outside-toplevel
+  from cnnjax.kernels import onednn
+
+  rows = []
+  rng = np.random.default_rng(0)
+  strides, padding = (1, 1), ((1, 1), (1, 1))
+  for name, n, size, c_in, c_out in SHAPES:
+    x = jnp.asarray(rng.standard_normal((n, size, size, c_in)), jnp.float32)
+    kernel = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
+    dy = jnp.asarray(rng.standard_normal((n, size, size, c_out)), jnp.float32)
+    inputs = {"forward": (x, kernel), "input_grad": (dy, kernel), "filter_grad": (x, dy)}
+    calls = {
+        algorithm: {
+            "forward": jax.jit(lambda x, k, w=winograd: onednn.conv2d(x, k, strides, padding, winograd=w)),
+            "input_grad": jax.jit(lambda dy, k, w=winograd: onednn.input_grad(dy, k, x.shape, strides, padding, w)),
+            "filter_grad": jax.jit(lambda x, dy, w=winograd: onednn.filter_grad(x, dy, kernel.shape, strides,
+                                                                                 padding, w))}
+        for algorithm, winograd in (("direct", False), ("winograd", onednn.WINOGRAD_ALWAYS))}
+
+    def runs_winograd(winograd) -> bool:
+      before = onednn.call_totals()["winograd_calls"]
+      jax.block_until_ready(onednn.conv2d(x, kernel, strides, padding, winograd=winograd))
+      return onednn.call_totals()["winograd_calls"] > before
+
+    row = {"shape": name, "batch": n, "size": size, "c_in": c_in, "c_out": c_out,
+           "gflop_per_part": 2 * n * size * size * 9 * c_in * c_out / 1e9,
+           "winograd_ran": runs_winograd(onednn.WINOGRAD_ALWAYS), "cnnjax_picks_winograd": runs_winograd(True)}
+    samples = {(a, p): [] for a in ALGORITHMS for p in PARTS}
+    for _ in range(rounds):
+      for part in PARTS:
+        for algorithm in ALGORITHMS:
+          samples[algorithm, part].append(median_ms(calls[algorithm][part], inputs[part], repeats))
+    for (algorithm, part), values in samples.items():
+      row[f"{algorithm}_{part}_ms"] = statistics.median(values)
+    rows.append(row)
+    total = {a: sum(row[f"{a}_{p}_ms"] for p in PARTS) for a in ALGORITHMS}
+    print(f"{name}: direct {total['direct']:.2f} ms, winograd {total['winograd']:.2f} ms"
+          f"{'' if row['winograd_ran'] else ' (ran direct)'}; cnnjax picks "
+          f"{'winograd' if row['cnnjax_picks_winograd'] else 'direct'}", flush=True)
+  return rows
+
+
+def markdown(rows: list[dict]) -> str:
+  lines = ["| shape | GFLOP per part | Winograd ran | cnnjax picks | forward ms direct / Winograd | input grad | "
+           "filter grad | all three: direct / Winograd |", "|---|---:|:---:|:---:|---:|---:|---:|---:|"]
+  for r in rows:
+    cells = [f"{r[f'direct_{p}_ms']:.2f} / {r[f'winograd_{p}_ms']:.2f}" for p in PARTS]
+    direct, winograd = (sum(r[f"{a}_{p}_ms"] for p in PARTS) for a in ALGORITHMS)
+    picks = "Winograd" if r["cnnjax_picks_winograd"] else "direct"
+    lines.append(f"| {r['shape']} | {r['gflop_per_part']:.2f} | {'yes' if r['winograd_ran'] else 'no'} | {picks} | "
+                 f"{' | '.join(cells)} | {direct:.2f} / {winograd:.2f} ({direct / winograd:.2f}x) |")
+  return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--repeats", type=int, default=10)
+  parser.add_argument("--rounds", type=int, default=3)
+  parser.add_argument("--out", default="benchmarks/results/conv_algorithms.json")
+  args = parser.parse_args(argv)
+  from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
+  process.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
+  from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
+  reason = onednn.unavailable_reason()
+  if reason:
+    print(f"oneDNN convolutions unavailable: {reason}", file=sys.stderr)
+    return 1
+  sys.path.insert(0, str(Path(__file__).resolve().parent))
+  import machine  # pylint: disable=import-outside-toplevel
+  rows = measure(args.repeats, args.rounds)
+  table = markdown(rows)
+  print(table)
+  command = " ".join(["PYTHONPATH=. python benchmarks/conv_algorithms.py", *(sys.argv[1:] if argv is None else argv)])
+  results = {"command": command, "machine": machine.cpu_description(), "versions": machine.versions(),
+             "git_commit": machine.git_commit(), "isa_limits": {k: os.environ.get(k, "") for k in
+                                                               ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS")},
+             "winograd_status": onednn.winograd_status(), "repeats": args.repeats, "rounds": args.rounds,
+             "rows": rows, "markdown": table}
+  out = Path(args.out)
+  out.parent.mkdir(parents=True, exist_ok=True)
+  out.write_text(json.dumps(results, indent=1))
+  print(f"wrote {out}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

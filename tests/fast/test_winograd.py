@@ -1,0 +1,100 @@
+"""oneDNN's Winograd convolutions (cnnjax.kernels.onednn): which shapes take them, and that they equal lax's.
+
+Winograd runs only where this CPU's oneDNN has it (oneDNN 2.x: AVX-512); elsewhere every convolution is direct
+and `winograd_status()` says why. The tests hold on both: they ask the library how many calls ran Winograd
+(`call_totals`), expect that many where the status is "on" and none where it is off, and check values and
+gradients against lax either way, to the same rounding bound as the direct convolutions
+(tests/fast/test_onednn_conv.py).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from cnnjax.fast import blocks
+from cnnjax.kernels import onednn
+from tests.layers.parity import assert_sums_close, conv_term_sums
+
+NHWC = ("NHWC", "HWIO", "NHWC")
+SAME = ((1, 1), (1, 1))
+# (batch, size, C_in, C_out, bias): 3x3 stride-1 shapes where Winograd pays (ResNet-20's stage 2, VGG's widening)
+PAYS = [(3, 16, 32, 32, False), (2, 8, 64, 128, True), (2, 5, 48, 32, False)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def library(onednn_library):
+  """Every test here needs the oneDNN convolutions (tests/conftest.py)."""
+
+
+def _winograd_calls(fn, *args) -> int:
+  """How many of the oneDNN calls of fn(*args) ran Winograd."""
+  before = onednn.call_totals()["winograd_calls"]
+  jax.block_until_ready(fn(*args))
+  return onednn.call_totals()["winograd_calls"] - before
+
+
+def _available() -> bool:
+  return onednn.winograd_status() == "on"
+
+
+@pytest.mark.parametrize("case", PAYS, ids=str)
+def test_values_and_gradients_match_lax(case):
+  n, size, c_in, c_out, with_bias = case
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.standard_normal((n, size, size, c_in)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
+  b = jnp.asarray(rng.standard_normal((c_out,)), jnp.float32) if with_bias else None
+  cotangent = jnp.asarray(rng.standard_normal((n, size, size, c_out)), jnp.float32)
+
+  def loss(conv):
+    return lambda x, k: jnp.sum(conv(x, k) * cotangent)
+
+  ours = lambda x, k: onednn.conv2d(x, k, (1, 1), SAME, b, winograd=True)  # noqa: E731
+  reference = lambda x, k: lax.conv_general_dilated(  # noqa: E731
+      x, k, (1, 1), SAME, dimension_numbers=NHWC, precision=lax.Precision.HIGHEST) + (0 if b is None else b)
+  step = jax.jit(lambda x, k: (ours(x, k), jax.grad(loss(ours), argnums=(0, 1))(x, k)))
+  assert _winograd_calls(step, x, k) == (3 if _available() else 0)
+  y, grads = step(x, k)
+  want = (reference(x, k), *jax.grad(loss(reference), argnums=(0, 1))(x, k))
+  for what, got, expected, (sums, terms) in zip(("y", "dx", "dk"), (y, *grads), want,
+                                                conv_term_sums(x, k, cotangent, (1, 1), SAME)):
+    if what == "y" and b is not None:
+      sums, terms = sums + jnp.abs(b), terms + 1
+    assert_sums_close(got, expected, sums, terms, what)
+
+
+@pytest.mark.parametrize("why, shape, kernel, strides", [
+    ("16 channels", (2, 16, 16, 16), (3, 3, 16, 16), (1, 1)),
+    ("2x2 maps", (2, 2, 2, 64), (3, 3, 64, 64), (1, 1)),
+    ("stride 2", (2, 16, 16, 32), (3, 3, 32, 32), (2, 2)),
+    ("1x1 kernel", (2, 8, 8, 64), (1, 1, 64, 64), (1, 1)),
+])
+def test_shapes_where_it_does_not_pay_stay_direct(why, shape, kernel, strides):
+  x, k = jnp.ones(shape), jnp.ones(kernel) / 100
+  padding = ((kernel[0] // 2,) * 2, (kernel[1] // 2,) * 2)
+  assert _winograd_calls(jax.jit(lambda x, k: onednn.conv2d(x, k, strides, padding, winograd=True)), x, k) == 0, why
+  always = jax.jit(lambda x, k: onednn.conv2d(x, k, strides, padding, winograd=onednn.WINOGRAD_ALWAYS))
+  if why == "16 channels":  # the benchmark's forced Winograd runs where oneDNN has it at all
+    assert _winograd_calls(always, x, k) == (1 if _available() else 0)
+
+
+def test_the_environment_and_false_keep_it_direct(monkeypatch):
+  x, k = jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32)) / 100
+  assert _winograd_calls(jax.jit(lambda x, k: onednn.conv2d(x, k, (1, 1), SAME, winograd=False)), x, k) == 0
+  monkeypatch.setenv(onednn.WINOGRAD_ENV, "0")
+  assert onednn.winograd_status() == "off: CNNJAX_WINOGRAD=0"
+  assert blocks.choose("auto").describe()["winograd_convolutions"] == "off: CNNJAX_WINOGRAD=0"
+  assert "winograd = 0" in jax.jit(lambda x, k: onednn.conv2d(x, k, (1, 1), SAME)).lower(x, k).as_text()
+  assert _winograd_calls(jax.jit(lambda x, k: onednn.conv2d(x, k, (1, 1), SAME)), x, k) == 0
+  monkeypatch.delenv(onednn.WINOGRAD_ENV)
+  status = onednn.winograd_status()
+  assert status == "on" or status.startswith("off: this CPU's oneDNN has no Winograd"), status
+  assert blocks.choose("auto").describe()["winograd_convolutions"] == status
+  assert blocks.choose("off").describe()["winograd_convolutions"] == "off: fast_paths=off"
+
+
+def test_an_unknown_mode_is_refused():
+  with pytest.raises(ValueError, match="winograd=3"):
+    onednn.conv2d(jnp.ones((1, 4, 4, 32)), jnp.ones((3, 3, 32, 32)), (1, 1), SAME, winograd=3)

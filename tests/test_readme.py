@@ -49,5 +49,6 @@ def test_results_tables_are_generated_from_the_recorded_runs():
                            (update.CPU_AVX2_START, update.CPU_AVX2_END,
                             lambda: update.cpu_speed_section(update.CPU_AVX2_RESULTS, update.CPU_AVX2_COMMAND)),
                            (update.FLOOR_START, update.FLOOR_END, update.step_floor_section),
+                           (update.ALGORITHMS_START, update.ALGORITHMS_END, update.conv_algorithms_section),
                            (update.TTA_START, update.TTA_END, update.time_to_accuracy_section)):
     assert update._replace(text, start, end, make()) == text, f"run scripts/update_readme.py ({start})"

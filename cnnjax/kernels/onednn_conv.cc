@@ -69,34 +69,25 @@ dnnl::engine& Engine() {
 
 // Scratchpads are ours ("user" mode): XLA calls a handler from whichever of its threads is free, and
 // oneDNN's own ("library") scratchpad is shared by all primitives and only safe when each primitive
-// stays on the thread that created it. Each calling thread keeps one buffer, grown as needed.
+// stays on the thread that created it. Ours is one buffer (Buffer), used under `one_at_a_time`.
 dnnl::primitive_attr UserScratchpad() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
 }
 
-void* ThreadScratchpad(size_t bytes) {
-  thread_local std::unique_ptr<char[]> buffer;
-  thread_local size_t capacity = 0;
-  if (bytes > capacity) {
-    buffer.reset(new char[bytes]);
-    capacity = bytes;
+// The process's buffers, grown as needed: the scratchpad, and x and y in the primitive's layout (Winograd's
+// blocked one). One each, not one per XLA thread (12 to 18 of them call in a ResNet-20 step): only the
+// convolution holding `one_at_a_time` uses them.
+enum Slot { kScratchpad, kX, kY, kSlots };
+void* Buffer(Slot slot, size_t bytes) {
+  static std::unique_ptr<char[]> buffers[kSlots];
+  static size_t capacities[kSlots] = {};
+  if (bytes > capacities[slot]) {
+    buffers[slot].reset(new char[bytes]);
+    capacities[slot] = bytes;
   }
-  return buffer.get();
-}
-
-// x or y in the primitive's layout (Winograd's blocked one): one buffer each for the process, grown as needed,
-// not one per XLA thread, as only the convolution holding `one_at_a_time` uses them.
-enum Activation { kX, kY };
-void* ActivationBuffer(Activation which, size_t bytes) {
-  static std::unique_ptr<char[]> buffers[2];
-  static size_t capacities[2] = {};
-  if (bytes > capacities[which]) {
-    buffers[which].reset(new char[bytes]);
-    capacities[which] = bytes;
-  }
-  return buffers[which].get();
+  return buffers[slot].get();
 }
 
 algorithm Algorithm(const Geometry& g) {
@@ -214,10 +205,10 @@ const Plan& GetPlan(Geometry g, char kind) {
   return *slot;
 }
 
-// Runs a reorder or convolution with this thread's scratchpad.
+// Runs a reorder or convolution with the scratchpad (under `one_at_a_time`).
 void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, dnnl::stream& stream,
              std::unordered_map<int, memory> args) {
-  args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine(), ThreadScratchpad(scratchpad.get_size()))});
+  args.insert({DNNL_ARG_SCRATCHPAD, memory(scratchpad, Engine(), Buffer(kScratchpad, scratchpad.get_size()))});
   primitive.execute(stream, args);
 }
 
@@ -251,8 +242,8 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
     auto start = std::chrono::steady_clock::now();
     dnnl::stream stream(Engine());
     memory x_jax(g.src(), Engine(), x), y_jax(g.dst(), Engine(), y), k_jax(g.wei(), Engine(), k);
-    memory x_mem = plan.x ? memory(plan.x_md, Engine(), ActivationBuffer(kX, plan.x_md.get_size())) : x_jax;
-    memory y_mem = plan.y ? memory(plan.y_md, Engine(), ActivationBuffer(kY, plan.y_md.get_size())) : y_jax;
+    memory x_mem = plan.x ? memory(plan.x_md, Engine(), Buffer(kX, plan.x_md.get_size())) : x_jax;
+    memory y_mem = plan.y ? memory(plan.y_md, Engine(), Buffer(kY, plan.y_md.get_size())) : y_jax;
     memory k_mem = plan.wei ? memory(plan.wei_md, Engine()) : k_jax;
     if (kind == 'f') {
       Copy(plan.x, true, x_jax, x_mem, stream);

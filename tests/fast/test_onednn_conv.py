@@ -124,8 +124,8 @@ def test_concurrent_calls_from_xla_threads():
   """Independent convolutions in one program may start on several XLA threads at once; all stay correct.
 
   oneDNN's library-managed scratchpad is unsafe once primitives move between threads, as XLA's calls
-  do (a worker crashed once in the suite); the kernels use per-thread scratchpads and run one
-  convolution at a time.
+  do (a worker crashed once in the suite); the kernels run one convolution at a time, with their own
+  scratchpad (and Winograd's blocked activations: the (64, 64, 8) branch) used only under that lock.
   """
   rng = np.random.default_rng(3)
   # (C_in, C_out, map size): ResNet-101's late stages on a small input (many channels, 1x1 and 2x2 maps,

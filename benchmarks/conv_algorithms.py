@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--rounds", type=int, default=3)
   parser.add_argument("--out", default="benchmarks/results/conv_algorithms.json")
   args = parser.parse_args(argv)
+  isa_limits = {k: os.environ.get(k, "") for k in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS")}  # the caller's, before ours
   from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
   process.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
   from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
@@ -116,8 +117,7 @@ def main(argv: list[str] | None = None) -> int:
   print(table)
   command = " ".join(["PYTHONPATH=. python benchmarks/conv_algorithms.py", *(sys.argv[1:] if argv is None else argv)])
   results = {"command": command, "machine": machine.cpu_description(), "versions": machine.versions(),
-             "git_commit": machine.git_commit(), "isa_limits": {k: os.environ.get(k, "") for k in
-                                                               ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS")},
+             "git_commit": machine.git_commit(), "isa_limits": isa_limits, "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
              "winograd_status": onednn.winograd_status(), "repeats": args.repeats, "rounds": args.rounds,
              "rows": rows, "markdown": table}
   out = Path(args.out)

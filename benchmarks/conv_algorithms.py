@@ -14,11 +14,11 @@ Prints a Markdown table and writes JSON. Not a test.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
-from pathlib import Path
+
+import conv_kernels  # benchmarks/, this script's folder
 
 # (name, batch, size, C_in, C_out): 3x3, stride 1, padding 1
 SHAPES = [
@@ -42,7 +42,6 @@ def measure(repeats: int, rounds: int) -> list[dict]:
   import jax.numpy as jnp
   import numpy as np
 
-  from conv_kernels import median_ms  # pylint: disable=import-outside-toplevel
   from cnnjax.kernels import onednn
 
   rows = []
@@ -73,7 +72,7 @@ def measure(repeats: int, rounds: int) -> list[dict]:
     for _ in range(rounds):
       for part in PARTS:
         for algorithm in ALGORITHMS:
-          samples[algorithm, part].append(median_ms(calls[algorithm][part], inputs[part], repeats))
+          samples[algorithm, part].append(conv_kernels.median_ms(calls[algorithm][part], inputs[part], repeats))
     for (algorithm, part), values in samples.items():
       row[f"{algorithm}_{part}_ms"] = statistics.median(values)
     rows.append(row)
@@ -103,27 +102,15 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--out", default="benchmarks/results/conv_algorithms.json")
   args = parser.parse_args(argv)
   isa_limits = {k: os.environ.get(k, "") for k in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS")}  # the caller's, before ours
-  from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
-  process.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
-  from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
-  reason = onednn.unavailable_reason()
-  if reason:
-    print(f"oneDNN convolutions unavailable: {reason}", file=sys.stderr)
+  if not conv_kernels.start_onednn():
     return 1
-  sys.path.insert(0, str(Path(__file__).resolve().parent))
-  import machine  # pylint: disable=import-outside-toplevel
+  from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
   rows = measure(args.repeats, args.rounds)
   table = markdown(rows)
   print(table)
-  command = " ".join(["PYTHONPATH=. python benchmarks/conv_algorithms.py", *(sys.argv[1:] if argv is None else argv)])
-  results = {"command": command, "machine": machine.cpu_description(), "versions": machine.versions(),
-             "git_commit": machine.git_commit(), "isa_limits": isa_limits, "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
-             "winograd_status": onednn.winograd_status(), "repeats": args.repeats, "rounds": args.rounds,
-             "rows": rows, "markdown": table}
-  out = Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(results, indent=1))
-  print(f"wrote {out}")
+  conv_kernels.write(conv_kernels.record("conv_algorithms.py", argv, table, isa_limits=isa_limits,
+                                         winograd_status=onednn.winograd_status(), repeats=args.repeats,
+                                         rounds=args.rounds, rows=rows), args.out)
   return 0
 
 

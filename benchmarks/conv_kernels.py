@@ -99,31 +99,47 @@ def markdown(rows: list[dict]) -> str:
   return "\n".join(lines)
 
 
+def start_onednn() -> bool:
+  """Sets the cnnjax command's XLA flags (before the first JAX call); whether oneDNN's convolutions are on (if
+  not, says why on stderr)."""
+  from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
+  process.set_xla_flags(os.environ)
+  from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
+  reason = onednn.unavailable_reason()
+  if reason:
+    print(f"oneDNN convolutions unavailable: {reason}", file=sys.stderr)
+  return reason is None
+
+
+def record(script: str, argv: list[str] | None, table: str, **fields) -> dict:
+  """The JSON of a run of benchmarks/`script`: its command, machine, versions, commit, XLA flags, `fields` and
+  Markdown `table`."""
+  sys.path.insert(0, str(Path(__file__).resolve().parent))
+  import machine  # pylint: disable=import-outside-toplevel
+  command = " ".join([f"PYTHONPATH=. python benchmarks/{script}", *(sys.argv[1:] if argv is None else argv)])
+  return {"command": command, "machine": machine.cpu_description(), "versions": machine.versions(),
+          "git_commit": machine.git_commit(), "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), **fields,
+          "markdown": table}
+
+
+def write(results: dict, out: str) -> None:
+  path = Path(out)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(results, indent=1))
+  print(f"wrote {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--repeats", type=int, default=10)
   parser.add_argument("--out", default="benchmarks/results/conv_kernels.json")
   args = parser.parse_args(argv)
-  from cnnjax.fast import process  # pylint: disable=import-outside-toplevel
-  process.set_xla_flags(os.environ)  # the cnnjax command's flags; must precede the first JAX call
-  from cnnjax.kernels import onednn  # pylint: disable=import-outside-toplevel
-  reason = onednn.unavailable_reason()
-  if reason:
-    print(f"oneDNN convolutions unavailable: {reason}", file=sys.stderr)
+  if not start_onednn():
     return 1
-  sys.path.insert(0, str(Path(__file__).resolve().parent))
-  import machine  # pylint: disable=import-outside-toplevel
   rows = measure(args.repeats)
   table = markdown(rows)
   print(table)
-  command = " ".join(["PYTHONPATH=. python benchmarks/conv_kernels.py", *(sys.argv[1:] if argv is None else argv)])
-  results = {"command": command,
-             "machine": machine.cpu_description(), "versions": machine.versions(), "git_commit": machine.git_commit(),
-             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""), "repeats": args.repeats, "rows": rows, "markdown": table}
-  out = Path(args.out)
-  out.parent.mkdir(parents=True, exist_ok=True)
-  out.write_text(json.dumps(results, indent=1))
-  print(f"wrote {out}")
+  write(record("conv_kernels.py", argv, table, repeats=args.repeats, rows=rows), args.out)
   return 0
 
 

@@ -98,3 +98,39 @@ def test_the_environment_and_false_keep_it_direct(monkeypatch):
 def test_an_unknown_mode_is_refused():
   with pytest.raises(ValueError, match="winograd=3"):
     onednn.conv2d(jnp.ones((1, 4, 4, 32)), jnp.ones((3, 3, 32, 32)), (1, 1), SAME, winograd=3)
+
+
+SHARDED_CHECK = """
+import jax, jax.numpy as jnp, numpy as np
+from jax import lax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from cnnjax.kernels import onednn
+assert onednn.unavailable_reason() is None  # loads the library and registers its calls
+rng = np.random.default_rng(0)
+x = jnp.asarray(rng.standard_normal((4, 8, 8, 32)), jnp.float32)
+k = jnp.asarray(rng.standard_normal((3, 3, 32, 32)) / np.sqrt(9 * 32), jnp.float32)
+pad = ((1, 1), (1, 1))
+def loss(conv):
+  return jax.jit(jax.value_and_grad(lambda x, k: jnp.sum(jnp.square(conv(x, k))), argnums=(0, 1)))
+ours = loss(lambda x, k: onednn.conv2d(x, k, (1, 1), pad, winograd=True))
+reference = loss(lambda x, k: lax.conv_general_dilated(x, k, (1, 1), pad, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                                        precision=lax.Precision.HIGHEST))
+mesh = Mesh(np.array(jax.devices()), ("data",))
+sharded_x = jax.device_put(x, NamedSharding(mesh, P("data")))
+assert "all-gather" not in ours.lower(sharded_x, k).compile().as_text()
+before = onednn.call_totals()["winograd_calls"]
+value, grads = jax.block_until_ready(ours(sharded_x, k))
+calls = onednn.call_totals()["winograd_calls"] - before
+value_ref, grads_ref = reference(x, k)
+np.testing.assert_allclose(value, value_ref, rtol=1e-5)
+for got, want in zip(grads, grads_ref):
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(jnp.max(jnp.abs(want))))
+print("ok", jax.device_count(), calls, onednn.winograd_status() == "on")
+"""
+
+
+def test_two_devices_run_winograd_on_their_halves_of_the_batch(run_with_devices):
+  """Under the sharding rule each device runs the Winograd calls on its examples (3 calls each, 2 devices)."""
+  ok, devices, calls, available = run_with_devices(SHARDED_CHECK, 2).split()
+  assert (ok, devices) == ("ok", "2")
+  assert int(calls) == (6 if available == "True" else 0)

@@ -115,9 +115,11 @@ def report(summary: dict, config: str) -> str:
   """OUT/README.md: the tables of summary.json."""
   lines = [f"# Fashion-MNIST speedrun ({config})", "",
            "Written by `experiments/speedrun/run_seeds.py` from the runs in this folder; wall seconds are whole "
-           "`cnnjax train` processes on the shared 2-core CPU.", "",
-           f"| run | seeds | test accuracy mean | std | min | max | >= {summary['target_accuracy']:.0%} | "
-           "wall s (mean) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+           "`cnnjax train` processes on the shared 2-core CPU.", ""]
+  if summary.get("note"):
+    lines += [f"Note: {summary['note']}", ""]
+  lines += [f"| run | seeds | test accuracy mean | std | min | max | >= {summary['target_accuracy']:.0%} | "
+            "wall s (mean) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
   for name, run in summary["runs"].items():
     acc = run["test_accuracy"]
     wall = f"{run['wall_seconds_mean']:.0f}" if run["wall_seconds_mean"] is not None else "-"
@@ -150,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument("--scratch", default=None, help="where the workdirs (with checkpoints) live while running")
   parser.add_argument("--override", action="append", default=[],
                       help="a --config.KEY=VALUE for every run (repeatable), e.g. --override=--config.num_epochs=2")
+  parser.add_argument("--note", default="", help="a remark for summary.json and the report (e.g. what shared the CPU)")
   parser.add_argument("--no_four_ways", action="store_true",
                       help="skip the four-way evaluation (raw/EMA x plain/flip TTA) of the full runs' checkpoints")
   args = parser.parse_args(argv)
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
   rows = {name: [run_one(args.config, (*args.override, *overrides), seed, out / name / f"seed{seed}", scratch,
                          four_ways=name == "full" and not args.no_four_ways)
                  for seed in seeds] for name, overrides in runs.items()}
-  summary = {"config": args.config, "overrides": args.override, **summarise(rows)}
+  summary = {"config": args.config, "overrides": args.override, "note": args.note, **summarise(rows)}
   (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
   (out / "README.md").write_text(report(summary, args.config))
   print(report(summary, args.config))

@@ -43,6 +43,8 @@ def test_summary_has_the_statistics_and_paired_lever_differences(tmp_path):
   assert ema["wall_seconds_difference_mean"] == pytest.approx(-2.0)
   text = run_seeds.report(summary, "configs/fashion_mnist_speedrun.py")
   assert "| full | 3 | 0.9410 |" in text and "| ema | -0.0040 |" in text
+  assert "Note:" not in text
+  assert "\nNote: seed 2 shared the CPU\n" in run_seeds.report({**summary, "note": "seed 2 shared the CPU"}, "c.py")
   json.dumps(summary)  # summary.json is plain JSON
   assert "four_ways" not in summary
   rows["full"][0]["four_ways"] = {"raw": {"plain": 0.93, "flip_tta": 0.935}, "ema": {"plain": 0.94, "flip_tta": 0.941}}

@@ -9,10 +9,9 @@ airbench's levers: a triangular one-cycle schedule (linear warmup to 0.2 over 0.
 the end), label smoothing 0.1, an EMA of the weights and batch statistics (decay 0.999 with TensorFlow's warm-up
 min(0.999, (1 + n) / (10 + n)), so it averages about the last tenth of the run) which is what gets evaluated,
 and flip test-time augmentation (the logits of each test image and its mirror averaged). Evaluation and the
-checkpoint only at the end: a per-epoch evaluation costs wall time. 14 epochs is an estimate, not yet a
-measurement: the exploratory runs (seed 0, shared CPU; results/speedrun/exploratory) reached 92.55% in 4 epochs
-and 93.08% with the stride-2 stem in 12, and their checkpoints put flip TTA at +0.26 to +0.48 points and the EMA
-at -0.05 to +0.15 (the rate reaches 0 at the end, so the EMA has little left to smooth).
+checkpoint only at the end: a per-epoch evaluation costs wall time. 14 epochs came from the exploratory runs
+(seed 0, shared CPU; results/speedrun/exploratory: 92.55% in 4 epochs, 93.08% with the stride-2 stem in 12);
+the five-seed study of this recipe, with the EMA's and the flip TTA's effect, is results/speedrun/README.md.
 Presets (`--config configs/fashion_mnist_speedrun.py:stem2`): stem2, the cheaper net at 12 epochs.
 """
 

@@ -138,17 +138,18 @@ dnnl::convolution_backward_weights::primitive_desc FilterGradWithBiasDesc(
 #endif
 }
 
-// A reorder between JAX's layout and the primitive's.
+// A reorder between JAX's layout and the primitive's: into the primitive's (`read`) or back.
 struct Reorder {
   dnnl::reorder primitive;
   memory::desc scratchpad;
+  bool read;
 };
 
 std::optional<Reorder> MakeReorder(const memory::desc& jax, const memory::desc& primitive, bool read) {
   if (jax == primitive) return std::nullopt;
   dnnl::reorder::primitive_desc pd(Engine(), read ? jax : primitive, Engine(), read ? primitive : jax,
                                    UserScratchpad());
-  return Reorder{dnnl::reorder(pd), pd.scratchpad_desc()};
+  return Reorder{dnnl::reorder(pd), pd.scratchpad_desc(), read};
 }
 
 // One cached convolution: its primitive, and reorders of what it reads from JAX's layouts (NHWC, HWIO) into
@@ -212,11 +213,11 @@ void Execute(const dnnl::primitive& primitive, const memory::desc& scratchpad, d
   primitive.execute(stream, args);
 }
 
-// Copies `jax` into `own` (read) or `own` into `jax` with `reorder`, if any.
-void Copy(const std::optional<Reorder>& reorder, bool read, memory& jax, memory& own, dnnl::stream& stream) {
+// Copies `jax` into `own` (a read) or `own` into `jax` with `reorder`, if any.
+void Copy(const std::optional<Reorder>& reorder, memory& jax, memory& own, dnnl::stream& stream) {
   if (!reorder) return;
   Execute(reorder->primitive, reorder->scratchpad, stream,
-          {{DNNL_ARG_FROM, read ? jax : own}, {DNNL_ARG_TO, read ? own : jax}});
+          {{DNNL_ARG_FROM, reorder->read ? jax : own}, {DNNL_ARG_TO, reorder->read ? own : jax}});
 }
 
 // What the calls so far cost, for benchmarks (CnnjaxConvTotals): time inside oneDNN, calls, calls made from
@@ -246,26 +247,26 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
     memory y_mem = plan.y ? memory(plan.y_md, Engine(), Buffer(kY, plan.y_md.get_size())) : y_jax;
     memory k_mem = plan.wei ? memory(plan.wei_md, Engine()) : k_jax;
     if (kind == 'f') {
-      Copy(plan.x, true, x_jax, x_mem, stream);
-      Copy(plan.wei, true, k_jax, k_mem, stream);
+      Copy(plan.x, x_jax, x_mem, stream);
+      Copy(plan.wei, k_jax, k_mem, stream);
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}};
       if (g.bias) args.insert({DNNL_ARG_BIAS, memory(g.bias_md(), Engine(), b)});
       Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
-      Copy(plan.y, false, y_jax, y_mem, stream);
+      Copy(plan.y, y_jax, y_mem, stream);
     } else if (kind == 'd') {
-      Copy(plan.y, true, y_jax, y_mem, stream);
-      Copy(plan.wei, true, k_jax, k_mem, stream);
+      Copy(plan.y, y_jax, y_mem, stream);
+      Copy(plan.wei, k_jax, k_mem, stream);
       Execute(plan.conv, plan.conv_scratchpad, stream,
               {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
-      Copy(plan.x, false, x_jax, x_mem, stream);
+      Copy(plan.x, x_jax, x_mem, stream);
     } else {
-      Copy(plan.x, true, x_jax, x_mem, stream);
-      Copy(plan.y, true, y_jax, y_mem, stream);
+      Copy(plan.x, x_jax, x_mem, stream);
+      Copy(plan.y, y_jax, y_mem, stream);
       std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem},
                                            {DNNL_ARG_DIFF_DST, y_mem}};
       if (g.bias) args.insert({DNNL_ARG_DIFF_BIAS, memory(g.bias_md(), Engine(), b)});
       Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
-      Copy(plan.wei, false, k_jax, k_mem, stream);
+      Copy(plan.wei, k_jax, k_mem, stream);
     }
     stream.wait();
     totals.nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -53,7 +53,7 @@ def measure(name: str, args) -> dict:
   row["cnnjax_convs_ms"] = 1000 * sum(c["seconds"] for c in counters) / steps if counters else None
   row["cnnjax_conv_calls_per_step"] = sum(c["calls"] for c in counters) / steps if counters else None
   row["cnnjax_conv_thread_changes_per_step"] = sum(c["thread_changes"] for c in counters) / steps if counters else None
-  row["cnnjax_winograd_calls_per_step"] = (sum(c.get("winograd_calls", 0) for c in counters) / steps
+  row["cnnjax_winograd_calls_per_step"] = (sum(c["winograd_calls"] for c in counters) / steps
                                            if counters else None)
   row["torch_conv_layers"] = workers["torch_convs"].ready["convolutions"]
   for worker in workers.values():

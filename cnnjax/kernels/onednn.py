@@ -8,9 +8,9 @@ with strides and explicit padding. The library is built (cnnjax.kernels.build: i
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
 Where this CPU's oneDNN has it (oneDNN 2.x: AVX-512 only), 3x3 stride-1 convolutions of 32 or more channels
-on maps of at least 4x4 use the Winograd algorithm, about half as much work (benchmarks/conv_algorithms.py),
-with rounding errors near 1e-5 of the values' scale instead of 1e-6; `CNNJAX_WINOGRAD=0` keeps every
-convolution direct, and `winograd_status()` says which.
+on maps of at least 4x4 use the Winograd algorithm, which is faster there (benchmarks/conv_algorithms.py times
+both per shape), with rounding held to the same bound as the direct algorithm's (tests/fast/test_winograd.py);
+`CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
 With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
 `jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
 summed over the devices; one device gets the plain calls. Under jax.vmap only the plain calls

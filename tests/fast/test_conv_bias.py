@@ -4,10 +4,7 @@ Why: the fast paths give this module to every model's `conv` field on the CPU; i
 the checkpoint and to float32 rounding, and hand every configuration oneDNN does not take to nn.Conv.
 """
 
-import os
 import re
-import subprocess
-import sys
 
 import flax.linen as nn
 import jax
@@ -123,9 +120,6 @@ print("ok", jax.device_count())
 """
 
 
-def test_two_devices_split_the_batch_and_sum_the_bias_gradient():
+def test_two_devices_split_the_batch_and_sum_the_bias_gradient(run_with_devices):
   """The sharded bias calls: each device convolves its examples; kernel and bias gradients are summed over both."""
-  env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2")}
-  result = subprocess.run([sys.executable, "-c", SHARDED_CHECK], env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-  assert result.returncode == 0 and result.stdout.split() == ["ok", "2"], result.stderr[-3000:]
+  assert run_with_devices(SHARDED_CHECK, 2).split() == ["ok", "2"]

@@ -1,15 +1,17 @@
-"""oneDNN's direct and Winograd convolutions side by side, per shape of ResNet-20 and VGG-11-BN half.
+"""Direct and Winograd convolutions side by side, per shape of ResNet-20 and VGG-11-BN half.
 
     PYTHONPATH=. python benchmarks/conv_algorithms.py [--repeats 10] [--rounds 3]
         [--out benchmarks/results/conv_algorithms.json]
 
 Each shape's forward, input gradient and filter gradient through cnnjax.kernels.onednn, with the direct
-algorithm and with Winograd wherever oneDNN has it (`winograd=onednn.WINOGRAD_ALWAYS`, including the
-reorders of the activations to its blocked layout and back), interleaved round by round so load from
-elsewhere falls on both; the median of --repeats calls per round, the rounds' median reported. The column
+algorithm and with Winograd (`winograd=onednn.WINOGRAD_ALWAYS`): oneDNN's where this CPU's oneDNN has it
+(including the reorders of the activations to its blocked layout and back), else cnnjax's AVX2 kernel
+(winograd_avx2.h); interleaved round by round so load from elsewhere falls on both; the median of --repeats
+calls per round, the rounds' median reported. The column
 "cnnjax picks" says whether the default (`winograd=True`: where it pays) runs Winograd for the shape: the
-library's thresholds (32 channels each way, maps of 4x4 or more) come from this table. Where this CPU's
-oneDNN has no Winograd (AVX2-only CPUs), both columns time the direct algorithm.
+library's thresholds (32 channels each way, maps of 4x4 or more) come from this table, on both kinds.
+Run it under the AVX2 caps (`ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2`, the JSON records them)
+to time cnnjax's kernel on an AVX-512 machine.
 Prints a Markdown table and writes JSON. Not a test.
 """
 

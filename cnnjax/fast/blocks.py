@@ -54,7 +54,7 @@ class FastPaths:
   batch_norm_kernels: str = "off: fast_paths=off"  # BatchNormReLU's CPU kernels: "on" or "off: <why>"
   max_pool: Callable | None = None  # for models' max_pool field: fast max_pool.max_pool, or None (plain)
   max_pool_kernels: str = "off: fast_paths=off"  # its CPU kernel: "on" or "off: <why>"
-  winograd: str = "off: fast_paths=off"  # oneDNN's Winograd for the convolutions where it pays: "on" or "off: <why>"
+  winograd: str = "off: fast_paths=off"  # Winograd where it pays: onednn.winograd_status(), "on..." or "off: <why>"
 
   def blocks_for(self, model_name: str) -> dict[str, Any]:
     """Field name -> block for the registered model `model_name` (the per-model choices applied)."""

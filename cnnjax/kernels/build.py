@@ -26,6 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 SOURCE = HERE / "onednn_conv.cc"
+WINOGRAD_HEADER = HERE / "winograd_avx2.h"  # included by onednn_conv.cc
 BATCH_NORM_SOURCE = HERE / "batch_norm.cc"
 MAX_POOL_SOURCE = HERE / "max_pool.cc"
 SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
@@ -44,8 +45,8 @@ def cache_dir() -> Path:
 def compile_command(output: Path) -> list[str]:
   """The g++ command that builds `output` from onednn_conv.cc."""
   import jax.ffi  # pylint: disable=import-outside-toplevel  (only the build needs jaxlib's headers)
-  return ["g++", "-O2", "-std=c++17", "-shared", "-fPIC", "-w", f"-I{jax.ffi.include_dir()}", str(SOURCE),
-          "-o", str(output), "-ldnnl"]
+  return ["g++", "-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp", "-w", f"-I{jax.ffi.include_dir()}",
+          str(SOURCE), "-o", str(output), "-ldnnl"]
 
 
 def openmp_command(source: Path) -> Callable[[Path], list[str]]:
@@ -76,12 +77,16 @@ class Target:
   built_against: tuple[str, ...]  # packages whose version the build depends on (their headers)
   fallback: str  # what computes instead, for the notice
   opt_out: str  # the environment variable that turns the library off (=0)
+  headers: tuple[Path, ...] = ()  # our headers the source includes (part of the hash, like the source)
+
+  def files(self) -> tuple[Path, ...]:
+    return (self.source, *self.headers)
 
 
 TARGETS = {
     "onednn": Target("oneDNN convolutions", SOURCE, "libcnnjax_onednn", compile_command, "g++",
                      "apt-get install g++ libdnnl-dev", ("jaxlib",), "XLA's convolutions are used (same values, "
-                     "slower gradients)", "CNNJAX_ONEDNN"),
+                     "slower gradients)", "CNNJAX_ONEDNN", (WINOGRAD_HEADER,)),
     "batch_norm": Target("batch-norm kernels", BATCH_NORM_SOURCE, "libcnnjax_batch_norm",
                          openmp_command(BATCH_NORM_SOURCE), "g++", "apt-get install g++", ("jaxlib",),
                          "XLA's fusions compute batch norm (same values, slower steps)", "CNNJAX_BATCH_NORM_KERNELS"),
@@ -108,7 +113,7 @@ def library_path(target: str = "onednn") -> Path:
   a jaxlib upgrade builds a new library instead of loading a stale one.
   """
   spec = TARGETS[target]
-  digest = hashlib.sha256(spec.source.read_bytes())
+  digest = hashlib.sha256(b"".join(path.read_bytes() for path in spec.files()))
   digest.update(" ".join([platform.machine(), *(f"{p}=={_version(p)}" for p in spec.built_against)]).encode())
   return cache_dir() / "kernels" / f"{spec.name}-{digest.hexdigest()[:16]}.so"
 
@@ -120,7 +125,8 @@ def build(output: Path | None = None, force: bool = False, target: str = "onednn
   """
   spec = TARGETS[target]
   output = output or library_path(target)
-  if not force and output.exists() and output.stat().st_mtime >= spec.source.stat().st_mtime:
+  if not force and output.exists() and output.stat().st_mtime >= max(
+      path.stat().st_mtime for path in spec.files()):
     return None
   if shutil.which(spec.compiler) is None:
     return f"{spec.compiler} not found: {spec.install_hint}"

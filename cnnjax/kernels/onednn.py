@@ -7,9 +7,10 @@ side), and that gap was most of a training step's time.
 with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
-Where this CPU's oneDNN has it (oneDNN 2.x: AVX-512 only), 3x3 stride-1 convolutions of 32 or more channels
-on maps of at least 4x4 use the Winograd algorithm, which is faster there (benchmarks/conv_algorithms.py times
-both per shape), with rounding held to the same bound as the direct algorithm's (tests/fast/test_winograd.py);
+3x3 stride-1 convolutions of 32 or more channels on maps of at least 4x4 use the Winograd algorithm, which is
+faster there (benchmarks/conv_algorithms.py times both per shape): oneDNN's where this CPU's oneDNN has it
+(oneDNN 2.x: AVX-512 only), else cnnjax's own AVX2 + FMA kernel (winograd_avx2.h), with rounding held to the
+same bound as the direct algorithm's (tests/fast/test_winograd.py, tests/fast/test_winograd_avx2.py);
 `CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
 With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
 `jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
@@ -34,7 +35,8 @@ TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI 
 FORWARD_TARGETS = (TARGETS["forward"], TARGETS["forward_bias"])  # the calls that compute a convolution's output
 DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's convolutions
 WINOGRAD_ENV = "CNNJAX_WINOGRAD"  # =0 keeps oneDNN's convolutions direct
-WINOGRAD_ALWAYS = 2  # `winograd` for benchmarks: Winograd wherever oneDNN has it, not only where it pays
+OWN_WINOGRAD_STATUS = "on: cnnjax's AVX2 Winograd (this CPU's oneDNN has none)"
+WINOGRAD_ALWAYS = 2  # `winograd` for benchmarks: Winograd wherever it runs at all, not only where it pays
 
 
 @functools.cache
@@ -73,7 +75,7 @@ def winograd_requested() -> bool:
 
 
 def _winograd_mode(winograd: bool | int | None) -> int:
-  """The library's `winograd` attribute: 0 direct, 1 where it pays, 2 (WINOGRAD_ALWAYS) wherever oneDNN has it."""
+  """The library's `winograd` attribute: 0 direct, 1 where it pays, 2 (WINOGRAD_ALWAYS) wherever it runs."""
   if winograd is None:
     return int(winograd_requested())
   if winograd not in (False, True, WINOGRAD_ALWAYS):
@@ -82,15 +84,17 @@ def _winograd_mode(winograd: bool | int | None) -> int:
 
 
 def winograd_status() -> str:
-  """"on" when this process's eligible convolutions run Winograd, else "off: <why>"."""
+  """Whether this process's eligible convolutions run Winograd: "on" (oneDNN's), OWN_WINOGRAD_STATUS, or
+  "off: <why>"."""
   if not winograd_requested():
     return f"off: {WINOGRAD_ENV}=0"
   reason = unavailable_reason()
   if reason:
     return f"off: oneDNN convolutions are off ({reason})"
-  if not _library()[0].CnnjaxConvHasWinograd():
-    return "off: this CPU's oneDNN has no Winograd convolution (oneDNN 2.x has it with AVX-512 only)"
-  return "on"
+  which = _library()[0].CnnjaxConvHasWinograd()  # 1 oneDNN's, 2 cnnjax's AVX2 kernel, 0 none
+  if not which:
+    return "off: this CPU has neither oneDNN's Winograd (oneDNN 2.x: AVX-512 only) nor AVX2 + FMA"
+  return "on" if which == 1 else OWN_WINOGRAD_STATUS
 
 
 def _attributes(strides, padding, winograd) -> dict:
@@ -169,7 +173,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
 
   With a bias oneDNN adds it in the convolution and computes its gradient with the filter gradient.
   winograd: True for Winograd where it pays (None: unless CNNJAX_WINOGRAD=0), False for direct, WINOGRAD_ALWAYS
-  wherever oneDNN has it; the gradients use the same.
+  wherever it runs (oneDNN's: any shape it takes; cnnjax's AVX2 kernel: 3x3, stride 1, padding 1, channels a
+  multiple of 16); the gradients use the same.
   """
   winograd = _winograd_mode(winograd)
   if bias is None:

@@ -4,7 +4,8 @@
 // multiplications) for 3x3 stride-1 convolutions of 32 or more channels each way on maps of at least 4x4,
 // where it pays; 2 Winograd wherever oneDNN has it (for benchmarks/conv_algorithms.py, which times both per
 // shape: the thresholds come from it). Either falls back to direct where this CPU's oneDNN has no Winograd
-// (oneDNN 2.x has it with AVX-512 only). Winograd's activations are reordered to its blocked layout and back.
+// (oneDNN 2.x has it with AVX-512 only; 3.x has none in float32) unless cnnjax's own AVX2 Winograd
+// (winograd_avx2.h) takes the shape. oneDNN's Winograd activations are reordered to its blocked layout and back.
 //
 // Why: XLA's CPU convolutions (Eigen) compute filter gradients slower than oneDNN, the library
 // PyTorch's CPU convolutions use (benchmarks/conv_kernels.py times each part side by side;
@@ -21,6 +22,7 @@
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "winograd_avx2.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -79,7 +81,7 @@ dnnl::primitive_attr UserScratchpad() {
 // The process's buffers, grown as needed: the scratchpad, and x and y in the primitive's layout (Winograd's
 // blocked one). One each, not one per XLA thread (12 to 18 of them call in a ResNet-20 step): only the
 // convolution holding `one_at_a_time` uses them.
-enum Slot { kScratchpad, kX, kY, kSlots };
+enum Slot { kScratchpad, kX, kY, kOwnWinograd, kSlots };
 void* Buffer(Slot slot, size_t bytes) {
   static std::unique_ptr<char[]> buffers[kSlots];
   static size_t capacities[kSlots] = {};
@@ -231,6 +233,61 @@ struct Totals {
 std::mutex one_at_a_time;  // guards the convolutions and `totals`
 Totals totals;
 
+// Whether cnnjax's AVX2 Winograd (winograd_avx2.h) runs `g`: Winograd asked for, this CPU's oneDNN without
+// one (`plan`), and a shape the kernel takes (3x3, stride 1, padding 1, channels a multiple of 16).
+bool OwnWinograd(const Geometry& g, const Plan& plan) {
+  return g.winograd && !plan.winograd && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.pt == 1 &&
+         g.pl == 1 && g.pb == 1 && g.pr == 1 && g.oh == g.h && g.ow == g.w &&
+         cnnjax_winograd::ShapeSupported(g.c, g.o) && cnnjax_winograd::CpuSupported();
+}
+
+// Runs `g` with cnnjax's AVX2 Winograd (under `one_at_a_time`, which guards its scratch buffer).
+void RunOwnWinograd(char kind, const Geometry& g, float* x, float* k, float* y, float* b) {
+  namespace wino = cnnjax_winograd;
+  const wino::Shape shape{g.n, g.h, g.w, g.c, g.o};
+  auto* scratch = static_cast<float*>(
+      Buffer(kOwnWinograd, sizeof(float) * wino::ScratchFloats(shape, omp_get_max_threads())));
+  if (kind == 'f') {
+    wino::Forward(x, k, g.bias ? b : nullptr, y, shape, scratch);
+  } else if (kind == 'd') {
+    wino::InputGrad(y, k, x, shape, scratch);
+  } else {
+    wino::FilterGrad(x, y, k, g.bias ? b : nullptr, shape, scratch);
+  }
+}
+
+// Runs the oneDNN plan of one convolution (under `one_at_a_time`, which guards the buffers).
+void RunOneDnn(char kind, const Geometry& g, const Plan& plan, float* x, float* k, float* y, float* b) {
+  dnnl::stream stream(Engine());
+  memory x_jax(g.src(), Engine(), x), y_jax(g.dst(), Engine(), y), k_jax(g.wei(), Engine(), k);
+  memory x_mem = plan.x ? memory(plan.x_md, Engine(), Buffer(kX, plan.x_md.get_size())) : x_jax;
+  memory y_mem = plan.y ? memory(plan.y_md, Engine(), Buffer(kY, plan.y_md.get_size())) : y_jax;
+  memory k_mem = plan.wei ? memory(plan.wei_md, Engine()) : k_jax;
+  if (kind == 'f') {
+    Copy(plan.x, x_jax, x_mem, stream);
+    Copy(plan.wei, k_jax, k_mem, stream);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}};
+    if (g.bias) args.insert({DNNL_ARG_BIAS, memory(g.bias_md(), Engine(), b)});
+    Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
+    Copy(plan.y, y_jax, y_mem, stream);
+  } else if (kind == 'd') {
+    Copy(plan.y, y_jax, y_mem, stream);
+    Copy(plan.wei, k_jax, k_mem, stream);
+    Execute(plan.conv, plan.conv_scratchpad, stream,
+            {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
+    Copy(plan.x, x_jax, x_mem, stream);
+  } else {
+    Copy(plan.x, x_jax, x_mem, stream);
+    Copy(plan.y, y_jax, y_mem, stream);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem},
+                                         {DNNL_ARG_DIFF_DST, y_mem}};
+    if (g.bias) args.insert({DNNL_ARG_DIFF_BIAS, memory(g.bias_md(), Engine(), b)});
+    Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
+    Copy(plan.wei, k_jax, k_mem, stream);
+  }
+  stream.wait();
+}
+
 // Runs one convolution. `x` NHWC input (or its gradient), `k` HWIO kernel (or its gradient),
 // `y` NHWC output (or its gradient), `b` the bias (or its gradient) when g.bias; which are read and which
 // written depends on `kind`.
@@ -239,42 +296,20 @@ Totals totals;
 ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float* b = nullptr) {
   try {
     const Plan& plan = GetPlan(g, kind);
+    const bool own_winograd = OwnWinograd(g, plan);
     std::lock_guard<std::mutex> lock(one_at_a_time);
     auto start = std::chrono::steady_clock::now();
-    dnnl::stream stream(Engine());
-    memory x_jax(g.src(), Engine(), x), y_jax(g.dst(), Engine(), y), k_jax(g.wei(), Engine(), k);
-    memory x_mem = plan.x ? memory(plan.x_md, Engine(), Buffer(kX, plan.x_md.get_size())) : x_jax;
-    memory y_mem = plan.y ? memory(plan.y_md, Engine(), Buffer(kY, plan.y_md.get_size())) : y_jax;
-    memory k_mem = plan.wei ? memory(plan.wei_md, Engine()) : k_jax;
-    if (kind == 'f') {
-      Copy(plan.x, x_jax, x_mem, stream);
-      Copy(plan.wei, k_jax, k_mem, stream);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, y_mem}};
-      if (g.bias) args.insert({DNNL_ARG_BIAS, memory(g.bias_md(), Engine(), b)});
-      Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
-      Copy(plan.y, y_jax, y_mem, stream);
-    } else if (kind == 'd') {
-      Copy(plan.y, y_jax, y_mem, stream);
-      Copy(plan.wei, k_jax, k_mem, stream);
-      Execute(plan.conv, plan.conv_scratchpad, stream,
-              {{DNNL_ARG_DIFF_SRC, x_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DIFF_DST, y_mem}});
-      Copy(plan.x, x_jax, x_mem, stream);
+    if (own_winograd) {
+      RunOwnWinograd(kind, g, x, k, y, b);
     } else {
-      Copy(plan.x, x_jax, x_mem, stream);
-      Copy(plan.y, y_jax, y_mem, stream);
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x_mem}, {DNNL_ARG_DIFF_WEIGHTS, k_mem},
-                                           {DNNL_ARG_DIFF_DST, y_mem}};
-      if (g.bias) args.insert({DNNL_ARG_DIFF_BIAS, memory(g.bias_md(), Engine(), b)});
-      Execute(plan.conv, plan.conv_scratchpad, stream, std::move(args));
-      Copy(plan.wei, k_jax, k_mem, stream);
+      RunOneDnn(kind, g, plan, x, k, y, b);
     }
-    stream.wait();
     totals.nanoseconds += std::chrono::duration_cast<std::chrono::nanoseconds>(
         std::chrono::steady_clock::now() - start).count();
     totals.thread_changes += totals.calls > 0 && totals.last_thread != std::this_thread::get_id();
     totals.last_thread = std::this_thread::get_id();
     totals.calls += 1;
-    totals.winograd_calls += plan.winograd;
+    totals.winograd_calls += plan.winograd || own_winograd;
   } catch (const dnnl::error& e) {
     return ffi::Error(ffi::ErrorCode::kInternal, std::string("oneDNN convolution: ") + e.what());
   }
@@ -341,14 +376,15 @@ extern "C" void CnnjaxConvTotals(int64_t* out) {
   out[3] = totals.winograd_calls;
 }
 
-// 1 when this CPU's oneDNN has a Winograd convolution (for a shape where it pays), else 0.
+// 1 when this CPU's oneDNN has a Winograd convolution (for a shape where it pays), 2 when it has none but
+// cnnjax's AVX2 Winograd runs on this CPU, else 0.
 extern "C" int CnnjaxConvHasWinograd() {
   Geometry g{1, 8, 8, 32, 3, 3, 32, 8, 8, 1, 1, 1, 1, 1, 1, false, true};
   try {
     ForwardDesc(g);
     return 1;
   } catch (const dnnl::error&) {
-    return 0;
+    return cnnjax_winograd::CpuSupported() ? 2 : 0;
   }
 }
 

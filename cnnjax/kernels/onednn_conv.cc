@@ -41,7 +41,8 @@ struct Geometry {
   int64_t sh, sw;          // strides
   int64_t pt, pl, pb, pr;  // padding: top, left, bottom, right
   bool bias = false;       // forward: adds a bias [O]; filter gradient: also returns the bias gradient
-  bool winograd = false;   // Winograd if this CPU's oneDNN has it, else direct
+  bool winograd = false;   // oneDNN's Winograd if this CPU's oneDNN has it, else direct
+  int64_t winograd_mode = 0;  // the handler's `winograd` attribute (0 direct, 1 where it pays, 2 always)
 
   std::string key(char kind) const {
     std::string k(1, kind);
@@ -51,11 +52,16 @@ struct Geometry {
     return k;
   }
   memory::desc bias_md() const { return bias ? memory::desc({o}, dt::f32, tag::a) : memory::desc(); }
-  // Where Winograd beats direct (benchmarks/conv_algorithms.py: it loses with 16 channels or 2x2 maps).
-  bool WinogradPays() const {
-    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 && c >= 32 &&
-           o >= 32 && c % 16 == 0 && o % 16 == 0 && oh >= 4 && ow >= 4;
+  bool ThreeByThreeSame() const {
+    return kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1;
   }
+  // Where oneDNN's Winograd beats direct (benchmarks/conv_algorithms.py: it loses with 16 channels or 2x2 maps).
+  bool WinogradPays() const {
+    return ThreeByThreeSame() && c >= 32 && o >= 32 && c % 16 == 0 && o % 16 == 0 && oh >= 4 && ow >= 4;
+  }
+  // Where cnnjax's AVX2 Winograd beats oneDNN's direct AVX2 convolution (the same benchmark under the AVX2 caps:
+  // it wins from 16 channels up, and loses on 2x2 maps).
+  bool OwnWinogradPays() const { return ThreeByThreeSame() && oh >= 4 && ow >= 4; }
   memory::desc src(tag t = tag::nhwc) const { return {{n, c, h, w}, dt::f32, t}; }
   memory::desc dst(tag t = tag::nhwc) const { return {{n, o, oh, ow}, dt::f32, t}; }
   memory::desc wei(tag t = tag::hwio) const { return {{o, c, kh, kw}, dt::f32, t}; }
@@ -233,11 +239,24 @@ struct Totals {
 std::mutex one_at_a_time;  // guards the convolutions and `totals`
 Totals totals;
 
-// Whether cnnjax's AVX2 Winograd (winograd_avx2.h) runs `g`: Winograd asked for, this CPU's oneDNN without
-// one (`plan`), and a shape the kernel takes (3x3, stride 1, padding 1, channels a multiple of 16).
-bool OwnWinograd(const Geometry& g, const Plan& plan) {
-  return g.winograd && !plan.winograd && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.pt == 1 &&
-         g.pl == 1 && g.pb == 1 && g.pr == 1 && g.oh == g.h && g.ow == g.w &&
+// Whether this CPU's oneDNN has a Winograd convolution at all (probed with a shape where it pays).
+bool OneDnnHasWinograd() {
+  Geometry g{1, 8, 8, 32, 3, 3, 32, 8, 8, 1, 1, 1, 1, 1, 1, false, true};
+  try {
+    ForwardDesc(g);
+    return true;
+  } catch (const dnnl::error&) {
+    return false;
+  }
+}
+
+// Whether cnnjax's AVX2 Winograd (winograd_avx2.h) runs `g`: Winograd asked for (where it pays, or always),
+// this CPU's oneDNN without one, and a shape the kernel takes (3x3, stride 1, padding 1, channels a multiple
+// of 16).
+bool OwnWinograd(const Geometry& g) {
+  static const bool onednn_has_winograd = OneDnnHasWinograd();
+  const bool asked = g.winograd_mode == 2 || (g.winograd_mode == 1 && g.OwnWinogradPays());
+  return asked && !onednn_has_winograd && g.ThreeByThreeSame() && g.oh == g.h && g.ow == g.w &&
          cnnjax_winograd::ShapeSupported(g.c, g.o) && cnnjax_winograd::CpuSupported();
 }
 
@@ -296,7 +315,7 @@ void RunOneDnn(char kind, const Geometry& g, const Plan& plan, float* x, float* 
 ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float* b = nullptr) {
   try {
     const Plan& plan = GetPlan(g, kind);
-    const bool own_winograd = OwnWinograd(g, plan);
+    const bool own_winograd = OwnWinograd(g);
     std::lock_guard<std::mutex> lock(one_at_a_time);
     auto start = std::chrono::steady_clock::now();
     if (own_winograd) {
@@ -319,6 +338,7 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
 Geometry MakeGeometry(ffi::Span<const int64_t> x, ffi::Span<const int64_t> k, ffi::Span<const int64_t> y,
                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int64_t winograd) {
   Geometry g{x[0], x[1], x[2], x[3], k[0], k[1], k[3], y[1], y[2], sh, sw, pt, pl, pb, pr};
+  g.winograd_mode = winograd;
   g.winograd = winograd == 2 || (winograd == 1 && g.WinogradPays());
   return g;
 }
@@ -379,13 +399,8 @@ extern "C" void CnnjaxConvTotals(int64_t* out) {
 // 1 when this CPU's oneDNN has a Winograd convolution (for a shape where it pays), 2 when it has none but
 // cnnjax's AVX2 Winograd runs on this CPU, else 0.
 extern "C" int CnnjaxConvHasWinograd() {
-  Geometry g{1, 8, 8, 32, 3, 3, 32, 8, 8, 1, 1, 1, 1, 1, 1, false, true};
-  try {
-    ForwardDesc(g);
-    return 1;
-  } catch (const dnnl::error&) {
-    return cnnjax_winograd::CpuSupported() ? 2 : 0;
-  }
+  if (OneDnnHasWinograd()) return 1;
+  return cnnjax_winograd::CpuSupported() ? 2 : 0;
 }
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(CnnjaxConvForward, Forward, Bind());

@@ -246,21 +246,21 @@ __attribute__((target("avx2,fma"))) inline void ForwardWithTransformed(const flo
   const int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * s.c * s.k, blocks = s.blocks();
 #pragma omp parallel
   {
-    float* v = scratch + omp_get_thread_num() * per_thread;  // [36][kTiles][c]
-    float* m = v + kA2 * kTiles * s.c;                        // [36][kTiles][k]
+    float* v = scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
+    float* m = v + kA2 * kTiles * s.c;                        // [kTiles][36][k]
 #pragma omp for schedule(dynamic, 1)
     for (int64_t block = 0; block < blocks; ++block) {
       const int64_t first = block * kTiles, count = std::min(kTiles, s.tiles() - first);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t c0 = 0; c0 < s.c; c0 += kLanes)
-          InputTransform(x, s, TileAt(s, first + t), s.c, c0, v + t * s.c + c0, kTiles * s.c);
+          InputTransform(x, s, TileAt(s, first + t), s.c, c0, v + t * kA2 * s.c + c0, s.c);
       for (int e = 0; e < kA2; ++e)
         for (int64_t panel = 0; panel < s.k / kPanel; ++panel)
-          Rows(count, v + e * kTiles * s.c, s.c, 1, u + (e * (s.k / kPanel) + panel) * s.c * kPanel, kPanel, s.c,
-               m + e * kTiles * s.k + panel * kPanel, s.k, false);
+          Rows(count, v + e * s.c, kA2 * s.c, 1, u + (e * (s.k / kPanel) + panel) * s.c * kPanel, kPanel, s.c,
+               m + e * s.k + panel * kPanel, kA2 * s.k, false);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t k0 = 0; k0 < s.k; k0 += kLanes)
-          OutputTransform(m + t * s.k + k0, kTiles * s.k, s, TileAt(s, first + t), s.k, k0, bias, y);
+          OutputTransform(m + t * kA2 * s.k + k0, s.k, s, TileAt(s, first + t), s.k, k0, bias, y);
     }
   }
 }
@@ -298,8 +298,8 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
   {
 #pragma omp single
     threads = omp_get_num_threads();
-    float* v = threads_scratch + omp_get_thread_num() * per_thread;  // [36][kTiles][c]
-    float* z = v + kA2 * kTiles * s.c;                                // [36][kTiles][k]
+    float* v = threads_scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
+    float* z = v + kA2 * kTiles * s.c;                                // [kTiles][36][k]
     float* du = z + kA2 * kTiles * s.k;                               // [36][c][k], this thread's sum
     std::memset(du, 0, sizeof(float) * kA2 * s.c * s.k);
 #pragma omp for schedule(dynamic, 1)
@@ -308,13 +308,13 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
       for (int64_t t = 0; t < count; ++t) {
         Tile tile = TileAt(s, first + t);
         for (int64_t c0 = 0; c0 < s.c; c0 += kLanes)
-          InputTransform(x, s, tile, s.c, c0, v + t * s.c + c0, kTiles * s.c);
+          InputTransform(x, s, tile, s.c, c0, v + t * kA2 * s.c + c0, s.c);
         for (int64_t k0 = 0; k0 < s.k; k0 += kLanes)
-          OutputGradTransform(dy, s, tile, k0, z + t * s.k + k0, kTiles * s.k);
+          OutputGradTransform(dy, s, tile, k0, z + t * kA2 * s.k + k0, s.k);
       }
       for (int e = 0; e < kA2; ++e)
         for (int64_t panel = 0; panel < s.k / kPanel; ++panel)
-          Rows(s.c, v + e * kTiles * s.c, 1, s.c, z + e * kTiles * s.k + panel * kPanel, s.k, count,
+          Rows(s.c, v + e * s.c, 1, kA2 * s.c, z + e * s.k + panel * kPanel, kA2 * s.k, count,
                du + e * s.c * s.k + panel * kPanel, s.k, true);
     }
   }

@@ -73,9 +73,13 @@ def test_values_and_gradients_match_lax(case):
     ("1x1 kernel", (2, 8, 8, 64), (1, 1, 64, 64), (1, 1)),
 ])
 def test_shapes_where_it_does_not_pay_stay_direct(why, shape, kernel, strides):
+  """oneDNN's Winograd loses with 16 channels (cnnjax's AVX2 kernel wins there), and both on 2x2 maps."""
   x, k = jnp.ones(shape), jnp.ones(kernel) / 100
   padding = ((kernel[0] // 2,) * 2, (kernel[1] // 2,) * 2)
-  assert _winograd_calls(jax.jit(lambda x, k: onednn.conv2d(x, k, strides, padding, winograd=True)), x, k) == 0, why
+  own_kernel = onednn.winograd_status() == onednn.OWN_WINOGRAD_STATUS  # which pays from 16 channels up
+  expected = 1 if why == "16 channels" and own_kernel else 0
+  default = jax.jit(lambda x, k: onednn.conv2d(x, k, strides, padding, winograd=True))
+  assert _winograd_calls(default, x, k) == expected, why
   always = jax.jit(lambda x, k: onednn.conv2d(x, k, strides, padding, winograd=onednn.WINOGRAD_ALWAYS))
   if why == "16 channels":  # the benchmark's forced Winograd runs wherever Winograd runs at all
     assert _winograd_calls(always, x, k) == (1 if _available() else 0)

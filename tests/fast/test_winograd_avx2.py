@@ -33,7 +33,7 @@ def calls(fn, *args):
 
 out = {{"status": onednn.winograd_status(), "calls": []}}
 rng = np.random.default_rng(0)
-for n, height, width, c_in, c_out, with_bias, mode in CASES:
+for n, height, width, c_in, c_out, with_bias, mode, compare in CASES:
   x = jnp.asarray(rng.standard_normal((n, height, width, c_in)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((3, 3, c_in, c_out)) / np.sqrt(9 * c_in), jnp.float32)
   b = jnp.asarray(rng.standard_normal((c_out,)), jnp.float32) if with_bias else None
@@ -44,6 +44,8 @@ for n, height, width, c_in, c_out, with_bias, mode in CASES:
   loss = lambda conv: (lambda x, k: jnp.sum(conv(x, k) * cotangent))
   step = jax.jit(lambda x, k: (ours(x, k), jax.grad(loss(ours), argnums=(0, 1))(x, k)))
   out["calls"].append(calls(step, x, k))
+  if not compare:
+    continue
   y, grads = step(x, k)
   want = (reference(x, k), *jax.grad(loss(reference), argnums=(0, 1))(x, k))
   for what, got, expected, (sums, terms) in zip(("y", "dx", "dk"), (y, *grads), want,
@@ -60,21 +62,24 @@ def _check(run_with_devices, cases) -> dict:
 
 
 def test_values_and_gradients_match_lax_where_it_pays(run_with_devices):
-  # (batch, height, width, C_in, C_out, bias, winograd): ResNet-20's stage 2; VGG's widening with a bias; maps
-  # of 5x5 and 9x7 (partial tiles); 70 images of 8x8 = 280 tiles (four full blocks of 64 and a partial one)
-  cases = [(3, 16, 16, 32, 32, False, True), (2, 8, 8, 64, 128, True, True), (2, 5, 5, 48, 32, False, True),
-           (2, 9, 7, 32, 64, True, True), (70, 8, 8, 32, 32, False, True)]
+  # (batch, height, width, C_in, C_out, bias, winograd, compare with lax): ResNet-20's stages 1 and 2; VGG's
+  # widening with a bias; maps of 5x5 and 9x7 (partial tiles); 70 images of 8x8 = 280 tiles (four full blocks of
+  # 64 and a partial one)
+  cases = [(2, 12, 12, 16, 16, False, True, True), (3, 16, 16, 32, 32, False, True, True),
+           (2, 8, 8, 64, 128, True, True, True), (2, 5, 5, 48, 32, False, True, True),
+           (2, 9, 7, 32, 64, True, True, True), (70, 8, 8, 32, 32, False, True, True)]
   result = _check(run_with_devices, cases)
   assert result["status"].startswith("on: cnnjax's AVX2 Winograd"), result["status"]
   assert result["calls"] == [3] * len(cases)  # forward, input gradient and filter gradient each
 
 
-def test_forced_runs_on_16_channels_and_the_default_leaves_them_direct(run_with_devices):
-  # WINOGRAD_ALWAYS (2) takes any multiple of 16 channels; the default (True) leaves 16 channels and 2x2 maps
-  cases = [(2, 12, 12, 16, 16, False, 2), (2, 12, 12, 16, 16, False, True), (2, 2, 2, 64, 64, False, True)]
-  assert _check(run_with_devices, cases)["calls"] == [3, 0, 0]
+def test_2x2_maps_stay_direct_unless_forced(run_with_devices):
+  # WINOGRAD_ALWAYS (2, for the benchmark) takes them; not compared: a 2x2 map's filter gradient sums 8 products
+  # per image, and the transforms' rounding is not held to so short a sum's bound
+  cases = [(2, 2, 2, 64, 64, False, True, True), (2, 2, 2, 64, 64, False, 2, False)]
+  assert _check(run_with_devices, cases)["calls"] == [0, 3]
 
 
 def test_channels_it_cannot_take_stay_direct(run_with_devices):
   # 24 input channels (not a multiple of 16): oneDNN's direct convolution, even when forced
-  assert _check(run_with_devices, [(2, 8, 8, 24, 32, False, 2)])["calls"] == [0]
+  assert _check(run_with_devices, [(2, 8, 8, 24, 32, False, 2, True)])["calls"] == [0]

@@ -1,17 +1,17 @@
-"""Direct and Winograd convolutions side by side, per shape of ResNet-20 and VGG-11-BN half.
+"""oneDNN's direct and cnnjax's Winograd convolutions side by side, per shape of ResNet-20 and VGG-11-BN half.
 
     PYTHONPATH=. python benchmarks/conv_algorithms.py [--repeats 10] [--rounds 3]
         [--out benchmarks/results/conv_algorithms.json]
 
-Each shape's forward, input gradient and filter gradient through cnnjax.kernels.onednn, with the direct
-algorithm and with Winograd (`winograd=onednn.WINOGRAD_ALWAYS`): oneDNN's where this CPU's oneDNN has it
-(including the reorders of the activations to its blocked layout and back), else cnnjax's AVX2 kernel
-(winograd_avx2.h); interleaved round by round so load from elsewhere falls on both; the median of --repeats
-calls per round, the rounds' median reported. The column
-"cnnjax picks" says whether the default (`winograd=True`: where it pays) runs Winograd for the shape: the
-library's thresholds (32 channels each way, maps of 4x4 or more) come from this table, on both kinds.
-Run it under the AVX2 caps (`ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2`, the JSON records them)
-to time cnnjax's kernel on an AVX-512 machine.
+Each shape's forward, input gradient and filter gradient through cnnjax.kernels.onednn, with oneDNN's direct
+algorithm and with cnnjax's Winograd kernel (cnnjax/kernels/winograd_avx2.h, forced on every shape it takes:
+`winograd=onednn.WINOGRAD_ALWAYS`), interleaved round by round so load from elsewhere falls on both; the median
+of --repeats calls per round, the rounds' median reported. The column "cnnjax picks" says whether the default
+(`winograd=True`: where it pays) runs Winograd for the shape: the library's thresholds (channels a multiple of
+16, maps of 4x4 or more) come from this table. The Winograd kernel is the same with or without AVX-512; the
+direct convolutions are not, so run it once more under the AVX2 caps (`ONEDNN_MAX_CPU_ISA=AVX2
+XLA_FLAGS=--xla_cpu_max_isa=AVX2 ... --out benchmarks/results/conv_algorithms_avx2.json`; the JSON records
+them) for an AVX2-only CPU's comparison.
 Prints a Markdown table and writes JSON. Not a test.
 """
 
@@ -22,11 +22,15 @@ import sys
 
 import conv_kernels  # benchmarks/, this script's folder
 
-# (name, batch, size, C_in, C_out): 3x3, stride 1, padding 1
+# (name, batch, size, C_in, C_out): 3x3, stride 1, padding 1; ResNet-20 on CIFAR-10 and on Fashion-MNIST
+# (benchmarks/time_to_accuracy.py's model)
 SHAPES = [
     ("resnet20 stage 1 16->16 @32", 128, 32, 16, 16),
     ("resnet20 stage 2 32->32 @16", 128, 16, 32, 32),
     ("resnet20 stage 3 64->64 @8", 128, 8, 64, 64),
+    ("resnet20 stage 1 16->16 @28", 128, 28, 16, 16),
+    ("resnet20 stage 2 32->32 @14", 128, 14, 32, 32),
+    ("resnet20 stage 3 64->64 @7", 128, 7, 64, 64),
     ("vgg11 half conv2 32->64 @16", 128, 16, 32, 64),
     ("vgg11 half conv3 64->128 @8", 128, 8, 64, 128),
     ("vgg11 half conv4 128->128 @8", 128, 8, 128, 128),

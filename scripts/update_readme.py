@@ -33,6 +33,7 @@ WEIGHTS_RESULTS = REPO / "results" / "weights" / "parity.json"
 CRASH_RESULTS = REPO / "results" / "crash_campaign" / "campaign.md"
 CONV_RESULTS = REPO / "benchmarks" / "results" / "conv_kernels.json"
 ALGORITHMS_RESULTS = REPO / "benchmarks" / "results" / "conv_algorithms.json"
+ALGORITHMS_AVX2_RESULTS = REPO / "benchmarks" / "results" / "conv_algorithms_avx2.json"  # under the AVX2 caps
 CPU_RESULTS = REPO / "benchmarks" / "results" / "cpu_step.json"
 COMPILE_START, COMPILE_END = "<!-- compile-cache:start -->", "<!-- compile-cache:end -->"
 COMPILE_RESULTS = REPO / "benchmarks" / "results" / "compile_cache.json"
@@ -213,16 +214,22 @@ def conv_kernels_section(path: Path = CONV_RESULTS) -> str:
           f"\n\n{results['markdown']}")
 
 
-def conv_algorithms_section(path: Path = ALGORITHMS_RESULTS) -> str:
-  """The direct-vs-Winograd table of benchmarks/conv_algorithms.py's JSON, or how to produce it."""
-  if not path.exists():
+def conv_algorithms_section(paths: tuple[Path, ...] = (ALGORITHMS_RESULTS, ALGORITHMS_AVX2_RESULTS)) -> str:
+  """The direct-vs-Winograd tables of benchmarks/conv_algorithms.py's JSONs (native, then under the AVX2 caps),
+  or how to produce them."""
+  tables = []
+  for path in paths:
+    if not path.exists():
+      continue
+    results = json.loads(path.read_text())
+    limits = " ".join(f"{k}={v}" for k, v in results["isa_limits"].items() if v)
+    tables.append(f"Measured by `{(limits + ' ') if limits else ''}{results['command'].strip()}` at commit "
+                  f"{str(results.get('git_commit'))[:12]} (Winograd {results['winograd_status']}), median over "
+                  f"{results['rounds']} interleaved rounds of the median of {results['repeats']} calls:"
+                  f"\n\n{results['markdown']}")
+  if not tables:
     return "No measurement recorded yet: run `PYTHONPATH=. .venv/bin/python benchmarks/conv_algorithms.py`."
-  results = json.loads(path.read_text())
-  limits = " ".join(f"{k}={v}" for k, v in results["isa_limits"].items() if v)
-  return (f"Measured by `{(limits + ' ') if limits else ''}{results['command'].strip()}` at commit "
-          f"{str(results.get('git_commit'))[:12]} (Winograd {results['winograd_status']}), median over "
-          f"{results['rounds']} interleaved rounds of the median of {results['repeats']} calls:"
-          f"\n\n{results['markdown']}")
+  return "\n\n".join(tables)
 
 
 def compile_cache_section(path: Path = COMPILE_RESULTS) -> str:

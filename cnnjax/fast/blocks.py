@@ -8,7 +8,7 @@ same variables and compute the same function, so checkpoints move freely between
 
 - conv: flax's nn.Conv computing through `onednn_conv` (oneDNN on CPU devices, float32 NHWC;
   faster gradients; split by batch over several devices; as cnnjax.fast.conv.Conv, which adds a bias
-  inside the oneDNN call; Winograd where it pays and the CPU has it, cnnjax.kernels.onednn) and, for
+  inside the oneDNN call; cnnjax's Winograd kernel where it pays, cnnjax.kernels.onednn) and, for
   models listed in
   SMALL_MAP_CONV_MODELS, through `small_map_conv` first (maps of at most 2x2 positions as slices
   + one matmul, where XLA's CPU convolution is slow).
@@ -54,7 +54,7 @@ class FastPaths:
   batch_norm_kernels: str = "off: fast_paths=off"  # BatchNormReLU's CPU kernels: "on" or "off: <why>"
   max_pool: Callable | None = None  # for models' max_pool field: fast max_pool.max_pool, or None (plain)
   max_pool_kernels: str = "off: fast_paths=off"  # its CPU kernel: "on" or "off: <why>"
-  winograd: str = "off: fast_paths=off"  # Winograd where it pays: onednn.winograd_status(), "on..." or "off: <why>"
+  winograd: str = "off: fast_paths=off"  # the Winograd kernel where it pays: "on" or "off: <why>"
 
   def blocks_for(self, model_name: str) -> dict[str, Any]:
     """Field name -> block for the registered model `model_name` (the per-model choices applied)."""

@@ -7,11 +7,11 @@ side), and that gap was most of a training step's time.
 with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
-3x3 stride-1 convolutions of 32 or more channels on maps of at least 4x4 use the Winograd algorithm, which is
-faster there (benchmarks/conv_algorithms.py times both per shape): oneDNN's where this CPU's oneDNN has it
-(oneDNN 2.x: AVX-512 only), else cnnjax's own AVX2 + FMA kernel (winograd_avx2.h), with rounding held to the
-same bound as the direct algorithm's (tests/fast/test_winograd.py, tests/fast/test_winograd_avx2.py);
-`CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
+3x3 stride-1 convolutions with padding 1, channels a multiple of 16 and maps of at least 4x4 use cnnjax's
+Winograd kernel (winograd_avx2.h, AVX2 + FMA), which is faster there than oneDNN's direct convolution
+(benchmarks/conv_algorithms.py times both per shape), with rounding held to the same bound as the direct
+algorithm's (tests/fast/test_winograd.py); the same kernel runs on every x86 CPU with AVX2, so results do not
+depend on AVX-512. `CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
 With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
 `jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
 summed over the devices; one device gets the plain calls. Under jax.vmap only the plain calls
@@ -34,9 +34,8 @@ SYMBOLS = {"forward": "CnnjaxConvForward", "input_grad": "CnnjaxConvInputGrad",
 TARGETS = {kind: f"cnnjax_{symbol}" for kind, symbol in SYMBOLS.items()}  # FFI target names
 FORWARD_TARGETS = (TARGETS["forward"], TARGETS["forward_bias"])  # the calls that compute a convolution's output
 DISABLE_ENV = build.TARGETS["onednn"].opt_out  # CNNJAX_ONEDNN=0 keeps XLA's convolutions
-WINOGRAD_ENV = "CNNJAX_WINOGRAD"  # =0 keeps oneDNN's convolutions direct
-OWN_WINOGRAD_STATUS = "on: cnnjax's AVX2 Winograd (this CPU's oneDNN has none)"
-WINOGRAD_ALWAYS = 2  # `winograd` for benchmarks: Winograd wherever it runs at all, not only where it pays
+WINOGRAD_ENV = "CNNJAX_WINOGRAD"  # =0 keeps every convolution direct (oneDNN's)
+WINOGRAD_ALWAYS = 2  # `winograd` for benchmarks: Winograd on every shape the kernel takes, not only where it pays
 
 
 @functools.cache
@@ -75,7 +74,7 @@ def winograd_requested() -> bool:
 
 
 def _winograd_mode(winograd: bool | int | None) -> int:
-  """The library's `winograd` attribute: 0 direct, 1 where it pays, 2 (WINOGRAD_ALWAYS) wherever it runs."""
+  """The library's `winograd` attribute: 0 direct, 1 where it pays, 2 (WINOGRAD_ALWAYS) wherever it can."""
   if winograd is None:
     return int(winograd_requested())
   if winograd not in (False, True, WINOGRAD_ALWAYS):
@@ -84,17 +83,15 @@ def _winograd_mode(winograd: bool | int | None) -> int:
 
 
 def winograd_status() -> str:
-  """Whether this process's eligible convolutions run Winograd: "on" (oneDNN's), OWN_WINOGRAD_STATUS, or
-  "off: <why>"."""
+  """"on" when this process's eligible convolutions run cnnjax's Winograd kernel, else "off: <why>"."""
   if not winograd_requested():
     return f"off: {WINOGRAD_ENV}=0"
   reason = unavailable_reason()
   if reason:
     return f"off: oneDNN convolutions are off ({reason})"
-  which = _library()[0].CnnjaxConvHasWinograd()  # 1 oneDNN's, 2 cnnjax's AVX2 kernel, 0 none
-  if not which:
-    return "off: this CPU has neither oneDNN's Winograd (oneDNN 2.x: AVX-512 only) nor AVX2 + FMA"
-  return "on" if which == 1 else OWN_WINOGRAD_STATUS
+  if not _library()[0].CnnjaxConvHasWinograd():
+    return "off: this CPU has no AVX2 and FMA, which the Winograd kernel needs"
+  return "on"
 
 
 def _attributes(strides, padding, winograd) -> dict:
@@ -173,8 +170,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
 
   With a bias oneDNN adds it in the convolution and computes its gradient with the filter gradient.
   winograd: True for Winograd where it pays (None: unless CNNJAX_WINOGRAD=0), False for direct, WINOGRAD_ALWAYS
-  wherever it runs (oneDNN's: any shape it takes; cnnjax's AVX2 kernel: 3x3, stride 1, padding 1, channels a
-  multiple of 16); the gradients use the same.
+  on every shape the kernel takes (3x3, stride 1, padding 1, channels a multiple of 16), 2x2 maps too; the
+  gradients use the same.
   """
   winograd = _winograd_mode(winograd)
   if bias is None:

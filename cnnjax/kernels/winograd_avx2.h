@@ -1,16 +1,18 @@
-// Winograd F(4x4, 3x3) convolutions in AVX2 + FMA, for CPUs whose oneDNN has none (oneDNN 2.x has its
-// Winograd with AVX-512 only; 3.x has none in float32): forward, input gradient and filter gradient of a 3x3
+// Winograd F(4x4, 3x3) convolutions in AVX2 + FMA: forward, input gradient and filter gradient of a 3x3
 // stride-1 convolution with padding 1, NHWC activations and an HWIO kernel, channels a multiple of 16.
 //
-// Why: there the direct algorithm is all oneDNN offers, and it runs near the FMA peak, so only fewer
-// multiplications make these convolutions faster (a quarter: 36 per 4x4 output tile and channel pair against
-// 144). Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks", with the points 0, +-1, +-2.
+// Why: oneDNN's direct convolutions run near the FMA peak, so only fewer multiplications make these
+// convolutions faster (a quarter: 36 per 4x4 output tile and channel pair against 144). oneDNN's own Winograd
+// needs AVX-512 (oneDNN 2.x; 3.x has none in float32) and was slower than this kernel on most of ResNet-20's
+// and VGG's shapes (benchmarks/conv_algorithms.py); this one runs alike on AVX-512 and AVX2-only CPUs.
+// Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks", with the points 0, +-1, +-2.
 //
 // Each call works through blocks of kTiles tiles (one thread per block, OpenMP): the block's input tiles are
-// transformed into V[36][tiles][C], multiplied with the transformed kernel U[36][C][K] (36 small matrix
-// products, a 6x16 register kernel), and transformed back into the output, so the intermediate stays in the
+// transformed into V[tiles][36][C], multiplied with the transformed kernel U[36][C][K] (36 small matrix
+// products, a 6x16 register kernel), and transformed back into the output, so the intermediates stay in the
 // core's cache. The filter gradient sums V^T Z (Z: the transformed output-gradient tiles) per thread, then
-// over threads. The callers (onednn_conv.cc) hold the buffers and the lock.
+// over threads, or over all tiles at once where the channels are many and the tiles few. The caller
+// (onednn_conv.cc) holds the buffer and the lock.
 #pragma once
 
 #include <immintrin.h>
@@ -52,11 +54,25 @@ inline bool CpuSupported() { return __builtin_cpu_supports("avx2") && __builtin_
 
 inline bool ShapeSupported(int64_t c, int64_t k) { return c % kPanel == 0 && k % kPanel == 0; }
 
-// Floats of scratch a call needs: the transformed kernel, a flipped kernel (input gradient), and per thread
-// a block of V and of the products (or of Z and a partial filter gradient).
+// Floats of scratch a forward or input gradient needs: the transformed kernel, a turned kernel (input
+// gradient), and per thread a block of V and of the products.
 inline int64_t ScratchFloats(const Shape& s, int threads) {
-  int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * s.c * s.k;
-  return kA2 * s.c * s.k + 9 * s.c * s.k + threads * per_thread;
+  return kA2 * s.c * s.k + 9 * s.c * s.k + threads * kA2 * kTiles * (s.c + s.k);
+}
+
+// Whether the filter gradient transforms every tile first and then forms each of the 36 x k/16 sums over all
+// tiles at once (threads sharing the sums), rather than summing block by block into per-thread sums: with many
+// channels on few tiles (VGG's 4x4 maps) the per-thread sums would move more memory than all the tiles.
+inline bool FilterGradAllTiles(const Shape& s, int threads) {
+  const int64_t blocks_per_thread = (s.blocks() + threads - 1) / threads;
+  return s.tiles() * (s.c + s.k) < s.c * s.k * (1 + blocks_per_thread);
+}
+
+// Floats of scratch the filter gradient needs: every tile's V and Z and one sum, or per thread a block of V and
+// Z and a sum.
+inline int64_t FilterGradScratchFloats(const Shape& s, int threads) {
+  if (FilterGradAllTiles(s, threads)) return s.tiles() * kA2 * (s.c + s.k) + kA2 * s.c * s.k;
+  return threads * (kA2 * kTiles * (s.c + s.k) + kA2 * s.c * s.k);
 }
 
 // Tile `t`'s image and its top-left output position.
@@ -193,27 +209,30 @@ __attribute__((target("avx2,fma"))) inline void KernelTransform(const float* ker
   }
 }
 
-// out[r][0:16] = sum over q < depth of a[r * a_row + q * a_step] * b[q * b_row + 0:16], for the R rows; with
-// `add` the sums are added to out. The forward's products (rows: tiles, depth: input channels, b: a kernel
-// panel) and the filter gradient's (rows: input channels, depth: tiles) both take this form.
-template <int R>
-__attribute__((target("avx2,fma"))) inline void RegisterKernel(const float* a, int64_t a_row, int64_t a_step,
-                                                               const float* b, int64_t b_row, int64_t depth,
-                                                               float* out, int64_t out_row, bool add) {
-  __m256 acc[R][2];
+// out[r][0:16] = sum over q < depth of a(r, q) * b[q * b_row + 0:16] for the R rows, added to out with kAdd.
+// a(r, q) is a[r * stride + q] for the forward's products (rows: tiles, depth: input channels) and, with
+// kRowsAdjacent, a[r + q * stride] for the filter gradient's (rows: input channels, depth: tiles). Not inlined:
+// alone it keeps its 12 accumulators, 2 loads and a broadcast in the 16 registers.
+template <int R, bool kRowsAdjacent, bool kAdd>
+__attribute__((target("avx2,fma"), noinline)) void RegisterKernel(const float* a, int64_t stride, const float* b,
+                                                                  int64_t b_row, int64_t depth, float* out,
+                                                                  int64_t out_row) {
+  __m256 acc[R][2];  // every index a constant once the loops are unrolled, so the array lives in registers
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
   for (int64_t q = 0; q < depth; ++q) {
-    __m256 b0 = _mm256_loadu_ps(b + q * b_row), b1 = _mm256_loadu_ps(b + q * b_row + kLanes);
+    const __m256 b0 = _mm256_loadu_ps(b + q * b_row), b1 = _mm256_loadu_ps(b + q * b_row + kLanes);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-      __m256 broadcast = _mm256_broadcast_ss(a + r * a_row + q * a_step);
+      const __m256 broadcast = _mm256_broadcast_ss(kRowsAdjacent ? a + r + q * stride : a + r * stride + q);
       acc[r][0] = _mm256_fmadd_ps(broadcast, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(broadcast, b1, acc[r][1]);
     }
   }
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     float* o = out + r * out_row;
-    if (add) {
+    if (kAdd) {
       acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(o));
       acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(o + kLanes));
     }
@@ -223,18 +242,21 @@ __attribute__((target("avx2,fma"))) inline void RegisterKernel(const float* a, i
 }
 
 // RegisterKernel over `rows` rows, kRows at a time.
-__attribute__((target("avx2,fma"))) inline void Rows(int64_t rows, const float* a, int64_t a_row, int64_t a_step,
-                                                     const float* b, int64_t b_row, int64_t depth, float* out,
-                                                     int64_t out_row, bool add) {
+template <bool kRowsAdjacent, bool kAdd>
+inline void Rows(int64_t rows, const float* a, int64_t stride, const float* b, int64_t b_row, int64_t depth,
+                 float* out, int64_t out_row) {
+  const int64_t row_step = kRowsAdjacent ? 1 : stride;
   int64_t r = 0;
   for (; r + kRows <= rows; r += kRows)
-    RegisterKernel<kRows>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add);
+    RegisterKernel<kRows, kRowsAdjacent, kAdd>(a + r * row_step, stride, b, b_row, depth, out + r * out_row, out_row);
+  const float* a_rest = a + r * row_step;
+  float* out_rest = out + r * out_row;
   switch (rows - r) {
-    case 5: RegisterKernel<5>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add); break;
-    case 4: RegisterKernel<4>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add); break;
-    case 3: RegisterKernel<3>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add); break;
-    case 2: RegisterKernel<2>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add); break;
-    case 1: RegisterKernel<1>(a + r * a_row, a_row, a_step, b, b_row, depth, out + r * out_row, out_row, add); break;
+    case 5: RegisterKernel<5, kRowsAdjacent, kAdd>(a_rest, stride, b, b_row, depth, out_rest, out_row); break;
+    case 4: RegisterKernel<4, kRowsAdjacent, kAdd>(a_rest, stride, b, b_row, depth, out_rest, out_row); break;
+    case 3: RegisterKernel<3, kRowsAdjacent, kAdd>(a_rest, stride, b, b_row, depth, out_rest, out_row); break;
+    case 2: RegisterKernel<2, kRowsAdjacent, kAdd>(a_rest, stride, b, b_row, depth, out_rest, out_row); break;
+    case 1: RegisterKernel<1, kRowsAdjacent, kAdd>(a_rest, stride, b, b_row, depth, out_rest, out_row); break;
     default: break;
   }
 }
@@ -243,7 +265,7 @@ __attribute__((target("avx2,fma"))) inline void Rows(int64_t rows, const float* 
 __attribute__((target("avx2,fma"))) inline void ForwardWithTransformed(const float* x, const float* u,
                                                                        const float* bias, float* y, const Shape& s,
                                                                        float* scratch) {
-  const int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * s.c * s.k, blocks = s.blocks();
+  const int64_t per_thread = kA2 * kTiles * (s.c + s.k), blocks = s.blocks();
 #pragma omp parallel
   {
     float* v = scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
@@ -256,8 +278,8 @@ __attribute__((target("avx2,fma"))) inline void ForwardWithTransformed(const flo
           InputTransform(x, s, TileAt(s, first + t), s.c, c0, v + t * kA2 * s.c + c0, s.c);
       for (int e = 0; e < kA2; ++e)
         for (int64_t panel = 0; panel < s.k / kPanel; ++panel)
-          Rows(count, v + e * s.c, kA2 * s.c, 1, u + (e * (s.k / kPanel) + panel) * s.c * kPanel, kPanel, s.c,
-               m + e * s.k + panel * kPanel, kA2 * s.k, false);
+          Rows<false, false>(count, v + e * s.c, kA2 * s.c, u + (e * (s.k / kPanel) + panel) * s.c * kPanel, kPanel,
+                             s.c, m + e * s.k + panel * kPanel, kA2 * s.k);
       for (int64_t t = 0; t < count; ++t)
         for (int64_t k0 = 0; k0 < s.k; k0 += kLanes)
           OutputTransform(m + t * kA2 * s.k + k0, s.k, s, TileAt(s, first + t), s.k, k0, bias, y);
@@ -287,47 +309,69 @@ inline void InputGrad(const float* dy, const float* kernel, float* dx, const Sha
   ForwardWithTransformed(dy, u, nullptr, dx, Shape{s.n, s.h, s.w, s.k, s.c}, turned + 9 * s.c * s.k);
 }
 
-// Filter gradient: dkernel [3, 3, c, k] = sum over tiles of G^T (V^T Z) G, from x [n, h, w, c] and
+// The transforms of tile `t` into v (V: [36][c] at v) and z (Z: [36][k] at z).
+__attribute__((target("avx2,fma"))) inline void TileTransforms(const float* x, const float* dy, const Shape& s,
+                                                               int64_t t, float* v, float* z) {
+  const Tile tile = TileAt(s, t);
+  for (int64_t c0 = 0; c0 < s.c; c0 += kLanes) InputTransform(x, s, tile, s.c, c0, v + c0, s.c);
+  for (int64_t k0 = 0; k0 < s.k; k0 += kLanes) OutputGradTransform(dy, s, tile, k0, z + k0, s.k);
+}
+
+// Filter gradient: dkernel [3, 3, c, k] = G^T (sum over tiles of V^T Z) G, from x [n, h, w, c] and
 // dy [n, h, w, k]; with `dbias` not null also the bias gradient [k] (dy summed over n, h, w).
 __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const float* dy, float* dkernel,
                                                            float* dbias, const Shape& s, float* scratch) {
-  const int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * s.c * s.k, blocks = s.blocks();
-  float* threads_scratch = scratch + kA2 * s.c * s.k + 9 * s.c * s.k;
-  int threads = 1;
+  const int64_t panels = s.k / kPanel, pairs = s.c * s.k;
+  const float* sums;  // `parts` arrays [36][c][k] `part_stride` apart, which add up to sum V^T Z
+  int64_t part_stride = 0;
+  int parts = 1;
+  if (FilterGradAllTiles(s, omp_get_max_threads())) {
+    float* v = scratch;                   // [tiles][36][c]
+    float* z = v + s.tiles() * kA2 * s.c;  // [tiles][36][k]
+    float* du = z + s.tiles() * kA2 * s.k;
 #pragma omp parallel
-  {
-#pragma omp single
-    threads = omp_get_num_threads();
-    float* v = threads_scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
-    float* z = v + kA2 * kTiles * s.c;                                // [kTiles][36][k]
-    float* du = z + kA2 * kTiles * s.k;                               // [36][c][k], this thread's sum
-    std::memset(du, 0, sizeof(float) * kA2 * s.c * s.k);
+    {
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < s.tiles(); ++t) TileTransforms(x, dy, s, t, v + t * kA2 * s.c, z + t * kA2 * s.k);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t block = 0; block < blocks; ++block) {
-      const int64_t first = block * kTiles, count = std::min(kTiles, s.tiles() - first);
-      for (int64_t t = 0; t < count; ++t) {
-        Tile tile = TileAt(s, first + t);
-        for (int64_t c0 = 0; c0 < s.c; c0 += kLanes)
-          InputTransform(x, s, tile, s.c, c0, v + t * kA2 * s.c + c0, s.c);
-        for (int64_t k0 = 0; k0 < s.k; k0 += kLanes)
-          OutputGradTransform(dy, s, tile, k0, z + t * kA2 * s.k + k0, s.k);
+      for (int64_t item = 0; item < kA2 * panels; ++item) {
+        const int64_t e = item / panels, panel = item % panels;
+        Rows<true, false>(s.c, v + e * s.c, kA2 * s.c, z + e * s.k + panel * kPanel, kA2 * s.k, s.tiles(),
+                          du + e * pairs + panel * kPanel, s.k);
       }
-      for (int e = 0; e < kA2; ++e)
-        for (int64_t panel = 0; panel < s.k / kPanel; ++panel)
-          Rows(s.c, v + e * s.c, 1, kA2 * s.c, z + e * s.k + panel * kPanel, kA2 * s.k, count,
-               du + e * s.c * s.k + panel * kPanel, s.k, true);
     }
+    sums = du;
+  } else {
+    const int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * pairs, blocks = s.blocks();
+#pragma omp parallel
+    {
+#pragma omp single
+      parts = omp_get_num_threads();
+      float* v = scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
+      float* z = v + kA2 * kTiles * s.c;                        // [kTiles][36][k]
+      float* du = z + kA2 * kTiles * s.k;                       // [36][c][k], this thread's sum
+      std::memset(du, 0, sizeof(float) * kA2 * pairs);
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t block = 0; block < blocks; ++block) {
+        const int64_t first = block * kTiles, count = std::min(kTiles, s.tiles() - first);
+        for (int64_t t = 0; t < count; ++t) TileTransforms(x, dy, s, first + t, v + t * kA2 * s.c, z + t * kA2 * s.k);
+        for (int e = 0; e < kA2; ++e)
+          for (int64_t panel = 0; panel < panels; ++panel)
+            Rows<true, true>(s.c, v + e * s.c, kA2 * s.c, z + e * s.k + panel * kPanel, kA2 * s.k, count,
+                             du + e * pairs + panel * kPanel, s.k);
+      }
+    }
+    sums = scratch + kA2 * kTiles * (s.c + s.k);
+    part_stride = per_thread;
   }
-  // dkernel[a][b][q] = sum over i, j of G[i][a] G[j][b] du[ij][q], du summed over the threads; q = (ci, ko).
-  const int64_t pairs = s.c * s.k;
+  // dkernel[a][b][q] = sum over i, j of G[i][a] G[j][b] du[ij][q], du summed over the parts; q = (ci, ko).
 #pragma omp parallel for
   for (int64_t q = 0; q < pairs; q += kLanes) {
     __m256 d[kA][kA], t[kA][3];
     for (int e = 0; e < kA2; ++e) {
       __m256 sum = _mm256_setzero_ps();
-      for (int thread = 0; thread < threads; ++thread)
-        sum = _mm256_add_ps(sum, _mm256_loadu_ps(threads_scratch + thread * per_thread +
-                                                 kA2 * kTiles * (s.c + s.k) + e * pairs + q));
+      for (int part = 0; part < parts; ++part)
+        sum = _mm256_add_ps(sum, _mm256_loadu_ps(sums + part * part_stride + e * pairs + q));
       d[e / kA][e % kA] = sum;
     }
     for (int i = 0; i < kA; ++i)

@@ -125,7 +125,7 @@ def test_concurrent_calls_from_xla_threads():
 
   oneDNN's library-managed scratchpad is unsafe once primitives move between threads, as XLA's calls
   do (a worker crashed once in the suite); the kernels run one convolution at a time, with their own
-  scratchpad (and Winograd's blocked activations: the (64, 64, 8) branch) used only under that lock.
+  scratchpad (and the Winograd kernel's buffer: the (64, 64, 8) branch) used only under that lock.
   """
   rng = np.random.default_rng(3)
   # (C_in, C_out, map size): ResNet-101's late stages on a small input (many channels, 1x1 and 2x2 maps,

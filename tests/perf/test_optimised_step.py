@@ -2,7 +2,7 @@
 
 The `cnnjax` command (cnnjax.fast.process) sets XLA CPU flags (YNNPACK fusions, multi-output fusion)
 and glibc's huge-page malloc tunable, and preloads the scratch cache; on one CPU device
-convolutions run through oneDNN (cnnjax.kernels.onednn; Winograd where it pays and the CPU has it),
+convolutions run through oneDNN (cnnjax.kernels.onednn; cnnjax's Winograd kernel where it pays),
 and VGG computes convolutions on maps of at most 2x2 as slices + matmul (cnnjax.fast.small_map_conv).
 ResNet and VGG-BN run each batch norm + ReLU as one BatchNormReLU (cnnjax.fast.batch_norm_relu, through
 cnnjax.kernels.batch_norm), and VGG max-pools through cnnjax.kernels.max_pool. Here the runner's real train step

@@ -203,6 +203,7 @@ Totals totals;
 // Runs `g` with cnnjax's Winograd (winograd_avx2.h; under `one_at_a_time`, which guards its buffer).
 void RunWinograd(char kind, const Geometry& g, float* x, float* k, float* y, float* b) {
   namespace wino = cnnjax_winograd;
+  wino::FlushDenormals flush;  // the kernel transforms on this thread too
   const wino::Shape shape{g.n, g.h, g.w, g.c, g.o};
   const int threads = omp_get_max_threads();
   const int64_t floats =

@@ -3,8 +3,9 @@
 //
 // Why: oneDNN's direct convolutions run near the FMA peak, so only fewer multiplications make these
 // convolutions faster (a quarter: 36 per 4x4 output tile and channel pair against 144). oneDNN's own Winograd
-// needs AVX-512 (oneDNN 2.x; 3.x has none in float32) and was slower than this kernel on most of ResNet-20's
-// and VGG's shapes (benchmarks/conv_algorithms.py); this one runs alike on AVX-512 and AVX2-only CPUs.
+// needs AVX-512 (oneDNN 2.x; 3.x has none in float32), and there it was slower than this kernel on ResNet-20's
+// shapes and VGG's first layers, faster on VGG's 4x4 maps of 128-256 channels (benchmarks/conv_algorithms.py's
+// JSON at commit 39e976d against later ones); this one runs alike on AVX-512 and AVX2-only CPUs.
 // Lavin & Gray (2016), "Fast Algorithms for Convolutional Neural Networks", with the points 0, +-1, +-2.
 //
 // Each call works through blocks of kTiles tiles (one thread per block, OpenMP): the block's input tiles are

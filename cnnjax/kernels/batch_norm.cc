@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "flush_denormals.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -132,6 +133,7 @@ template <typename Pass>
 void ForRows(const Rows& rows, Pass rows_pass) {
 #pragma omp parallel num_threads(ThreadsFor(rows))
   {
+    cnnjax::FlushDenormals flush;
     int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     rows_pass(rows.m * t / n, rows.m * (t + 1) / n);
   }
@@ -145,6 +147,7 @@ void ChannelSums(const Rows& rows, float* out, Pass sums_pass) {
   std::vector<double> partial(size_t(threads) * 2 * rows.c, 0.0);
 #pragma omp parallel num_threads(threads)
   {
+    cnnjax::FlushDenormals flush;
     int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
     double* mine = partial.data() + t * 2 * rows.c;
     sums_pass(rows.m * t / n, rows.m * (t + 1) / n, mine, mine + rows.c);

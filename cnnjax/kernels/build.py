@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SOURCE = HERE / "onednn_conv.cc"
 WINOGRAD_HEADER = HERE / "winograd_avx2.h"  # included by onednn_conv.cc
+FLUSH_HEADER = HERE / "flush_denormals.h"  # included by the three OpenMP kernels
 BATCH_NORM_SOURCE = HERE / "batch_norm.cc"
 MAX_POOL_SOURCE = HERE / "max_pool.cc"
 SCRATCH_CACHE_SOURCE = HERE / "scratch_cache.c"
@@ -86,13 +87,14 @@ class Target:
 TARGETS = {
     "onednn": Target("oneDNN convolutions", SOURCE, "libcnnjax_onednn", compile_command, "g++",
                      "apt-get install g++ libdnnl-dev", ("jaxlib",), "XLA's convolutions are used (same values, "
-                     "slower gradients)", "CNNJAX_ONEDNN", (WINOGRAD_HEADER,)),
+                     "slower gradients)", "CNNJAX_ONEDNN", (WINOGRAD_HEADER, FLUSH_HEADER)),
     "batch_norm": Target("batch-norm kernels", BATCH_NORM_SOURCE, "libcnnjax_batch_norm",
                          openmp_command(BATCH_NORM_SOURCE), "g++", "apt-get install g++", ("jaxlib",),
-                         "XLA's fusions compute batch norm (same values, slower steps)", "CNNJAX_BATCH_NORM_KERNELS"),
+                         "XLA's fusions compute batch norm (same values, slower steps)", "CNNJAX_BATCH_NORM_KERNELS",
+                         (FLUSH_HEADER,)),
     "max_pool": Target("max-pool kernels", MAX_POOL_SOURCE, "libcnnjax_max_pool", openmp_command(MAX_POOL_SOURCE),
                        "g++", "apt-get install g++", ("jaxlib",), "XLA computes max pooling (same values, slower "
-                       "steps)", "CNNJAX_MAX_POOL_KERNELS"),
+                       "steps)", "CNNJAX_MAX_POOL_KERNELS", (FLUSH_HEADER,)),
     "scratch_cache": Target("scratch cache", SCRATCH_CACHE_SOURCE, "libcnnjax_scratch_cache", scratch_cache_command,
                             "gcc", "apt-get install gcc", (), "glibc's malloc alone is used (same values, slower "
                             "steps)", "CNNJAX_SCRATCH_CACHE"),

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "flush_denormals.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -140,6 +141,7 @@ void ForOutputRows(const Windows& s, Pass rows_pass) {
   const int threads = s.n * s.h * s.w * s.c >= kMinParallelElements ? omp_get_max_threads() : 1;
 #pragma omp parallel num_threads(threads)
   {
+    cnnjax::FlushDenormals flush;
     int64_t t = omp_get_thread_num(), count = omp_get_num_threads();
     rows_pass(rows * t / count, rows * (t + 1) / count);
   }

@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "flush_denormals.h"
 #include "winograd_avx2.h"
 #include "xla/ffi/api/ffi.h"
 
@@ -203,7 +204,6 @@ Totals totals;
 // Runs `g` with cnnjax's Winograd (winograd_avx2.h; under `one_at_a_time`, which guards its buffer).
 void RunWinograd(char kind, const Geometry& g, float* x, float* k, float* y, float* b) {
   namespace wino = cnnjax_winograd;
-  wino::FlushDenormals flush;  // the kernel transforms on this thread too
   const wino::Shape shape{g.n, g.h, g.w, g.c, g.o};
   const int threads = omp_get_max_threads();
   const int64_t floats =
@@ -246,6 +246,19 @@ void RunDirect(char kind, const Geometry& g, float* x, float* k, float* y, float
   stream.wait();
 }
 
+// Makes this thread's OpenMP workers flush denormals for good (flush_denormals.h), once per calling thread: oneDNN's
+// parallel regions are its own, so a scope cannot be opened in them; the workers serve only cnnjax's kernels and
+// oneDNN, which all flush.
+void FlushDenormalsOnWorkers() {
+  thread_local bool done = false;
+  if (done) return;
+  done = true;
+#pragma omp parallel
+  {
+    if (omp_get_thread_num() != 0) _mm_setcsr(_mm_getcsr() | cnnjax::FlushDenormals::kFlushBits);
+  }
+}
+
 // Runs one convolution. `x` NHWC input (or its gradient), `k` HWIO kernel (or its gradient),
 // `y` NHWC output (or its gradient), `b` the bias (or its gradient) when g.bias; which are read and which
 // written depends on `kind`.
@@ -256,6 +269,8 @@ ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float
     const bool winograd = g.RunsWinograd();
     if (!winograd) GetPlan(g, kind);  // built outside the lock
     std::lock_guard<std::mutex> lock(one_at_a_time);
+    cnnjax::FlushDenormals flush;  // this thread's share of the work
+    FlushDenormalsOnWorkers();
     auto start = std::chrono::steady_clock::now();
     if (winograd) {
       RunWinograd(kind, g, x, k, y, b);

@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "flush_denormals.h"
+
 namespace cnnjax_winograd {
 
 constexpr int kM = 4;            // output tile
@@ -54,17 +56,6 @@ struct Shape {
 inline bool CpuSupported() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
 inline bool ShapeSupported(int64_t c, int64_t k) { return c % kPanel == 0 && k % kPanel == 0; }
-
-// Flushes denormal floats to zero on this thread while in scope, as XLA's CPU code does: without it the
-// OpenMP workers (not XLA's threads) slow down many times over once a training step's values get tiny.
-class FlushDenormals {
- public:
-  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }  // flush-to-zero, denormals-are-zero
-  ~FlushDenormals() { _mm_setcsr(saved_); }
-
- private:
-  unsigned int saved_;
-};
 
 // Floats of scratch a forward or input gradient needs: the transformed kernel, a turned kernel (input
 // gradient), and per thread a block of V and of the products.
@@ -280,7 +271,7 @@ __attribute__((target("avx2,fma"))) inline void ForwardWithTransformed(const flo
   const int64_t per_thread = kA2 * kTiles * (s.c + s.k), blocks = s.blocks();
 #pragma omp parallel
   {
-    FlushDenormals flush;
+    cnnjax::FlushDenormals flush;
     float* v = scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
     float* m = v + kA2 * kTiles * s.c;                        // [kTiles][36][k]
 #pragma omp for schedule(dynamic, 1)
@@ -344,7 +335,7 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
     float* du = z + s.tiles() * kA2 * s.k;
 #pragma omp parallel
     {
-      FlushDenormals flush;
+      cnnjax::FlushDenormals flush;
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < s.tiles(); ++t) TileTransforms(x, dy, s, t, v + t * kA2 * s.c, z + t * kA2 * s.k);
 #pragma omp for schedule(dynamic, 1)
@@ -359,7 +350,7 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
     const int64_t per_thread = kA2 * kTiles * (s.c + s.k) + kA2 * pairs, blocks = s.blocks();
 #pragma omp parallel
     {
-      FlushDenormals flush;
+      cnnjax::FlushDenormals flush;
 #pragma omp single
       parts = omp_get_num_threads();
       float* v = scratch + omp_get_thread_num() * per_thread;  // [kTiles][36][c]
@@ -380,31 +371,35 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
     part_stride = per_thread;
   }
   // dkernel[a][b][q] = sum over i, j of G[i][a] G[j][b] du[ij][q], du summed over the parts; q = (ci, ko).
-#pragma omp parallel for
-  for (int64_t q = 0; q < pairs; q += kLanes) {
-    FlushDenormals flush;
-    __m256 d[kA][kA], t[kA][3];
-    for (int e = 0; e < kA2; ++e) {
-      __m256 sum = _mm256_setzero_ps();
-      for (int part = 0; part < parts; ++part)
-        sum = _mm256_add_ps(sum, _mm256_loadu_ps(sums + part * part_stride + e * pairs + q));
-      d[e / kA][e % kA] = sum;
+#pragma omp parallel
+  {
+    cnnjax::FlushDenormals flush;
+#pragma omp for
+    for (int64_t q = 0; q < pairs; q += kLanes) {
+      __m256 d[kA][kA], t[kA][3];
+      for (int e = 0; e < kA2; ++e) {
+        __m256 sum = _mm256_setzero_ps();
+        for (int part = 0; part < parts; ++part)
+          sum = _mm256_add_ps(sum, _mm256_loadu_ps(sums + part * part_stride + e * pairs + q));
+        d[e / kA][e % kA] = sum;
+      }
+      for (int i = 0; i < kA; ++i)
+        for (int b = 0; b < 3; ++b) {
+          __m256 acc = _mm256_setzero_ps();
+          for (int j = 0; j < kA; ++j)
+            if (kG[j][b] != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(kG[j][b]), d[i][j], acc);
+          t[i][b] = acc;
+        }
+      for (int a = 0; a < 3; ++a)
+        for (int b = 0; b < 3; ++b) {
+          __m256 acc = _mm256_setzero_ps();
+          for (int i = 0; i < kA; ++i)
+            if (kG[i][a] != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(kG[i][a]), t[i][b], acc);
+          _mm256_storeu_ps(dkernel + (a * 3 + b) * pairs + q, acc);
+        }
     }
-    for (int i = 0; i < kA; ++i)
-      for (int b = 0; b < 3; ++b) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int j = 0; j < kA; ++j)
-          if (kG[j][b] != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(kG[j][b]), d[i][j], acc);
-        t[i][b] = acc;
-      }
-    for (int a = 0; a < 3; ++a)
-      for (int b = 0; b < 3; ++b) {
-        __m256 acc = _mm256_setzero_ps();
-        for (int i = 0; i < kA; ++i)
-          if (kG[i][a] != 0) acc = _mm256_fmadd_ps(_mm256_set1_ps(kG[i][a]), t[i][b], acc);
-        _mm256_storeu_ps(dkernel + (a * 3 + b) * pairs + q, acc);
-      }
   }
+
   if (dbias) {
     for (int64_t ko = 0; ko < s.k; ++ko) dbias[ko] = 0;
     for (int64_t p = 0; p < s.n * s.h * s.w; ++p)

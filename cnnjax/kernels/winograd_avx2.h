@@ -357,7 +357,9 @@ __attribute__((target("avx2,fma"))) inline void FilterGrad(const float* x, const
       float* z = v + kA2 * kTiles * s.c;                        // [kTiles][36][k]
       float* du = z + kA2 * kTiles * s.k;                       // [36][c][k], this thread's sum
       std::memset(du, 0, sizeof(float) * kA2 * pairs);
-#pragma omp for schedule(dynamic, 1)
+      // static: each thread sums the same blocks in the same order every call, so the gradient's bits do not
+      // depend on timing (a resumed run must equal an uninterrupted one)
+#pragma omp for schedule(static)
       for (int64_t block = 0; block < blocks; ++block) {
         const int64_t first = block * kTiles, count = std::min(kTiles, s.tiles() - first);
         for (int64_t t = 0; t < count; ++t) TileTransforms(x, dy, s, first + t, v + t * kA2 * s.c, z + t * kA2 * s.k);

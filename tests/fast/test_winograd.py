@@ -84,6 +84,18 @@ def test_shapes_where_it_does_not_pay_or_cannot_run_stay_direct(why, shape, kern
   assert _winograd_calls(always, x, k) == (1 if why == "2x2 maps" and _available() else 0), why
 
 
+def test_gradients_are_the_same_bits_every_call():
+  """The filter gradient sums its blocks of tiles per thread in a fixed order: a resumed run must reproduce an
+  uninterrupted one bit for bit (tests/train/test_detection_runs.py resumes one)."""
+  rng = np.random.default_rng(1)
+  x = jnp.asarray(rng.standard_normal((70, 8, 8, 32)), jnp.float32)  # 280 tiles: five blocks over the threads
+  cotangent = jnp.asarray(rng.standard_normal((70, 8, 8, 32)), jnp.float32)
+  filter_grad = jax.jit(lambda x, dy: onednn.filter_grad(x, dy, (3, 3, 32, 32), (1, 1), SAME, True))
+  first = np.asarray(filter_grad(x, cotangent))
+  for _ in range(10):
+    np.testing.assert_array_equal(np.asarray(filter_grad(x, cotangent)), first)
+
+
 def test_the_environment_and_false_keep_it_direct(monkeypatch):
   x, k = jnp.ones((2, 8, 8, 32)), jnp.ones((3, 3, 32, 32)) / 100
   assert _winograd_calls(jax.jit(lambda x, k: onednn.conv2d(x, k, (1, 1), SAME, winograd=False)), x, k) == 0

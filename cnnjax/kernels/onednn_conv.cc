@@ -51,13 +51,16 @@ struct Geometry {
     return k;
   }
   memory::desc bias_md() const { return bias ? memory::desc({o}, dt::f32, tag::a) : memory::desc(); }
-  // Whether cnnjax's Winograd runs this convolution: asked for, a shape it takes (3x3, stride 1, padding 1,
-  // channels a multiple of 16), where it pays unless forced (benchmarks/conv_algorithms.py: from 16 channels up,
-  // not on 2x2 maps), and a CPU with AVX2 and FMA.
-  bool RunsWinograd() const {
+  // Whether cnnjax's Winograd runs this convolution's `kind` part: asked for, a shape it takes (3x3, stride 1,
+  // padding 1, channels a multiple of 16), where it pays unless forced, and a CPU with AVX2 and FMA. It pays
+  // from 16 channels up on maps of 4x4 or more (benchmarks/conv_algorithms.py), but a 4x4 map's filter gradient
+  // (one tile per image) stays direct: there Winograd's rounding moved a narrow VGG layer's gradient by 12%
+  // under the AVX2 caps (tests/perf/test_optimised_step.py), past what a ReLU kink explains.
+  bool RunsWinograd(char kind) const {
     const bool takes = kh == 3 && kw == 3 && sh == 1 && sw == 1 && pt == 1 && pl == 1 && pb == 1 && pr == 1 &&
                        cnnjax_winograd::ShapeSupported(c, o);
-    const bool pays = oh >= 4 && ow >= 4;
+    const int64_t smallest_map = kind == 'w' ? 8 : 4;
+    const bool pays = oh >= smallest_map && ow >= smallest_map;
     return takes && (winograd == 2 || (winograd == 1 && pays)) && cnnjax_winograd::CpuSupported();
   }
   memory::desc src() const { return {{n, c, h, w}, dt::f32, tag::nhwc}; }
@@ -266,7 +269,7 @@ void FlushDenormalsOnWorkers() {
 // independent convolutions on two of its threads at once, gains nothing from overlapping them.
 ffi::Error Run(char kind, const Geometry& g, float* x, float* k, float* y, float* b = nullptr) {
   try {
-    const bool winograd = g.RunsWinograd();
+    const bool winograd = g.RunsWinograd(kind);
     if (!winograd) GetPlan(g, kind);  // built outside the lock
     std::lock_guard<std::mutex> lock(one_at_a_time);
     cnnjax::FlushDenormals flush;  // this thread's share of the work

@@ -7,11 +7,11 @@ side), and that gap was most of a training step's time.
 with strides and explicit padding. The library is built (cnnjax.kernels.build: into the user's cache, by
 `python -m cnnjax.kernels.build` or else here on first use) and loaded on first use;
 `unavailable_reason()` says why it is not in use, if it is not.
-3x3 stride-1 convolutions with padding 1, channels a multiple of 16 and maps of at least 4x4 use cnnjax's
-Winograd kernel (winograd_avx2.h, AVX2 + FMA), which is faster there than oneDNN's direct convolution
-(benchmarks/conv_algorithms.py times both per shape), with rounding held to the same bound as the direct
-algorithm's (tests/fast/test_winograd.py); the same kernel runs on every x86 CPU with AVX2, so results do not
-depend on AVX-512. `CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
+3x3 stride-1 convolutions with padding 1, channels a multiple of 16 and maps of at least 4x4 (filter gradients:
+8x8) use cnnjax's Winograd kernel (winograd_avx2.h, AVX2 + FMA), which is faster there than oneDNN's direct
+convolution (benchmarks/conv_algorithms.py times both per shape), with rounding held to the same bound as the
+direct algorithm's (tests/fast/test_winograd.py); the same kernel runs on every x86 CPU with AVX2, so results do
+not depend on AVX-512. `CNNJAX_WINOGRAD=0` keeps every convolution direct, and `winograd_status()` says which.
 With several devices the three calls carry a sharding rule (cnnjax.kernels.batch_sharded): under
 `jax.jit` over a mesh each device convolves its shard of the batch, and the filter gradient is
 summed over the devices; one device gets the plain calls. Under jax.vmap only the plain calls

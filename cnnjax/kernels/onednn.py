@@ -48,9 +48,9 @@ def _library() -> tuple[ctypes.CDLL | None, str | None]:
 
 
 def call_totals() -> dict[str, float]:
-  """What this process's oneDNN convolutions cost so far: seconds inside oneDNN, calls, calls made from
-  another XLA thread than the call before, and calls that ran Winograd (benchmarks/step_floor.py reads it around
-  a step)."""
+  """What this process's convolution calls cost so far: seconds inside them (oneDNN or the Winograd kernel),
+  calls, calls made from another XLA thread than the call before, and calls that ran Winograd
+  (benchmarks/step_floor.py reads it around a step)."""
   library, reason = _library()
   if library is None:
     raise RuntimeError(f"oneDNN convolutions are off: {reason}")

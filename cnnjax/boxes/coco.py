@@ -8,8 +8,9 @@ import contextlib
 import io
 
 import numpy as np
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
+
+# pycocotools is imported where it is used, so that classification-only installs (the accelerator image has
+# no pycocotools) can import the task registry, which names the detection task.
 
 # COCOeval.stats in its own order: AP over IoU .5:.95 (all, .5, .75, small, medium, large areas), then AR at
 # 1, 10 and max_detections detections per image, then AR by area at max_detections.
@@ -76,7 +77,8 @@ def _results(detections, num_classes: int) -> list[dict]:
   return results
 
 
-def _coco(dataset: dict) -> COCO:
+def _coco(dataset: dict):
+  from pycocotools.coco import COCO  # pylint: disable=import-outside-toplevel
   coco = COCO()
   coco.dataset = dataset
   coco.createIndex()
@@ -109,6 +111,7 @@ def evaluate(ground_truth, detections, class_names, max_detections: int = 100) -
     else:  # loadRes reads results[0]; no detections at all is an empty result set
       coco_dt = _coco({"images": coco_gt.dataset["images"], "categories": coco_gt.dataset["categories"],
                        "annotations": []})
+    from pycocotools.cocoeval import COCOeval  # pylint: disable=import-outside-toplevel
     evaluator = COCOeval(coco_gt, coco_dt, iouType="bbox")
     evaluator.params.maxDets = [1, 10, max_detections]
     evaluator.evaluate()

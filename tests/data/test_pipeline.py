@@ -77,3 +77,14 @@ def test_batch_larger_than_split_is_a_clear_error():
   ds_config = _cifar_dataset_config()
   with tfds.testing.mock_data(num_examples=10), pytest.raises(ValueError, match="lower config.batch_size"):
     pipeline.make_train_data(ds_config, batch_size=16, seed=0)
+
+
+def test_pipelines_run_without_the_autotuning_model():
+  """Destroying an iterator joins tf.data's autotuning thread, which idled training for up to a minute at epoch
+  ends (cnnjax/data/pipeline.py's _load): the loaded splits, and so every pipeline built on them, have it off."""
+  ds_config = _cifar_dataset_config()
+  with tfds.testing.mock_data(num_examples=16):
+    data = pipeline.make_train_data(ds_config, batch_size=8, seed=0)
+    derived = data.dataset.shuffle(4).batch(8).prefetch(2).options().autotune.enabled
+  assert data.dataset.options().autotune.enabled is False
+  assert derived is False

@@ -248,7 +248,7 @@ def _load(ds_config, split: str, shard: Shard, drop_remainder: bool, train: bool
   options.deterministic = True
   # No autotuning model: destroying an iterator joins the model's optimisation thread, which sleeps for up to
   # its period (about a minute once an iterator has lived that long); training rebuilds its iterator every epoch,
-  # so epoch ends stalled for 16-31 s with the CPU idle (shared/PERF.md). Without it, AUTOTUNE map parallelism
+  # so epoch ends stalled for 16-31 s with the CPU idle. Without it, AUTOTUNE map parallelism
   # is the core count and AUTOTUNE prefetch buffers grow on demand (tf.data's own fallbacks).
   options.autotune.enabled = False
   return builder, ds.with_options(options).map(_decode_fn(ds_config, train), num_parallel_calls=tf.data.AUTOTUNE)

@@ -8,10 +8,10 @@ algorithm and with cnnjax's Winograd kernel (cnnjax/kernels/winograd_avx2.h, for
 `winograd=onednn.WINOGRAD_ALWAYS`), interleaved round by round so load from elsewhere falls on both; the median
 of --repeats calls per round, the rounds' median reported. The column "cnnjax picks" says whether the default
 (`winograd=True`: where it pays) runs Winograd for the shape's forward: the library's thresholds (channels a
-multiple of 16, maps of 4x4 or more; filter gradients from 8x8, for rounding) come from this table. The Winograd kernel is the same with or without AVX-512; the
-direct convolutions are not, so run it once more under the AVX2 caps (`ONEDNN_MAX_CPU_ISA=AVX2
-XLA_FLAGS=--xla_cpu_max_isa=AVX2 ... --out benchmarks/results/conv_algorithms_avx2.json`; the JSON records
-them) for an AVX2-only CPU's comparison.
+multiple of 16, maps of 4x4 or more; filter gradients from 8x8, for rounding) come from this table. The
+Winograd kernel is the same with or without AVX-512; the direct convolutions are not, so run it once more under
+the AVX2 caps (`ONEDNN_MAX_CPU_ISA=AVX2 XLA_FLAGS=--xla_cpu_max_isa=AVX2 ... --out
+benchmarks/results/conv_algorithms_avx2.json`; the JSON records them) for an AVX2-only CPU's comparison.
 Prints a Markdown table and writes JSON. Not a test.
 """
 
